@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daxfs.h - the core filesystem API (libdaxfs-core).
+ *
+ * No FUSE here: the daemon in fs/ translates requests into these calls, and
+ * the tools in tools/ use them on unmounted pools.  Inodes are named by
+ * number as in the FUSE low-level API; the root is DX_ROOT_INO (1).
+ *
+ * Every call returns 0 (or a non-negative count) on success and -errno on
+ * failure.  When a call returns, everything it changed is persistent.
+ * A failed call changes nothing.  Calls may be made from many threads.
+ */
+#ifndef DAXFS_DAXFS_H
+#define DAXFS_DAXFS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct daxfs;
+struct daxfs_file;
+
+/* Last error message of this thread, for the failed open/mkfs/check call. */
+const char *daxfs_errormsg(void);
+
+/* ---- formatting and opening pools ---- */
+
+struct daxfs_mkfs_opts {
+	uint64_t size;		/* bytes; 0 = size of the existing file/device */
+	const char *label;	/* may be NULL */
+	uint64_t bytes_per_inode; /* 0 = default (16 KiB) */
+	int force;		/* overwrite an existing filesystem or data */
+};
+
+struct daxfs_mkfs_info {
+	uint64_t size;
+	uint64_t nblocks;
+	uint64_t ninodes;
+	uint64_t data_blocks;
+	uint8_t uuid[16];
+	int is_pmem;
+};
+
+/* Create (sparse) or reuse POOL and write an empty filesystem into it. */
+int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_mkfs_info *info);
+
+struct daxfs_open_opts {
+	int readonly;
+};
+
+/*
+ * Map and mount a pool: validates the superblock (magic, version, checksum,
+ * geometry) without writing, then recovers an interrupted transaction and
+ * reclaims orphans.  The pool is locked against a second opener.
+ */
+int daxfs_open(const char *pool, const struct daxfs_open_opts *o, struct daxfs **fsp);
+void daxfs_close(struct daxfs *fs);
+
+/* ---- credentials of the caller (from the FUSE request context) ---- */
+
+struct daxfs_cred {
+	uid_t uid;		/* fsuid */
+	gid_t gid;		/* fsgid */
+	const gid_t *groups;	/* supplementary groups, may be NULL */
+	int ngroups;
+	pid_t pid;
+};
+
+/* ---- inode references ----
+ * Calls that return a struct stat for a new name (lookup, mknod, mkdir,
+ * symlink, link, readdirplus entries) take one lookup reference on that
+ * inode, as FUSE expects; daxfs_forget() drops n of them.  An unlinked
+ * inode is freed once it has no lookup references and no open files.
+ */
+int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, struct stat *st);
+void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup);
+int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct stat *st);
+
+/* setattr: which fields to change (DX_SET_* bits). */
+#define DX_SET_MODE	  (1 << 0)
+#define DX_SET_UID	  (1 << 1)
+#define DX_SET_GID	  (1 << 2)
+#define DX_SET_SIZE	  (1 << 3)
+#define DX_SET_ATIME	  (1 << 4)
+#define DX_SET_MTIME	  (1 << 5)
+#define DX_SET_ATIME_NOW  (1 << 6)
+#define DX_SET_MTIME_NOW  (1 << 7)
+#define DX_SET_CTIME	  (1 << 8)
+
+struct daxfs_setattr {
+	unsigned valid;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+/*
+ * Permission checks are the kernel's (daxfs mounts with default_permissions);
+ * the core applies POSIX side effects: chown clears setuid/setgid on
+ * non-directories, new inodes take the caller's fsuid/fsgid or the group of
+ * a setgid parent.
+ */
+int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+		  const struct daxfs_cred *cred, struct stat *st);
+
+/* mknod: S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK in mode. */
+int daxfs_mknod(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+		const struct daxfs_cred *cred, struct stat *st);
+int daxfs_mkdir(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode,
+		const struct daxfs_cred *cred, struct stat *st);
+int daxfs_symlink(struct daxfs *fs, uint64_t parent, const char *name, const char *target,
+		  const struct daxfs_cred *cred, struct stat *st);
+/* Returns the target length; buf is NUL-terminated when it fits. */
+ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size_t size);
+int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+	       struct stat *st);
+int daxfs_unlink(struct daxfs *fs, uint64_t parent, const char *name);
+int daxfs_rmdir(struct daxfs *fs, uint64_t parent, const char *name);
+/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE (linux/fs.h values). */
+int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, unsigned flags);
+
+/* ---- directories ----
+ * The callback returns 0 to accept an entry and non-zero when it has no
+ * room (the entry is then not consumed and no reference is taken).
+ * next_off is the offset to resume after this entry.  With plus != 0 the
+ * stat is complete and an accepted entry (other than "." and "..") takes
+ * a lookup reference; otherwise only st_ino and the type bits of st_mode
+ * are set.
+ */
+typedef int (*daxfs_filldir_t)(void *ctx, const char *name, const struct stat *st,
+			       off_t next_off);
+int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus, daxfs_filldir_t fill,
+		  void *ctx);
+
+/* ---- open files ----
+ * An open file keeps an unlinked inode (and its blocks) alive.  flags are
+ * the open(2) flags; O_TRUNC is applied by the caller through setattr.
+ */
+int daxfs_open_file(struct daxfs *fs, uint64_t ino, int flags, struct daxfs_file **fp);
+void daxfs_release(struct daxfs *fs, struct daxfs_file *f);
+uint64_t daxfs_file_ino(const struct daxfs_file *f);
+
+/*
+ * Single-copy read: fills iov with pointers straight into the pool (holes
+ * point at a shared zero page).  The data stay valid until
+ * daxfs_read_end(), which must follow on every path.  Returns the number of
+ * bytes (0 at EOF); *iovcnt gets the entries used (at most DX_READ_IOV_MAX;
+ * the read is shortened to fit).
+ */
+#define DX_READ_IOV_MAX 512
+struct daxfs_read_ref {
+	void *inode;
+};
+ssize_t daxfs_read_begin(struct daxfs *fs, uint64_t ino, off_t off, size_t size,
+			 struct iovec *iov, int *iovcnt, struct daxfs_read_ref *ref);
+void daxfs_read_end(struct daxfs *fs, struct daxfs_read_ref *ref);
+/* Copying read, for tools and tests. */
+ssize_t daxfs_pread(struct daxfs *fs, uint64_t ino, void *buf, size_t size, off_t off);
+
+/*
+ * Write: copies buf into the pool with non-temporal stores and makes it
+ * persistent before returning.  Returns bytes written (short when the pool
+ * fills up; -ENOSPC when nothing fits).  append != 0 writes at end of file.
+ */
+ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size, off_t off,
+		    int append);
+ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
+		     off_t off);
+
+/*
+ * fallocate: modes 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE (with
+ * KEEP_SIZE), FALLOC_FL_ZERO_RANGE (optionally KEEP_SIZE),
+ * FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE (block aligned).
+ */
+int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len);
+/* SEEK_DATA / SEEK_HOLE (and SEEK_SET/CUR/END are the caller's). */
+off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence);
+ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t off_in, uint64_t ino_out,
+			      off_t off_out, size_t len, unsigned flags);
+/* Everything is persistent at return of each call; fsync only fences. */
+int daxfs_fsync(struct daxfs *fs, uint64_t ino, int datasync);
+
+/* ---- extended attributes (user.*, trusted.*, security.*) ---- */
+/* flags: XATTR_CREATE / XATTR_REPLACE. */
+int daxfs_setxattr(struct daxfs *fs, uint64_t ino, const char *name, const void *value,
+		   size_t size, int flags);
+/* size 0: return the needed size.  Returns the value length. */
+ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *name, void *value, size_t size);
+ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, size_t size);
+int daxfs_removexattr(struct daxfs *fs, uint64_t ino, const char *name);
+
+/* ---- filesystem ---- */
+int daxfs_statfs(struct daxfs *fs, struct statvfs *sv);
+
+/* Pool identity, for clients that map the pool themselves. */
+struct daxfs_pool_info {
+	uint8_t uuid[16];
+	char label[65];
+	uint64_t size;
+	int is_pmem;
+	const char *path;
+};
+void daxfs_pool_info(struct daxfs *fs, struct daxfs_pool_info *pi);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * format.h - the daxfs on-media format.
+ *
+ * Everything in the pool is little-endian and addressed in 4 KiB blocks.
+ * The regions, in pool order (all sizes fixed by mkfs and recorded in the
+ * superblock):
+ *
+ *   block 0            superblock (read-only after mkfs, crc32c protected)
+ *   journal            undo log for multi-store metadata transactions
+ *   mapping records    direct-access mappings and quarantined block runs
+ *                      that outlive a daemon crash (see docs/pins.md)
+ *   inode table        fixed-size inode slots; ino N lives in slot N - 1
+ *   block bitmap       one bit per pool block, 1 = in use
+ *   data               file data, directory blocks, extent blocks, xattrs
+ *
+ * Free-inode state is not stored: an inode slot whose mode is 0 is free,
+ * and an inode with mode != 0 and nlink == 0 is an orphan that the next
+ * mount reclaims (unlinked while open, then a crash).
+ */
+#ifndef DAXFS_FORMAT_H
+#define DAXFS_FORMAT_H
+
+#include <stdint.h>
+
+#define DX_MAGIC	   0x3130534658414444ULL /* "DDAXFS01" */
+#define DX_VERSION	   1
+#define DX_BLOCK_SIZE	   4096u
+#define DX_BLOCK_SHIFT	   12
+#define DX_INODE_SIZE	   256u
+#define DX_INODES_PER_BLOCK (DX_BLOCK_SIZE / DX_INODE_SIZE)
+#define DX_ROOT_INO	   1ULL
+#define DX_NAME_MAX	   255
+#define DX_SYMLINK_MAX	   4095
+#define DX_MIN_POOL_SIZE   (8ULL << 20)
+/* Logical block numbers are 32-bit: a file ends before 16 TiB. */
+#define DX_MAX_FILE_BLOCKS (1ULL << 32)
+#define DX_MAX_FILE_SIZE   (DX_MAX_FILE_BLOCKS * DX_BLOCK_SIZE - 1)
+/* One extent covers at most this many blocks (256 MiB). */
+#define DX_EXTENT_MAX_LEN  65536u
+
+/* Superblock: block 0.  Written once by mkfs; never changed by a mount. */
+struct dx_super {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t block_size;
+	uint8_t uuid[16];
+	char label[64];		/* NUL-padded */
+	uint64_t nblocks;	/* pool blocks covered by the filesystem */
+	uint64_t journal_blk;	/* first block of the journal */
+	uint64_t journal_blocks;
+	uint64_t maprec_blk;	/* first block of the mapping-record table */
+	uint64_t maprec_blocks;
+	uint64_t itable_blk;	/* first block of the inode table */
+	uint64_t ninodes;
+	uint64_t bitmap_blk;
+	uint64_t bitmap_blocks;
+	uint64_t data_blk;	/* first data block; blocks below it are metadata */
+	uint64_t mkfs_time;	/* seconds since the epoch */
+	uint8_t reserved[3936];
+	uint32_t pad;
+	uint32_t csum;		/* crc32c of the block with csum = 0 */
+};
+_Static_assert(sizeof(struct dx_super) == DX_BLOCK_SIZE, "superblock is one block");
+
+struct dx_time {
+	int64_t sec;
+	uint32_t nsec;
+	uint32_t pad;
+};
+
+/*
+ * An extent record: file blocks [lblk, lblk + len) live at pool blocks
+ * [pblk, pblk + len).  len == 0 marks a free record slot.
+ */
+struct dx_extent {
+	uint32_t lblk;
+	uint32_t len;
+	uint64_t pblk;
+};
+_Static_assert(sizeof(struct dx_extent) == 16, "extent record size");
+
+#define DX_INLINE_EXTENTS 4
+
+/*
+ * Inode slot.  Extent records of a file are unordered: the four in the
+ * inode, then those in the chain of extent blocks starting at ext_next.
+ * The in-memory extent map is rebuilt from them when the inode is loaded.
+ */
+struct dx_inode {
+	uint32_t mode;		/* 0 = free slot */
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;
+	uint64_t blocks;	/* data blocks held (in 4 KiB units) */
+	uint64_t rdev;
+	uint64_t parent;	/* directories: the ino of "..";  else 0 */
+	uint32_t generation;
+	uint32_t flags;
+	struct dx_time atime;
+	struct dx_time mtime;
+	struct dx_time ctime;
+	struct dx_time btime;
+	uint64_t ext_next;	/* first extent block, 0 = none */
+	uint64_t xattr_blk;	/* xattr block, 0 = none */
+	struct dx_extent ext[DX_INLINE_EXTENTS];
+	uint8_t reserved[32];
+};
+_Static_assert(sizeof(struct dx_inode) == DX_INODE_SIZE, "inode slot size");
+
+/* Extent block: a header and 255 extent record slots. */
+struct dx_extent_block {
+	uint64_t next;		/* next extent block of this inode, 0 = last */
+	uint64_t owner;		/* ino, for fsck */
+	struct dx_extent ext[255];
+};
+_Static_assert(sizeof(struct dx_extent_block) == DX_BLOCK_SIZE, "extent block size");
+#define DX_EXTENTS_PER_BLOCK 255
+
+/*
+ * Directory entry slot.  A directory's data is an array of these, 15 per
+ * block; ino == 0 marks a free slot.  "." and ".." are not stored.
+ */
+struct dx_dirent {
+	uint64_t ino;
+	uint8_t type;		/* DT_* */
+	uint8_t name_len;
+	uint8_t pad[6];
+	char name[256];		/* not NUL-terminated when name_len == 255 */
+};
+_Static_assert(sizeof(struct dx_dirent) == 272, "dirent slot size");
+#define DX_DIRENTS_PER_BLOCK (DX_BLOCK_SIZE / sizeof(struct dx_dirent))
+
+/*
+ * Xattr block: a packed list of records, each 8-byte aligned:
+ * { u8 name_len; u8 pad; u16 value_len; u32 pad; name; value }.
+ * The list ends at a record with name_len == 0.  An xattr block is never
+ * changed in place: a new one is written and swapped in (copy on write).
+ */
+struct dx_xattr_rec {
+	uint8_t name_len;
+	uint8_t pad;
+	uint16_t value_len;
+	uint32_t pad2;
+	char data[];
+};
+#define DX_XATTR_SPACE DX_BLOCK_SIZE
+
+/*
+ * Journal: an undo log.  Header in the first 64 bytes of the first journal
+ * block; entries follow from byte 64.  An entry is valid for recovery when
+ * its seq equals the header's seq and its crc matches; recovery copies the
+ * saved bytes of all valid entries back, newest first.  Commit is a single
+ * 8-byte store that increments the header's seq.
+ */
+struct dx_journal_hdr {
+	uint64_t magic;
+	uint64_t seq;
+	uint8_t pad[48];
+};
+#define DX_JOURNAL_MAGIC 0x4c4e524a53465844ULL /* "DXFSJRNL" */
+
+struct dx_journal_entry {
+	uint64_t seq;
+	uint64_t off;		/* pool byte offset of the saved range */
+	uint32_t len;		/* bytes saved, followed by the data padded to 8 */
+	uint32_t crc;		/* crc32c of seq, off, len and the data */
+};
+
+/*
+ * Mapping record: a direct-access mapping (or a quarantined run) that must
+ * outlive a daemon crash.  Slot in use when kind != 0.  Used by the pin
+ * and lease code; the foundation only reserves and zeroes the table.
+ */
+struct dx_maprec {
+	uint32_t kind;
+	uint32_t flags;
+	uint64_t ino;
+	uint64_t pblk;
+	uint64_t nblocks;
+	uint64_t holder_pid;
+	uint64_t holder_start;	/* process start time, /proc/PID/stat field 22 */
+	uint64_t id;
+	uint64_t pad;
+};
+_Static_assert(sizeof(struct dx_maprec) == 64, "mapping record size");
+
+#endif
