@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.h - declarations shared by the parts of the daxfs FUSE daemon.
+ *
+ * The daemon only translates FUSE low-level requests into calls of
+ * lib/daxfs.h; everything that is filesystem logic lives in lib/.
+ */
+#ifndef DAXFS_FS_DAEMON_H
+#define DAXFS_FS_DAEMON_H
+
+/* 3.12 brings the loop configuration object and the unsigned ioctl cmd. */
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <stdint.h>
+
+#include "daxfs.h"
+
+/* Reported as st_blksize and in DAXFS_IOC_POOL_INFO: the pool's block. */
+#define DFS_BLKSIZE 4096
+
+/*
+ * The kernel may cache names and attributes this long.  Every change goes
+ * through this mount (the pool is locked against a second opener), so the
+ * kernel's cache is only stale after changes it cannot see itself, which
+ * the daemon invalidates explicitly.
+ */
+#define DFS_ENTRY_TIMEOUT 1.0
+#define DFS_ATTR_TIMEOUT  1.0
+
+/* Largest write the kernel may send; libfuse derives max_pages from it. */
+#define DFS_MAX_WRITE (1u << 20)
+
+/* Command line and -o options. */
+struct dfs_opts {
+	const char *pool; /* as given on the command line */
+	char *pool_abs;	  /* absolute path, used to open and to name */
+	char *mountpoint; /* absolute path */
+	int foreground;
+	int debug;
+	int single_thread;
+	int readonly;
+	int noatime;
+	int have_fsname;
+	int have_subtype;
+	/* daxfs-specific, kept for the lease and pin machinery */
+	unsigned busy_timeout;	   /* seconds, 0 = fail at once */
+	unsigned lease_break_time; /* seconds */
+	/* options handed on to fuse_session_new() */
+	struct fuse_args fuse_args;
+};
+
+/* The session's userdata. */
+struct dfs_ctx {
+	struct daxfs *fs;
+	struct fuse_session *se;
+	const struct dfs_opts *opts;
+};
+
+/*
+ * What fi->fh points at for an open regular file.  The open flags are kept
+ * here because libfuse does not pass them to ioctl (and lib/ has no
+ * accessor for them).
+ */
+struct dfs_file {
+	struct daxfs_file *file;
+	int flags;
+};
+
+static inline struct dfs_ctx *dfs_ctx(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline struct dfs_file *dfs_file(const struct fuse_file_info *fi)
+{
+	return fi ? (struct dfs_file *)(uintptr_t)fi->fh : NULL;
+}
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops dfs_ops;
+
+/* ioctl.c */
+void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+	       struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+	       size_t out_bufsz);
+
+#endif

@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.c - the daxfs FUSE daemon: command line, pool, session, mount loop.
+ *
+ *   daxfs [-f] [-d] [-s] [-o OPTS] POOL MOUNTPOINT
+ *
+ * mount.fuse3 runs "daxfs POOL MOUNTPOINT -o OPTS" for "mount -t
+ * fuse.daxfs" and fstab, so options may come before or after the
+ * arguments, and fstab-only options are accepted and ignored.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#ifndef DAXFS_VERSION
+#define DAXFS_VERSION "unknown"
+#endif
+
+#define DFS_DEFAULT_LEASE_BREAK_TIME 45
+
+static const char *progname = "daxfs";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [options] POOL MOUNTPOINT\n"
+		"Mount the daxfs filesystem in POOL (made by mkfs.daxfs) on MOUNTPOINT.\n"
+		"Unmount with: fusermount3 -u MOUNTPOINT\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help            show this help and exit\n"
+		"  -V, --version         show the version and exit\n"
+		"  -f, --foreground      do not daemonize\n"
+		"  -d, --debug           print every FUSE request (implies -f)\n"
+		"  -s, --single-thread   serve requests in one thread\n"
+		"  -o OPT[,OPT...]       mount options:\n"
+		"      ro, rw                   mount read-only (opens the pool read-only) or\n"
+		"                               read-write (default)\n"
+		"      allow_other              let other users access the mount\n"
+		"      default_permissions      always on: the kernel checks permissions\n"
+		"      dev, nodev, suid, nosuid, exec, noexec, atime, noatime\n"
+		"                               as for mount(8)\n"
+		"      fsname=NAME              source shown in /proc/mounts\n"
+		"                               (default daxfs:<absolute pool path>)\n"
+		"      subtype=NAME             filesystem subtype (default daxfs)\n"
+		"      busy_timeout=SECONDS     wait this long for busy mapped ranges\n"
+		"                               (default 0)\n"
+		"      lease_break_time=SECONDS time a lease holder has to give up a\n"
+		"                               mapping (default %d)\n"
+		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
+		"                               fstab options, ignored\n",
+		progname, DFS_DEFAULT_LEASE_BREAK_TIME);
+}
+
+static void try_help(void)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+}
+
+static void version(void)
+{
+	printf("daxfs version %s\n", DAXFS_VERSION);
+	printf("FUSE library version %s\n", fuse_pkgversion());
+	fuse_lowlevel_version();
+}
+
+/* A whole decimal number of seconds. */
+static int parse_seconds(const char *opt, const char *val, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	if (*val < '0' || *val > '9')
+		goto bad;
+	v = strtoul(val, &end, 10);
+	if (errno || *end || v > UINT_MAX)
+		goto bad;
+	*out = (unsigned)v;
+	return 0;
+bad:
+	fprintf(stderr, "%s: invalid value in option '%s': expected seconds\n", progname, opt);
+	return -1;
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Options handed on to libfuse unchanged. */
+static const char *const fuse_passthrough_opts[] = {
+    "allow_other", "dev", "nodev", "suid", "nosuid", "exec", "noexec", NULL,
+};
+
+/* Options that only mean something to mount(8) and fstab. */
+static const char *const ignored_opts[] = {
+    "auto", "noauto", "_netdev", "defaults", "nofail", NULL,
+};
+
+static int in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * One -o option.  fuse_o collects what libfuse gets; the flags that can
+ * be given both ways (ro/rw, atime/noatime) are settled at the end so the
+ * last one wins.
+ */
+static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
+{
+	if (!*opt || in_list(ignored_opts, opt) || has_prefix(opt, "x-") ||
+	    has_prefix(opt, "comment="))
+		return 0;
+	if (!strcmp(opt, "ro")) {
+		o->readonly = 1;
+		return 0;
+	}
+	if (!strcmp(opt, "rw")) {
+		o->readonly = 0;
+		return 0;
+	}
+	if (!strcmp(opt, "atime")) {
+		o->noatime = 0;
+		return 0;
+	}
+	if (!strcmp(opt, "noatime")) {
+		o->noatime = 1;
+		return 0;
+	}
+	if (!strcmp(opt, "default_permissions"))
+		return 0; /* always added */
+	if (!strcmp(opt, "debug")) {
+		o->debug = 1;
+		return 0;
+	}
+	if (has_prefix(opt, "busy_timeout="))
+		return parse_seconds(opt, opt + strlen("busy_timeout="), &o->busy_timeout);
+	if (has_prefix(opt, "lease_break_time="))
+		return parse_seconds(opt, opt + strlen("lease_break_time="), &o->lease_break_time);
+	if (has_prefix(opt, "fsname="))
+		o->have_fsname = 1;
+	else if (has_prefix(opt, "subtype="))
+		o->have_subtype = 1;
+	else if (!in_list(fuse_passthrough_opts, opt)) {
+		fprintf(stderr, "%s: unknown option '%s'\n", progname, opt);
+		return -1;
+	}
+	if (fuse_opt_add_opt_escaped(fuse_o, opt) < 0) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return -1;
+	}
+	return 0;
+}
+
+/* Split an -o argument at commas; "\," and "\\" escape as in libfuse. */
+static int parse_o(struct dfs_opts *o, char **fuse_o, const char *arg)
+{
+	char *opt = malloc(strlen(arg) + 1);
+	size_t n = 0;
+	int ret = 0;
+
+	if (!opt) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return -1;
+	}
+	for (const char *s = arg;; s++) {
+		if (*s == '\\' && s[1]) {
+			opt[n++] = *++s;
+			continue;
+		}
+		if (*s && *s != ',') {
+			opt[n++] = *s;
+			continue;
+		}
+		opt[n] = '\0';
+		ret = parse_one(o, fuse_o, opt);
+		if (ret < 0 || !*s)
+			break;
+		n = 0;
+	}
+	free(opt);
+	return ret;
+}
+
+static int add_fuse_arg(struct dfs_opts *o, const char *arg)
+{
+	if (fuse_opt_add_arg(&o->fuse_args, arg) < 0) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Fill o from the command line.  Returns -1 to exit with status 1, 1 to
+ * exit with status 0 (help, version), 0 to go on and mount.
+ */
+static int parse_cmdline(int argc, char **argv, struct dfs_opts *o)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},	       {"version", no_argument, NULL, 'V'},
+	    {"foreground", no_argument, NULL, 'f'},    {"debug", no_argument, NULL, 'd'},
+	    {"single-thread", no_argument, NULL, 's'}, {NULL, 0, NULL, 0},
+	};
+	const char *args[2];
+	char *fuse_o = NULL;
+	int nargs = 0;
+	int ret = -1;
+	int c;
+
+	/* A leading '-': positionals come back in order, wherever they are. */
+	while ((c = getopt_long(argc, argv, "-hVfdso:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			ret = 1;
+			goto out;
+		case 'V':
+			version();
+			ret = 1;
+			goto out;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 'd':
+			o->debug = 1;
+			break;
+		case 's':
+			o->single_thread = 1;
+			break;
+		case 'o':
+			if (parse_o(o, &fuse_o, optarg) < 0)
+				goto out;
+			break;
+		case 1:
+			if (nargs == 2) {
+				fprintf(stderr, "%s: unexpected argument '%s'\n", progname, optarg);
+				try_help();
+				goto out;
+			}
+			args[nargs++] = optarg;
+			break;
+		default:
+			/* getopt has said what was wrong */
+			try_help();
+			goto out;
+		}
+	}
+	if (nargs < 2) {
+		fprintf(stderr, "%s: missing %s\n", progname,
+			nargs == 0 ? "POOL and MOUNTPOINT" : "MOUNTPOINT");
+		try_help();
+		goto out;
+	}
+	o->pool = args[0];
+
+	/*
+	 * fuse_daemonize() changes to "/", and the unmount after a signal
+	 * uses the stored mountpoint: both paths must be absolute.
+	 */
+	o->mountpoint = realpath(args[1], NULL);
+	if (!o->mountpoint) {
+		fprintf(stderr, "%s: %s: %s\n", progname, args[1], strerror(errno));
+		goto out;
+	}
+	o->pool_abs = realpath(o->pool, NULL);
+	if (!o->pool_abs)
+		o->pool_abs = strdup(o->pool); /* daxfs_open() will say why */
+	if (!o->pool_abs) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		goto out;
+	}
+	if (o->debug)
+		o->foreground = 1;
+
+	/* Permission checks are the kernel's, always. */
+	if (fuse_opt_add_opt(&fuse_o, "default_permissions") < 0)
+		goto nomem;
+	if (o->readonly && fuse_opt_add_opt(&fuse_o, "ro") < 0)
+		goto nomem;
+	if (o->noatime && fuse_opt_add_opt(&fuse_o, "noatime") < 0)
+		goto nomem;
+	if (!o->have_subtype && fuse_opt_add_opt(&fuse_o, "subtype=daxfs") < 0)
+		goto nomem;
+	if (!o->have_fsname) {
+		char *fsname;
+
+		if (asprintf(&fsname, "fsname=daxfs:%s", o->pool_abs) < 0)
+			goto nomem;
+		c = fuse_opt_add_opt_escaped(&fuse_o, fsname);
+		free(fsname);
+		if (c < 0)
+			goto nomem;
+	}
+
+	if (add_fuse_arg(o, progname) < 0 || add_fuse_arg(o, "-o") < 0 ||
+	    add_fuse_arg(o, fuse_o) < 0 || (o->debug && add_fuse_arg(o, "-d") < 0))
+		goto out;
+	ret = 0;
+	goto out;
+nomem:
+	fprintf(stderr, "%s: out of memory\n", progname);
+out:
+	free(fuse_o);
+	return ret;
+}
+
+static int serve(struct fuse_session *se, const struct dfs_opts *o)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (o->single_thread)
+		return fuse_session_loop(se);
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return -ENOMEM;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct dfs_opts o;
+	struct dfs_ctx ctx;
+	struct daxfs_open_opts oo;
+	struct fuse_session *se;
+	int status = 1;
+	int ret;
+
+	memset(&o, 0, sizeof(o));
+	memset(&ctx, 0, sizeof(ctx));
+	o.lease_break_time = DFS_DEFAULT_LEASE_BREAK_TIME;
+	o.fuse_args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+
+	ret = parse_cmdline(argc, argv, &o);
+	if (ret) {
+		status = ret > 0 ? 0 : 1;
+		goto out_args;
+	}
+
+	/* Open before daemonizing, so a bad pool fails here, unmounted. */
+	memset(&oo, 0, sizeof(oo));
+	oo.readonly = o.readonly;
+	ret = daxfs_open(o.pool_abs, &oo, &ctx.fs);
+	if (ret < 0) {
+		const char *msg = daxfs_errormsg();
+
+		fprintf(stderr, "%s: %s: %s\n", progname, o.pool,
+			msg && *msg ? msg : strerror(-ret));
+		goto out_args;
+	}
+	ctx.opts = &o;
+
+	se = fuse_session_new(&o.fuse_args, &dfs_ops, sizeof(dfs_ops), &ctx);
+	if (!se)
+		goto out_close;
+	ctx.se = se;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, o.mountpoint) != 0)
+		goto out_signals;
+	if (fuse_daemonize(o.foreground) != 0)
+		goto out_unmount;
+
+	ret = serve(se, &o);
+	/* 0: unmounted; > 0: the signal that ended us, a clean stop too. */
+	status = ret < 0 ? 1 : 0;
+
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+out_close:
+	daxfs_close(ctx.fs);
+out_args:
+	fuse_opt_free_args(&o.fuse_args);
+	free(o.mountpoint);
+	free(o.pool_abs);
+	return status;
+}
