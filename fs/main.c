@@ -66,6 +66,8 @@ static void version(void)
 {
 	printf("daxfs version %s\n", DAXFS_VERSION);
 	printf("FUSE library version %s\n", fuse_pkgversion());
+	/* The next line comes from a child process: keep the order. */
+	fflush(stdout);
 	fuse_lowlevel_version();
 }
 
