@@ -57,7 +57,7 @@ struct dx_super {
 	uint64_t bitmap_blocks;
 	uint64_t data_blk;	/* first data block; blocks below it are metadata */
 	uint64_t mkfs_time;	/* seconds since the epoch */
-	uint8_t reserved[3936];
+	uint8_t reserved[3904];
 	uint32_t pad;
 	uint32_t csum;		/* crc32c of the block with csum = 0 */
 };
@@ -105,7 +105,7 @@ struct dx_inode {
 	uint64_t ext_next;	/* first extent block, 0 = none */
 	uint64_t xattr_blk;	/* xattr block, 0 = none */
 	struct dx_extent ext[DX_INLINE_EXTENTS];
-	uint8_t reserved[32];
+	uint8_t reserved[56];
 };
 _Static_assert(sizeof(struct dx_inode) == DX_INODE_SIZE, "inode slot size");
 

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - block and inode allocators.
+ *
+ * Blocks: a persistent bitmap, changed only inside a transaction (each word
+ * logged before it changes), with a DRAM free count and a next-fit hint.
+ * Frees are deferred to commit, so a block freed by a transaction cannot be
+ * handed out again by the same transaction: a rollback would otherwise
+ * return it to its old owner with another file's bytes in it.
+ *
+ * Inodes: a slot is in use when its mode is non-zero; the DRAM bitmap of
+ * used slots is rebuilt at mount.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core.h"
+
+static inline bool bit_test(const uint64_t *map, uint64_t b)
+{
+	return map[b >> 6] >> (b & 63) & 1;
+}
+
+int dx_alloc_init(struct daxfs *fs)
+{
+	uint64_t used = 0, n = fs->sb.nblocks;
+
+	for (uint64_t w = 0; w < n / 64; w++)
+		used += (uint64_t)__builtin_popcountll(fs->bitmap[w]);
+	for (uint64_t b = n & ~63ULL; b < n; b++)
+		used += bit_test(fs->bitmap, b);
+	fs->free_blocks = n - used;
+	fs->block_hint = fs->sb.data_blk;
+
+	fs->ibitmap = calloc((fs->sb.ninodes + 63) / 64, sizeof(uint64_t));
+	if (!fs->ibitmap)
+		return dx_err(-ENOMEM, "out of memory for the inode bitmap");
+	fs->free_inodes = 0;
+	for (uint64_t i = 0; i < fs->sb.ninodes; i++) {
+		if (fs->itable[i].mode)
+			fs->ibitmap[i >> 6] |= 1ULL << (i & 63);
+		else
+			fs->free_inodes++;
+	}
+	fs->inode_hint = 0;
+	return 0;
+}
+
+/* First clear bit in [from, to), or to. */
+static uint64_t find_clear(const uint64_t *map, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t w = ~map[from >> 6] & (~0ULL << (from & 63));
+		if (w) {
+			uint64_t b = (from & ~63ULL) + (uint64_t)__builtin_ctzll(w);
+			return b < to ? b : to;
+		}
+		from = (from & ~63ULL) + 64;
+	}
+	return to;
+}
+
+/* First set bit in [from, to), or to. */
+static uint64_t find_set(const uint64_t *map, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t w = map[from >> 6] & (~0ULL << (from & 63));
+		if (w) {
+			uint64_t b = (from & ~63ULL) + (uint64_t)__builtin_ctzll(w);
+			return b < to ? b : to;
+		}
+		from = (from & ~63ULL) + 64;
+	}
+	return to;
+}
+
+/* Set or clear bits [b, b+len), logging the words first. */
+static void bits_change(struct daxfs *fs, uint64_t b, uint64_t len, bool set)
+{
+	uint64_t w0 = b >> 6, w1 = (b + len - 1) >> 6;
+
+	dx_tx_add(fs, &fs->bitmap[w0], (w1 - w0 + 1) * sizeof(uint64_t));
+	for (uint64_t i = b; i < b + len;) {
+		uint64_t bit = i & 63, n = 64 - bit < b + len - i ? 64 - bit : b + len - i;
+		uint64_t mask = (n == 64 ? ~0ULL : ((1ULL << n) - 1)) << bit;
+		if (set)
+			fs->bitmap[i >> 6] |= mask;
+		else
+			fs->bitmap[i >> 6] &= ~mask;
+		i += n;
+	}
+}
+
+uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_t *pblk)
+{
+	uint64_t lo = fs->sb.data_blk, hi = fs->sb.nblocks, b, e;
+
+	if (!want || !fs->free_blocks)
+		return 0;
+	if (goal < lo || goal >= hi)
+		goal = fs->block_hint;
+	b = find_clear(fs->bitmap, goal, hi);
+	if (b == hi) {
+		b = find_clear(fs->bitmap, lo, goal);
+		if (b == goal)
+			return 0;
+	}
+	if (want > fs->free_blocks)
+		want = fs->free_blocks;
+	e = find_set(fs->bitmap, b, b + want < hi ? b + want : hi);
+	bits_change(fs, b, e - b, true);
+	fs->free_blocks -= e - b;
+	fs->block_hint = e < hi ? e : lo;
+	*pblk = b;
+	return e - b;
+}
+
+void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len)
+{
+	struct dx_journal *jr = &fs->jr;
+
+	if (!len)
+		return;
+	if (jr->nfrees == jr->frees_cap) {
+		size_t nc = jr->frees_cap ? jr->frees_cap * 2 : 64;
+		struct dx_range *v = realloc(jr->frees, nc * sizeof(*v));
+		if (!v)
+			abort(); /* inside a transaction: nothing sane to unwind */
+		jr->frees = v;
+		jr->frees_cap = nc;
+	}
+	jr->frees[jr->nfrees++] = (struct dx_range){(void *)(uintptr_t)pblk, (size_t)len};
+	jr->frees_cost += dx_tx_cost((((pblk + len - 1) >> 6) - (pblk >> 6) + 1) * 8);
+}
+
+void dx_alloc_apply_frees(struct daxfs *fs)
+{
+	struct dx_journal *jr = &fs->jr;
+
+	for (size_t i = 0; i < jr->nfrees; i++) {
+		uint64_t b = (uint64_t)(uintptr_t)jr->frees[i].p, n = jr->frees[i].len;
+		bits_change(fs, b, n, false);
+		fs->free_blocks += n;
+	}
+	jr->nfrees = 0;
+	jr->frees_cost = 0;
+}
+
+uint64_t dx_alloc_inode(struct daxfs *fs)
+{
+	uint64_t n = fs->sb.ninodes, i;
+
+	if (!fs->free_inodes)
+		return 0;
+	i = find_clear(fs->ibitmap, fs->inode_hint, n);
+	if (i == n)
+		i = find_clear(fs->ibitmap, 0, fs->inode_hint);
+	if (i >= n)
+		return 0;
+	fs->ibitmap[i >> 6] |= 1ULL << (i & 63);
+	fs->free_inodes--;
+	fs->inode_hint = i + 1 < n ? i + 1 : 0;
+	return i + 1;
+}
+
+void dx_alloc_apply_ifrees(struct daxfs *fs)
+{
+	struct dx_journal *jr = &fs->jr;
+
+	for (size_t i = 0; i < jr->nifrees; i++) {
+		uint64_t s = jr->ifrees[i] - 1;
+		fs->ibitmap[s >> 6] &= ~(1ULL << (s & 63));
+		fs->free_inodes++;
+	}
+	jr->nifrees = 0;
+}

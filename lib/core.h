@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.h - internal structures of the daxfs core, shared by the lib/ sources only.
+ *
+ * Lock order (outermost first):
+ *
+ *   fs->ns_lock        namespace: directory contents and the tree shape.
+ *                      Shared for lookup/readdir, exclusive for changes.
+ *   dx_ino->lock       per inode: size, extent map, data, attributes.
+ *                      Several at once only in ascending ino order.
+ *   dx_ino->load_mu    first load of an inode's extent map / dir index.
+ *   fs->tx_lock        the journal: one transaction at a time.  The block
+ *                      and inode allocators are used only inside a
+ *                      transaction and so need no lock of their own.
+ *   fs->icache_lock    the inode cache and reference counts (a leaf).
+ */
+#ifndef DAXFS_CORE_H
+#define DAXFS_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "daxfs.h"
+#include "format.h"
+#include "persist.h"
+
+#define DX_EXPORT __attribute__((visibility("default")))
+
+int dx_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- journal (journal.c) ---- */
+struct dx_range {
+	void *p;
+	size_t len;
+};
+
+struct dx_journal {
+	struct dx_journal_hdr *hdr;
+	char *area;		/* entries start here */
+	size_t size;		/* bytes available for entries */
+	size_t tail;		/* bytes used by the open transaction */
+	uint64_t seq;		/* seq of the open transaction */
+	bool open;
+	/* Ranges to flush at commit: logged ones and touched ones. */
+	struct dx_range *flush;
+	size_t nflush, flush_cap;
+	/* Frees are applied at commit so that no block freed by a
+	 * transaction is handed out again before that transaction commits. */
+	struct dx_range *frees;	/* p = (void *)pblk, len = nblocks */
+	size_t nfrees, frees_cap;
+	size_t frees_cost;	/* journal bytes the deferred frees will log */
+	/* Inode slots freed by this transaction, released at commit. */
+	uint64_t *ifrees;
+	size_t nifrees, ifrees_cap;
+};
+
+/* ---- in-memory extent map (extent.c) ---- */
+struct dx_xent {
+	uint32_t lblk;
+	uint32_t len;
+	uint64_t pblk;
+	struct dx_extent *slot;	/* the record in the pool */
+};
+
+struct dx_xmap {
+	struct dx_xent *v;	/* sorted by lblk, non-overlapping */
+	size_t n, cap;
+	struct dx_extent **free;	/* unused record slots */
+	size_t nfree, free_cap;
+};
+
+/* ---- in-memory directory index (dir.c) ---- */
+struct dx_dirindex {
+	struct dx_dirent **blocks;	/* slot block pointers, by dir block */
+	size_t nblocks, blocks_cap;
+	uint32_t *hash_head;	/* bucket -> slot + 1, 0 = empty */
+	uint32_t *hash_next;	/* slot -> next slot + 1 in its bucket */
+	size_t nbuckets;
+	size_t slots_cap;	/* size of hash_next */
+	uint32_t *free;		/* free slot numbers (a stack) */
+	size_t nfree, free_cap;
+	uint64_t count;		/* live entries */
+};
+
+/* ---- in-memory inode (inode.c) ---- */
+struct dx_ino {
+	uint64_t ino;
+	struct dx_inode *d;	/* the slot in the pool */
+	pthread_rwlock_t lock;
+	pthread_mutex_t load_mu;
+	bool loaded;		/* xmap (and dir index) built */
+	struct dx_xmap xmap;
+	struct dx_dirindex *dir;
+	/* Guarded by fs->icache_lock: */
+	uint64_t nlookup;	/* kernel references */
+	uint32_t nopen;		/* open files */
+	uint32_t refs;		/* core-internal references */
+	struct dx_ino *hnext;
+};
+
+/* ---- the mounted pool ---- */
+struct daxfs {
+	char *path;
+	int fd;			/* holds the flock for the mount's life */
+	char *base;		/* the pool mapping */
+	size_t mapped_len;
+	int is_pmem;
+	int readonly;
+	struct dx_super sb;	/* validated copy */
+	struct dx_inode *itable;
+	uint64_t *bitmap;
+	struct dx_maprec *maprecs;
+
+	pthread_rwlock_t ns_lock;
+
+	pthread_mutex_t tx_lock;
+	struct dx_journal jr;
+
+	/* Allocators (tx_lock). */
+	uint64_t free_blocks;
+	uint64_t block_hint;
+	uint64_t *ibitmap;	/* DRAM: 1 = inode slot in use */
+	uint64_t free_inodes;
+	uint64_t inode_hint;
+
+	/* Inode cache (icache_lock). */
+	pthread_mutex_t icache_lock;
+	struct dx_ino **ihash;
+	size_t ihash_size;
+	size_t icount;
+
+	const char *zero;	/* DX_ZERO_LEN bytes of zeros for holes */
+};
+
+#define DX_ZERO_LEN (1u << 20)
+
+static inline void *dx_blk(struct daxfs *fs, uint64_t pblk)
+{
+	return fs->base + (pblk << DX_BLOCK_SHIFT);
+}
+
+static inline uint64_t dx_off(struct daxfs *fs, const void *p)
+{
+	return (uint64_t)((const char *)p - fs->base);
+}
+
+/* journal.c */
+int dx_journal_init(struct daxfs *fs);
+void dx_journal_fini(struct daxfs *fs);
+int dx_journal_recover(struct daxfs *fs);
+void dx_tx_begin(struct daxfs *fs);
+/* Save the old bytes of [p, p+len) before changing them. */
+void dx_tx_add(struct daxfs *fs, const void *p, size_t len);
+/* [p, p+len) will be written and must be persistent at commit, but its old
+ * bytes need not come back on a rollback (e.g. a slot being brought to life:
+ * the field that marks it live is logged, the rest is touched). */
+void dx_tx_touch(struct daxfs *fs, const void *p, size_t len);
+/* Bytes of journal still free in the open transaction. */
+size_t dx_tx_room(struct daxfs *fs);
+void dx_tx_commit(struct daxfs *fs);
+/* Journal bytes that logging len bytes costs. */
+size_t dx_tx_cost(size_t len);
+
+/* alloc.c */
+int dx_alloc_init(struct daxfs *fs);
+/* Allocate up to want contiguous blocks near goal; returns the count (0 =
+ * pool full) and the first block in *pblk.  In a transaction. */
+uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_t *pblk);
+/* Free at commit of the open transaction. */
+void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len);
+/* Apply deferred frees; called by dx_tx_commit. */
+void dx_alloc_apply_frees(struct daxfs *fs);
+uint64_t dx_alloc_inode(struct daxfs *fs);	/* 0 = none free */
+void dx_alloc_apply_ifrees(struct daxfs *fs);
+
+/* superblock.c */
+int dx_super_check(const struct dx_super *sb, uint64_t pool_size);
+uint32_t dx_super_csum(const struct dx_super *sb);
+
+/* inode.c */
+int dx_icache_init(struct daxfs *fs);
+void dx_icache_fini(struct daxfs *fs);
+struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino);	/* NULL: not in use */
+void dx_iput(struct daxfs *fs, struct dx_ino *ip);
+int dx_iload(struct daxfs *fs, struct dx_ino *ip);	/* build xmap / dir index */
+void dx_fill_stat(struct daxfs *fs, struct dx_ino *ip, struct stat *st);
+void dx_now(struct dx_time *t);
+/* In a transaction: set and log a timestamp. */
+void dx_touch_time(struct daxfs *fs, struct dx_time *t, const struct dx_time *now);
+/* In a transaction: a new inode with mode/owner; returns NULL when full. */
+struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev);
+/* Open-file references (an open file keeps an unlinked inode alive). */
+void dx_open_ref(struct daxfs *fs, struct dx_ino *ip);
+void dx_open_unref(struct daxfs *fs, struct dx_ino *ip);
+/* Take a lookup reference for the kernel. */
+void dx_ilookup_ref(struct daxfs *fs, struct dx_ino *ip);
+/* Free an inode's blocks and slot (nlink == 0, unreferenced).  Own txs. */
+void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip);
+void dx_inode_destroy_slot(struct daxfs *fs, uint64_t ino);
+uint64_t dx_inode_count_used(struct daxfs *fs);
+void dx_lock2(struct dx_ino *a, struct dx_ino *b);
+void dx_unlock2(struct dx_ino *a, struct dx_ino *b);
+
+/* extent.c */
+int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip);
+void dx_xmap_free(struct dx_xmap *m);
+/* Index of the first extent that ends after lblk (n if none). */
+size_t dx_xmap_find(const struct dx_xmap *m, uint64_t lblk);
+/* Map [lblk, lblk+len) (a hole) to pblk.  In a transaction. */
+int dx_xmap_insert(struct daxfs *fs, struct dx_ino *ip, uint32_t lblk, uint64_t pblk, uint32_t len);
+/* Unmap [start, end) and free its blocks, from the end backwards.  In a
+ * transaction.  Returns 0 when done, or -EAGAIN when the journal is nearly
+ * full: [x, end) is done, commit and call again.  -ENOSPC when a split
+ * needs a new extent block and the pool is full (nothing changed). */
+int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end);
+/* Shift every extent at or after lblk by delta blocks.  In a tx. */
+int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, int64_t delta);
+/* Split the extent containing lblk so that an extent starts at lblk. */
+int dx_xmap_split(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk);
+/* Release every extent block of the inode (the map must be empty). */
+void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip);
+/* Pool address of file block lblk, or NULL for a hole. */
+void *dx_xmap_addr(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk);
+/* Worst-case metadata blocks for inserting n extents. */
+uint64_t dx_xmap_meta_need(struct dx_ino *ip, uint64_t n);
+
+/* dir.c */
+int dx_dir_load(struct daxfs *fs, struct dx_ino *dp);
+void dx_dir_free(struct dx_dirindex *d);
+/* The entry and its slot number, or NULL. */
+struct dx_dirent *dx_dir_find(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len,
+			      uint32_t *slot);
+/* Blocks dx_dir_add may need (checked before a transaction starts). */
+uint64_t dx_dir_add_need(struct dx_ino *dp);
+/* In a transaction. */
+int dx_dir_add(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len, uint64_t ino,
+	       uint8_t type);
+void dx_dir_remove(struct daxfs *fs, struct dx_ino *dp, uint32_t slot);
+/* In a transaction: point an existing entry at another inode. */
+void dx_dir_retarget(struct daxfs *fs, struct dx_dirent *de, uint64_t ino, uint8_t type);
+uint8_t dx_mode_to_dtype(uint32_t mode);
+
+/* file.c */
+/* Truncate the block map to size (frees blocks past it); own txs. */
+int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size);
+
+/* xattr.c */
+void dx_xattr_release(struct daxfs *fs, struct dx_ino *ip);
+
+#endif

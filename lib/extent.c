@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * extent.c - a file's block map.
+ *
+ * In the pool, extent records are unordered slots: four in the inode and
+ * 255 in each block of a chain.  In DRAM, a sorted array indexes them, so
+ * lookups, SEEK_DATA/SEEK_HOLE and the busy checks of later work are
+ * binary searches.  Every change to a record is logged (dx_tx_add) before
+ * it is made; the DRAM array is changed alongside and never rolled back,
+ * because transactions never abort at run time (callers check space first).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core.h"
+
+static int xent_cmp(const void *a, const void *b)
+{
+	const struct dx_xent *x = a, *y = b;
+
+	return x->lblk < y->lblk ? -1 : x->lblk > y->lblk;
+}
+
+static int push_free(struct dx_xmap *m, struct dx_extent *slot)
+{
+	if (m->nfree == m->free_cap) {
+		size_t nc = m->free_cap ? m->free_cap * 2 : 16;
+		struct dx_extent **v = realloc(m->free, nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		m->free = v;
+		m->free_cap = nc;
+	}
+	m->free[m->nfree++] = slot;
+	return 0;
+}
+
+static int grow(struct dx_xmap *m, size_t n)
+{
+	if (n > m->cap) {
+		size_t nc = m->cap ? m->cap : 8;
+		struct dx_xent *v;
+		while (nc < n)
+			nc *= 2;
+		v = realloc(m->v, nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		m->v = v;
+		m->cap = nc;
+	}
+	return 0;
+}
+
+static int load_slot(struct dx_xmap *m, struct dx_extent *slot)
+{
+	if (!slot->len)
+		return push_free(m, slot);
+	if (grow(m, m->n + 1))
+		return -ENOMEM;
+	m->v[m->n++] = (struct dx_xent){slot->lblk, slot->len, slot->pblk, slot};
+	return 0;
+}
+
+int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_xmap *m = &ip->xmap;
+	uint64_t b = ip->d->ext_next;
+	uint64_t guard = fs->sb.nblocks;
+
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (load_slot(m, &ip->d->ext[i]))
+			goto nomem;
+	while (b) {
+		struct dx_extent_block *eb;
+		if (b < fs->sb.data_blk || b >= fs->sb.nblocks || !guard--)
+			return dx_err(-EUCLEAN, "inode %llu: bad extent block %llu",
+				      (unsigned long long)ip->ino, (unsigned long long)b);
+		eb = dx_blk(fs, b);
+		for (int i = 0; i < DX_EXTENTS_PER_BLOCK; i++)
+			if (load_slot(m, &eb->ext[i]))
+				goto nomem;
+		b = eb->next;
+	}
+	qsort(m->v, m->n, sizeof(*m->v), xent_cmp);
+	return 0;
+nomem:
+	return dx_err(-ENOMEM, "out of memory loading inode %llu", (unsigned long long)ip->ino);
+}
+
+void dx_xmap_free(struct dx_xmap *m)
+{
+	free(m->v);
+	free(m->free);
+	memset(m, 0, sizeof(*m));
+}
+
+size_t dx_xmap_find(const struct dx_xmap *m, uint64_t lblk)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if ((uint64_t)m->v[mid].lblk + m->v[mid].len <= lblk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void *dx_xmap_addr(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk)
+{
+	const struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, lblk);
+
+	if (i == m->n || m->v[i].lblk > lblk)
+		return NULL;
+	return dx_blk(fs, m->v[i].pblk + (lblk - m->v[i].lblk));
+}
+
+uint64_t dx_xmap_meta_need(struct dx_ino *ip, uint64_t n)
+{
+	uint64_t nfree = ip->xmap.nfree;
+
+	return n <= nfree ? 0 : (n - nfree + DX_EXTENTS_PER_BLOCK - 1) / DX_EXTENTS_PER_BLOCK;
+}
+
+/* A free record slot, chaining a new extent block when none is left. */
+static struct dx_extent *get_slot(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_xmap *m = &ip->xmap;
+
+	if (!m->nfree) {
+		struct dx_extent_block *eb;
+		uint64_t b;
+
+		if (!dx_alloc_blocks(fs, 0, 1, &b))
+			return NULL;
+		eb = dx_blk(fs, b);
+		/* A fresh block: nothing to roll back inside it. */
+		dx_tx_touch(fs, eb, sizeof(*eb));
+		memset(eb, 0, sizeof(*eb));
+		eb->next = ip->d->ext_next;
+		eb->owner = ip->ino;
+		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+		ip->d->ext_next = b;
+		for (int i = DX_EXTENTS_PER_BLOCK - 1; i >= 0; i--)
+			if (push_free(m, &eb->ext[i]))
+				abort(); /* inside a transaction */
+	}
+	return m->free[--m->nfree];
+}
+
+static void slot_set(struct daxfs *fs, struct dx_xent *e)
+{
+	dx_tx_add(fs, e->slot, sizeof(*e->slot));
+	e->slot->lblk = e->lblk;
+	e->slot->len = e->len;
+	e->slot->pblk = e->pblk;
+}
+
+static void slot_clear(struct daxfs *fs, struct dx_xmap *m, struct dx_extent *slot)
+{
+	dx_tx_add(fs, &slot->len, sizeof(slot->len));
+	slot->len = 0;
+	if (push_free(m, slot))
+		abort();
+}
+
+static int insert_at(struct daxfs *fs, struct dx_ino *ip, size_t i, struct dx_xent e)
+{
+	struct dx_xmap *m = &ip->xmap;
+
+	if (grow(m, m->n + 1))
+		return -ENOMEM;
+	e.slot = get_slot(fs, ip);
+	if (!e.slot)
+		return -ENOSPC;
+	memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(*m->v));
+	m->v[i] = e;
+	m->n++;
+	slot_set(fs, &m->v[i]);
+	return 0;
+}
+
+int dx_xmap_insert(struct daxfs *fs, struct dx_ino *ip, uint32_t lblk, uint64_t pblk, uint32_t len)
+{
+	struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, lblk);
+
+	/* Appending to the previous extent keeps sequential files one
+	 * record long. */
+	if (i > 0) {
+		struct dx_xent *p = &m->v[i - 1];
+		if ((uint64_t)p->lblk + p->len == lblk && p->pblk + p->len == pblk &&
+		    (uint64_t)p->len + len <= DX_EXTENT_MAX_LEN) {
+			p->len += len;
+			slot_set(fs, p);
+			return 0;
+		}
+	}
+	return insert_at(fs, ip, i, (struct dx_xent){lblk, len, pblk, NULL});
+}
+
+int dx_xmap_split(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk)
+{
+	struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, lblk);
+	struct dx_xent *e, tail;
+
+	if (i == m->n || m->v[i].lblk >= lblk)
+		return 0;
+	e = &m->v[i];
+	tail.lblk = (uint32_t)lblk;
+	tail.len = (uint32_t)(e->lblk + e->len - lblk);
+	tail.pblk = e->pblk + (lblk - e->lblk);
+	if (!m->nfree && !fs->free_blocks)
+		return -ENOSPC;
+	e->len = (uint32_t)(lblk - e->lblk);
+	slot_set(fs, e);
+	return insert_at(fs, ip, i + 1, tail);
+}
+
+static void remove_at(struct dx_xmap *m, size_t i)
+{
+	memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+	m->n--;
+}
+
+int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end)
+{
+	struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, start);
+	size_t j = dx_xmap_find(m, end);
+	uint64_t freed = 0;
+	int ret = 0;
+
+	if (end <= start)
+		return 0;
+	/* An extent that covers both ends needs one more record: split it
+	 * first, so the loop below only trims or drops. */
+	if (i < m->n && m->v[i].lblk < start && (uint64_t)m->v[i].lblk + m->v[i].len > end) {
+		ret = dx_xmap_split(fs, ip, end);
+		if (ret)
+			return ret;
+		j = dx_xmap_find(m, end);
+	}
+	if (j < m->n && m->v[j].lblk < end)
+		j++; /* j: one past the last extent that overlaps */
+	while (j > i) {
+		struct dx_xent *e = &m->v[j - 1];
+		uint64_t es = e->lblk, ee = (uint64_t)e->lblk + e->len;
+		uint64_t cs = es > start ? es : start, ce = ee < end ? ee : end;
+
+		if (dx_tx_room(fs) < 256 + dx_tx_cost(((ce - cs) / 64 + 2) * 8)) {
+			ret = -EAGAIN;
+			break;
+		}
+		dx_free_blocks(fs, e->pblk + (cs - es), ce - cs);
+		freed += ce - cs;
+		if (cs == es && ce == ee) {
+			slot_clear(fs, m, e->slot);
+			remove_at(m, j - 1);
+		} else if (cs == es) {
+			e->pblk += ce - es;
+			e->lblk = (uint32_t)ce;
+			e->len = (uint32_t)(ee - ce);
+			slot_set(fs, e);
+		} else {
+			e->len = (uint32_t)(cs - es);
+			slot_set(fs, e);
+		}
+		j--;
+	}
+	if (freed) {
+		dx_tx_add(fs, &ip->d->blocks, sizeof(ip->d->blocks));
+		ip->d->blocks -= freed;
+	}
+	return ret;
+}
+
+int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, int64_t delta)
+{
+	struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, lblk);
+
+	if ((m->n - i) * dx_tx_cost(sizeof(struct dx_extent)) > dx_tx_room(fs))
+		return dx_err(-ENOSPC, "too many extents to shift in one transaction");
+	for (; i < m->n; i++) {
+		m->v[i].lblk = (uint32_t)((int64_t)m->v[i].lblk + delta);
+		slot_set(fs, &m->v[i]);
+	}
+	return 0;
+}
+
+void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip)
+{
+	uint64_t b = ip->d->ext_next;
+
+	while (b) {
+		struct dx_extent_block *eb = dx_blk(fs, b);
+		dx_free_blocks(fs, b, 1);
+		b = eb->next;
+	}
+	if (ip->d->ext_next) {
+		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+		ip->d->ext_next = 0;
+	}
+	/* Only the inline slots stay usable. */
+	ip->xmap.nfree = 0;
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (!ip->d->ext[i].len && push_free(&ip->xmap, &ip->d->ext[i]))
+			abort();
+}

@@ -1,0 +1,789 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * file.c - file data: open/release, read, write, truncate, fallocate,
+ * SEEK_DATA/SEEK_HOLE, copy_file_range, fsync.
+ *
+ * Data ordering: bytes are copied into the pool with non-temporal stores,
+ * and a drain makes them persistent before the metadata that exposes them
+ * (an extent, a larger size) commits.  Overwrites of blocks a file already
+ * owns need no transaction: the drain before the reply is enough.
+ *
+ * All of a file's data and block map is guarded by its inode lock: shared
+ * for reads (which reply straight from the pool while holding it), exclusive
+ * for anything that writes or changes the layout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core.h"
+
+#define BLK DX_BLOCK_SIZE
+
+struct daxfs_file {
+	struct dx_ino *ip;
+	int flags;
+};
+
+static inline uint64_t blk_down(uint64_t off)
+{
+	return off / BLK;
+}
+
+static inline uint64_t blk_up(uint64_t off)
+{
+	return (off + BLK - 1) / BLK;
+}
+
+/* Get a regular file, loaded. */
+static int get_reg(struct daxfs *fs, uint64_t ino, struct dx_ino **ipp)
+{
+	struct dx_ino *ip = dx_iget(fs, ino);
+	int ret;
+
+	if (!ip)
+		return -ENOENT;
+	if (S_ISDIR(ip->d->mode)) {
+		dx_iput(fs, ip);
+		return -EISDIR;
+	}
+	if (!S_ISREG(ip->d->mode)) {
+		dx_iput(fs, ip);
+		return -EINVAL;
+	}
+	ret = dx_iload(fs, ip);
+	if (ret) {
+		dx_iput(fs, ip);
+		return ret;
+	}
+	*ipp = ip;
+	return 0;
+}
+
+DX_EXPORT int daxfs_open_file(struct daxfs *fs, uint64_t ino, int flags, struct daxfs_file **fp)
+{
+	struct dx_ino *ip = dx_iget(fs, ino);
+	struct daxfs_file *f;
+	int ret;
+
+	if (!ip)
+		return -ENOENT;
+	if (fs->readonly && (flags & O_ACCMODE) != O_RDONLY) {
+		dx_iput(fs, ip);
+		return -EROFS;
+	}
+	ret = dx_iload(fs, ip);
+	f = ret ? NULL : calloc(1, sizeof(*f));
+	if (!f) {
+		dx_iput(fs, ip);
+		return ret ? ret : -ENOMEM;
+	}
+	f->ip = ip;
+	f->flags = flags;
+	dx_open_ref(fs, ip);
+	dx_iput(fs, ip);
+	*fp = f;
+	return 0;
+}
+
+DX_EXPORT void daxfs_release(struct daxfs *fs, struct daxfs_file *f)
+{
+	if (!f)
+		return;
+	/* The last close of an unlinked file frees its blocks here. */
+	dx_open_unref(fs, f->ip);
+	free(f);
+}
+
+DX_EXPORT uint64_t daxfs_file_ino(const struct daxfs_file *f)
+{
+	return f->ip->ino;
+}
+
+/* ---- read ---- */
+
+static int iov_add(struct iovec *iov, int *n, const void *p, size_t len)
+{
+	if (*n > 0 && (const char *)iov[*n - 1].iov_base + iov[*n - 1].iov_len == p) {
+		iov[*n - 1].iov_len += len;
+		return 0;
+	}
+	if (*n == DX_READ_IOV_MAX)
+		return -1;
+	iov[*n].iov_base = (void *)p;
+	iov[*n].iov_len = len;
+	(*n)++;
+	return 0;
+}
+
+/* Map [off, off+size) of ip to iovecs; returns bytes covered. Lock held. */
+static size_t map_read(struct daxfs *fs, struct dx_ino *ip, uint64_t off, size_t size,
+		       struct iovec *iov, int *iovcnt)
+{
+	const struct dx_xmap *m = &ip->xmap;
+	uint64_t pos = off, end = off + size;
+	size_t i = dx_xmap_find(m, blk_down(off));
+
+	*iovcnt = 0;
+	while (pos < end) {
+		uint64_t seg_end;
+		const char *p;
+
+		if (i < m->n && (uint64_t)m->v[i].lblk * BLK <= pos) {
+			uint64_t ext_end = ((uint64_t)m->v[i].lblk + m->v[i].len) * BLK;
+			seg_end = ext_end < end ? ext_end : end;
+			p = (const char *)dx_blk(fs, m->v[i].pblk) + (pos - (uint64_t)m->v[i].lblk * BLK);
+			i++;
+		} else {
+			uint64_t next = i < m->n ? (uint64_t)m->v[i].lblk * BLK : end;
+			seg_end = next < end ? next : end;
+			if (seg_end - pos > DX_ZERO_LEN)
+				seg_end = pos + DX_ZERO_LEN;
+			p = fs->zero;
+		}
+		if (iov_add(iov, iovcnt, p, seg_end - pos))
+			break;
+		pos = seg_end;
+	}
+	return pos - off;
+}
+
+DX_EXPORT ssize_t daxfs_read_begin(struct daxfs *fs, uint64_t ino, off_t off, size_t size,
+				   struct iovec *iov, int *iovcnt, struct daxfs_read_ref *ref)
+{
+	struct dx_ino *ip;
+	uint64_t fsize;
+	int ret;
+
+	ref->inode = NULL;
+	*iovcnt = 0;
+	if (off < 0)
+		return -EINVAL;
+	ret = get_reg(fs, ino, &ip);
+	if (ret)
+		return ret;
+	ref->inode = ip;
+	pthread_rwlock_rdlock(&ip->lock);
+	fsize = ip->d->size;
+	if ((uint64_t)off >= fsize)
+		return 0;
+	if (size > fsize - (uint64_t)off)
+		size = (size_t)(fsize - (uint64_t)off);
+	return (ssize_t)map_read(fs, ip, (uint64_t)off, size, iov, iovcnt);
+}
+
+DX_EXPORT void daxfs_read_end(struct daxfs *fs, struct daxfs_read_ref *ref)
+{
+	struct dx_ino *ip = ref->inode;
+
+	if (!ip)
+		return;
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	ref->inode = NULL;
+}
+
+DX_EXPORT ssize_t daxfs_pread(struct daxfs *fs, uint64_t ino, void *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		struct iovec iov[DX_READ_IOV_MAX];
+		struct daxfs_read_ref ref;
+		int n;
+		ssize_t got = daxfs_read_begin(fs, ino, off + (off_t)done, size - done, iov, &n, &ref);
+
+		if (got > 0) {
+			char *dst = (char *)buf + done;
+			for (int i = 0; i < n; i++) {
+				memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+				dst += iov[i].iov_len;
+			}
+		}
+		daxfs_read_end(fs, &ref);
+		if (got < 0)
+			return done ? (ssize_t)done : got;
+		if (got == 0)
+			break;
+		done += (size_t)got;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- allocation ---- */
+
+/*
+ * Back file blocks [start, end) that are holes with new blocks, zeroing the
+ * parts that [zstart, zend) says will not be overwritten (whole blocks when
+ * zstart == zend).  In a transaction.  Stops early when the pool or the
+ * journal runs short; returns the first block not backed (end when all).
+ */
+static uint64_t fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
+			   uint64_t zstart, uint64_t zend, uint64_t *allocated)
+{
+	struct dx_xmap *m = &ip->xmap;
+	uint64_t pos = start;
+
+	while (pos < end) {
+		size_t i = dx_xmap_find(m, pos);
+		uint64_t hole_end, got, pblk, goal = 0, want, meta;
+
+		if (i < m->n && m->v[i].lblk <= pos) {
+			pos = (uint64_t)m->v[i].lblk + m->v[i].len;
+			continue;
+		}
+		hole_end = i < m->n && m->v[i].lblk < end ? m->v[i].lblk : end;
+		if (i > 0)
+			goal = m->v[i - 1].pblk + m->v[i - 1].len + (pos - m->v[i - 1].lblk -
+								     m->v[i - 1].len);
+		meta = dx_xmap_meta_need(ip, 1);
+		if (fs->free_blocks <= meta || dx_tx_room(fs) < 1024)
+			break;
+		want = hole_end - pos;
+		if (want > DX_EXTENT_MAX_LEN)
+			want = DX_EXTENT_MAX_LEN;
+		if (want > fs->free_blocks - meta)
+			want = fs->free_blocks - meta;
+		got = dx_alloc_blocks(fs, goal, want, &pblk);
+		if (!got)
+			break;
+		for (uint64_t b = 0; b < got; b++) {
+			char *p = dx_blk(fs, pblk + b);
+			uint64_t bs = (pos + b) * BLK, be = bs + BLK;
+			uint64_t ws = zstart > bs ? zstart : bs, we = zend < be ? zend : be;
+
+			if (ws >= we) {
+				dx_memset_nodrain(p, 0, BLK);
+			} else {
+				if (ws > bs)
+					dx_memset_nodrain(p, 0, ws - bs);
+				if (we < be)
+					dx_memset_nodrain(p + (we - bs), 0, be - we);
+			}
+		}
+		if (dx_xmap_insert(fs, ip, (uint32_t)pos, pblk, (uint32_t)got))
+			abort(); /* the slot's block was reserved above */
+		*allocated += got;
+		pos += got;
+	}
+	return pos;
+}
+
+static void add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n)
+{
+	if (!n)
+		return;
+	dx_tx_add(fs, &ip->d->blocks, sizeof(ip->d->blocks));
+	ip->d->blocks += n;
+}
+
+/* ---- write ---- */
+
+struct src {
+	const struct iovec *iov;
+	int iovcnt;
+};
+
+static void copy_in(char *dst, const struct src *s, size_t skip, size_t len)
+{
+	for (int i = 0; i < s->iovcnt && len; i++) {
+		size_t l = s->iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len)
+			l = len;
+		dx_memcpy_nodrain(dst, (const char *)s->iov[i].iov_base + skip, l);
+		dst += l;
+		len -= l;
+		skip = 0;
+	}
+}
+
+/* Zero [from, to) of the file where it is backed by blocks. Lock held. */
+static void zero_backed(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to)
+{
+	const struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, blk_down(from));
+
+	for (; i < m->n && (uint64_t)m->v[i].lblk * BLK < to; i++) {
+		uint64_t es = (uint64_t)m->v[i].lblk * BLK, ee = es + (uint64_t)m->v[i].len * BLK;
+		uint64_t s = es > from ? es : from, e = ee < to ? ee : to;
+		if (s < e)
+			dx_memset_nodrain((char *)dx_blk(fs, m->v[i].pblk) + (s - es), 0, e - s);
+	}
+}
+
+/*
+ * The last block of a file may hold stale bytes past the end (a truncate
+ * down keeps the block).  Before the end moves up over them, zero them, up
+ * to upto (where new data will be written instead).  Lock held.
+ */
+static void zero_stale_tail(struct daxfs *fs, struct dx_ino *ip, uint64_t upto)
+{
+	uint64_t size = ip->d->size, bend = blk_up(size) * BLK;
+
+	if (upto > bend)
+		upto = bend;
+	if (upto > size)
+		zero_backed(fs, ip, size, upto);
+}
+
+static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct src *s, size_t size,
+			    uint64_t off)
+{
+	struct dx_inode *d = ip->d;
+	struct dx_xmap *m = &ip->xmap;
+	uint64_t end, allocated = 0;
+	bool tx = false;
+	struct dx_time now;
+
+	if (off >= DX_MAX_FILE_SIZE)
+		return size ? -EFBIG : 0;
+	if (size > DX_MAX_FILE_SIZE - off)
+		size = (size_t)(DX_MAX_FILE_SIZE - off);
+	if (!size)
+		return 0;
+	end = off + size;
+
+	/* Any hole under the write?  Then it is a transaction. */
+	for (size_t i = dx_xmap_find(m, blk_down(off)), b = blk_down(off); b < blk_up(end);) {
+		if (i < m->n && m->v[i].lblk <= b) {
+			b = (uint64_t)m->v[i].lblk + m->v[i].len;
+			i++;
+			continue;
+		}
+		tx = true;
+		break;
+	}
+	if (tx) {
+		uint64_t stop;
+
+		dx_tx_begin(fs);
+		stop = fill_holes(fs, ip, blk_down(off), blk_up(end), off, end, &allocated);
+		if (stop * BLK < end) {
+			/* The pool is full: a short write of what is backed
+			 * (everything before stop is). */
+			if (stop * BLK <= off) {
+				dx_tx_commit(fs);
+				return -ENOSPC;
+			}
+			end = stop * BLK;
+			size = (size_t)(end - off);
+		}
+	}
+
+	zero_stale_tail(fs, ip, off);
+	for (uint64_t pos = off; pos < end;) {
+		size_t i = dx_xmap_find(m, blk_down(pos));
+		uint64_t es = (uint64_t)m->v[i].lblk * BLK, ee = es + (uint64_t)m->v[i].len * BLK;
+		uint64_t e = ee < end ? ee : end;
+
+		copy_in((char *)dx_blk(fs, m->v[i].pblk) + (pos - es), s, (size_t)(pos - off),
+			(size_t)(e - pos));
+		pos = e;
+	}
+
+	dx_now(&now);
+	if (tx) {
+		add_blocks(fs, ip, allocated);
+		dx_tx_add(fs, &d->size, sizeof(d->size));
+		if (end > d->size)
+			d->size = end;
+		dx_touch_time(fs, &d->mtime, &now);
+		dx_touch_time(fs, &d->ctime, &now);
+		/* Commit drains the data before the extents that expose it. */
+		dx_tx_commit(fs);
+	} else {
+		dx_drain(); /* data durable before a larger size exposes it */
+		if (end > d->size)
+			dx_store64_persist(&d->size, end);
+		d->mtime = d->ctime = now;
+		dx_persist(&d->mtime, 2 * sizeof(d->mtime));
+	}
+	return (ssize_t)size;
+}
+
+DX_EXPORT ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
+			       off_t off)
+{
+	struct dx_ino *ip;
+	struct src s = {iov, iovcnt};
+	size_t size = 0;
+	ssize_t ret;
+
+	if (fs->readonly)
+		return -EROFS;
+	if (off < 0)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++)
+		size += iov[i].iov_len;
+	ret = get_reg(fs, ino, &ip);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&ip->lock);
+	ret = write_locked(fs, ip, &s, size, (uint64_t)off);
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return ret;
+}
+
+DX_EXPORT ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size,
+			      off_t off, int append)
+{
+	struct iovec iov = {(void *)buf, size};
+	struct dx_ino *ip;
+	struct src s = {&iov, 1};
+	ssize_t ret;
+
+	if (!append)
+		return daxfs_writev(fs, ino, &iov, 1, off);
+	if (fs->readonly)
+		return -EROFS;
+	ret = get_reg(fs, ino, &ip);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&ip->lock);
+	ret = write_locked(fs, ip, &s, size, ip->d->size);
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return ret;
+}
+
+/* ---- truncate and fallocate ---- */
+
+/* Remove file blocks [start, end), in as many transactions as the journal
+ * needs.  Lock held. */
+static int remove_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end)
+{
+	int ret;
+
+	do {
+		dx_tx_begin(fs);
+		ret = dx_xmap_remove(fs, ip, start, end);
+		dx_tx_commit(fs);
+	} while (ret == -EAGAIN);
+	return ret;
+}
+
+int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size)
+{
+	return remove_blocks(fs, ip, blk_up(size), DX_MAX_FILE_BLOCKS);
+}
+
+/* Set size/mtime/ctime at the end of a layout change. In a tx. */
+static void layout_done(struct daxfs *fs, struct dx_ino *ip, uint64_t size)
+{
+	struct dx_time now;
+
+	dx_now(&now);
+	dx_tx_add(fs, &ip->d->size, sizeof(ip->d->size));
+	ip->d->size = size;
+	dx_touch_time(fs, &ip->d->mtime, &now);
+	dx_touch_time(fs, &ip->d->ctime, &now);
+}
+
+/* Allocate zeroed blocks under [off, end); all or ENOSPC (earlier chunks
+ * stay allocated, as on ext4).  Lock held. */
+static int prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end, bool keep)
+{
+	uint64_t b = blk_down(off), e = blk_up(end);
+	int ret = 0;
+
+	while (b < e) {
+		uint64_t allocated = 0, stop;
+
+		dx_tx_begin(fs);
+		stop = fill_holes(fs, ip, b, e, 0, 0, &allocated);
+		add_blocks(fs, ip, allocated);
+		if (stop == e && !keep && end > ip->d->size)
+			layout_done(fs, ip, end);
+		dx_tx_commit(fs);
+		if (stop == b) {
+			ret = -ENOSPC;
+			break;
+		}
+		b = stop;
+	}
+	return ret;
+}
+
+/* Zero the bytes of [from, to) inside the partial blocks at its ends, and
+ * remove the whole blocks between.  Lock held. */
+static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to)
+{
+	uint64_t fb = blk_up(from), tb = blk_down(to);
+
+	if (fb > tb) { /* within one block */
+		zero_backed(fs, ip, from, to);
+	} else {
+		zero_backed(fs, ip, from, fb * BLK);
+		zero_backed(fs, ip, tb * BLK, to);
+	}
+	dx_drain();
+	return fb < tb ? remove_blocks(fs, ip, fb, tb) : 0;
+}
+
+static int collapse(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t len)
+{
+	uint64_t size = ip->d->size;
+	int ret;
+
+	if (off % BLK || len % BLK)
+		return -EINVAL;
+	if (off + len >= size)
+		return -EINVAL;
+	do {
+		dx_tx_begin(fs);
+		ret = dx_xmap_remove(fs, ip, off / BLK, (off + len) / BLK);
+		if (!ret) {
+			ret = dx_xmap_shift(fs, ip, (off + len) / BLK, -(int64_t)(len / BLK));
+			if (!ret)
+				layout_done(fs, ip, size - len);
+		}
+		dx_tx_commit(fs);
+	} while (ret == -EAGAIN);
+	return ret;
+}
+
+static int insert(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t len)
+{
+	struct dx_xmap *m = &ip->xmap;
+	uint64_t size = ip->d->size;
+	int ret;
+
+	if (off % BLK || len % BLK)
+		return -EINVAL;
+	if (off >= size)
+		return -EINVAL;
+	if (len > DX_MAX_FILE_SIZE - size ||
+	    (m->n && (uint64_t)m->v[m->n - 1].lblk + m->v[m->n - 1].len + len / BLK >
+			     DX_MAX_FILE_BLOCKS))
+		return -EFBIG;
+	dx_tx_begin(fs);
+	if (dx_xmap_meta_need(ip, 1) > fs->free_blocks) {
+		dx_tx_commit(fs);
+		return -ENOSPC;
+	}
+	ret = dx_xmap_split(fs, ip, off / BLK);
+	if (!ret)
+		ret = dx_xmap_shift(fs, ip, off / BLK, (int64_t)(len / BLK));
+	if (!ret)
+		layout_done(fs, ip, size + len);
+	dx_tx_commit(fs);
+	return ret;
+}
+
+DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
+			  FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE;
+	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	struct dx_ino *ip;
+	uint64_t o = (uint64_t)off, l = (uint64_t)len;
+	int ret;
+
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & ~known)
+		return -EOPNOTSUPP;
+	/* The combinations fallocate(2) accepts, as ext4 checks them. */
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if ((mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) &&
+	    mode != FALLOC_FL_COLLAPSE_RANGE && mode != FALLOC_FL_INSERT_RANGE)
+		return -EINVAL;
+	if ((mode & FALLOC_FL_ZERO_RANGE) && (mode & ~(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE)))
+		return -EINVAL;
+	if (o + l > DX_MAX_FILE_SIZE || o + l < o)
+		return -EFBIG;
+	if (fs->readonly)
+		return -EROFS;
+	ret = get_reg(fs, ino, &ip);
+	if (ret)
+		return ret == -EINVAL ? -ENODEV : ret;
+	pthread_rwlock_wrlock(&ip->lock);
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		uint64_t size = ip->d->size;
+		/* Nothing to punch past the end of the file's blocks. */
+		ret = punch(fs, ip, o, o + l);
+		if (!ret) {
+			dx_tx_begin(fs);
+			layout_done(fs, ip, size);
+			dx_tx_commit(fs);
+		}
+	} else if (mode & FALLOC_FL_ZERO_RANGE) {
+		/* Fresh zeroed blocks replace the range, as ext4 does with
+		 * unwritten extents: the old blocks are freed. */
+		if (!keep && o + l > ip->d->size)
+			zero_stale_tail(fs, ip, UINT64_MAX);
+		ret = punch(fs, ip, o, o + l);
+		if (!ret)
+			ret = prealloc(fs, ip, o, o + l, keep);
+		if (!ret) {
+			dx_tx_begin(fs);
+			layout_done(fs, ip, !keep && o + l > ip->d->size ? o + l : ip->d->size);
+			dx_tx_commit(fs);
+		}
+	} else if (mode & FALLOC_FL_COLLAPSE_RANGE) {
+		ret = collapse(fs, ip, o, l);
+	} else if (mode & FALLOC_FL_INSERT_RANGE) {
+		ret = insert(fs, ip, o, l);
+	} else {
+		if (!keep && o + l > ip->d->size)
+			zero_stale_tail(fs, ip, UINT64_MAX);
+		ret = prealloc(fs, ip, o, o + l, keep);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return ret;
+}
+
+/* ---- seek ---- */
+
+DX_EXPORT off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence)
+{
+	struct dx_ino *ip;
+	struct dx_xmap *m;
+	uint64_t size, pos = (uint64_t)off;
+	off_t ret;
+	size_t i;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off < 0)
+		return -ENXIO;
+	ret = get_reg(fs, ino, &ip);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&ip->lock);
+	m = &ip->xmap;
+	size = ip->d->size;
+	if (pos >= size) {
+		ret = -ENXIO;
+		goto out;
+	}
+	i = dx_xmap_find(m, blk_down(pos));
+	if (whence == SEEK_DATA) {
+		if (i == m->n || (uint64_t)m->v[i].lblk * BLK >= size)
+			ret = -ENXIO;
+		else
+			ret = (off_t)((uint64_t)m->v[i].lblk * BLK > pos ? (uint64_t)m->v[i].lblk * BLK
+									 : pos);
+	} else {
+		while (i < m->n && (uint64_t)m->v[i].lblk * BLK <= pos) {
+			pos = ((uint64_t)m->v[i].lblk + m->v[i].len) * BLK;
+			i++;
+		}
+		ret = (off_t)(pos < size ? pos : size);
+	}
+out:
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return ret;
+}
+
+/* ---- copy_file_range ---- */
+
+DX_EXPORT ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t off_in,
+					uint64_t ino_out, off_t off_out, size_t len, unsigned flags)
+{
+	size_t chunk = 1 << 20, done = 0;
+	char *buf;
+
+	if (flags)
+		return -EINVAL;
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	if (ino_in == ino_out && off_in < off_out + (off_t)len && off_out < off_in + (off_t)len)
+		return -EINVAL;
+	buf = malloc(chunk);
+	if (!buf)
+		return -ENOMEM;
+	/* Data segments are copied, holes are punched, so a sparse source
+	 * stays sparse. */
+	while (done < len) {
+		off_t pos = off_in + (off_t)done, data, hole;
+		size_t n;
+		ssize_t r;
+
+		data = daxfs_lseek(fs, ino_in, pos, SEEK_DATA);
+		if (data == -ENXIO) {
+			struct stat st;
+			r = daxfs_getattr(fs, ino_in, &st);
+			if (r < 0)
+				goto fail;
+			if (pos >= st.st_size)
+				break;
+			data = st.st_size; /* trailing hole up to EOF */
+		} else if (data < 0) {
+			r = data;
+			goto fail;
+		}
+		if (data > pos) {
+			size_t h = (size_t)(data - pos) < len - done ? (size_t)(data - pos) : len - done;
+			r = daxfs_fallocate(fs, ino_out, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					    off_out + (off_t)done, (off_t)h);
+			if (r < 0)
+				goto fail;
+			/* A hole at the destination's end must still extend it. */
+			{
+				struct stat st;
+				off_t want = off_out + (off_t)(done + h);
+				if (daxfs_getattr(fs, ino_out, &st) == 0 && st.st_size < want) {
+					struct daxfs_setattr sa = {.valid = DX_SET_SIZE,
+								   .size = (uint64_t)want};
+					struct daxfs_cred c = {0};
+					r = daxfs_setattr(fs, ino_out, &sa, &c, NULL);
+					if (r < 0)
+						goto fail;
+				}
+			}
+			done += h;
+			continue;
+		}
+		hole = daxfs_lseek(fs, ino_in, pos, SEEK_HOLE);
+		if (hole < 0) {
+			r = hole;
+			goto fail;
+		}
+		n = (size_t)(hole - pos);
+		if (n > len - done)
+			n = len - done;
+		if (n > chunk)
+			n = chunk;
+		r = daxfs_pread(fs, ino_in, buf, n, pos);
+		if (r <= 0) {
+			if (r < 0)
+				goto fail;
+			break;
+		}
+		r = daxfs_write(fs, ino_out, buf, (size_t)r, off_out + (off_t)done, 0);
+		if (r <= 0) {
+			if (r < 0)
+				goto fail;
+			break;
+		}
+		done += (size_t)r;
+		continue;
+fail:
+		free(buf);
+		return done ? (ssize_t)done : r;
+	}
+	free(buf);
+	return (ssize_t)done;
+}
+
+DX_EXPORT int daxfs_fsync(struct daxfs *fs, uint64_t ino, int datasync)
+{
+	(void)fs;
+	(void)ino;
+	(void)datasync;
+	/* Every call persisted its stores before returning. */
+	dx_drain();
+	return 0;
+}

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.c - the inode cache, inode life cycle and attributes.
+ *
+ * An in-memory inode lives while the kernel holds lookup references, a
+ * file is open, or a core call is using it.  When the last of these goes
+ * and the inode has no links, its blocks and slot are freed: this is where
+ * "space is freed at last close" happens.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "core.h"
+
+#define IHASH_INIT 4096
+
+int dx_icache_init(struct daxfs *fs)
+{
+	fs->ihash_size = IHASH_INIT;
+	fs->ihash = calloc(fs->ihash_size, sizeof(*fs->ihash));
+	if (!fs->ihash)
+		return dx_err(-ENOMEM, "out of memory for the inode cache");
+	pthread_mutex_init(&fs->icache_lock, NULL);
+	return 0;
+}
+
+static void ino_free_mem(struct dx_ino *ip)
+{
+	dx_xmap_free(&ip->xmap);
+	if (ip->dir) {
+		dx_dir_free(ip->dir);
+		free(ip->dir);
+	}
+	pthread_rwlock_destroy(&ip->lock);
+	pthread_mutex_destroy(&ip->load_mu);
+	free(ip);
+}
+
+void dx_icache_fini(struct daxfs *fs)
+{
+	for (size_t i = 0; i < fs->ihash_size; i++) {
+		struct dx_ino *ip = fs->ihash[i], *next;
+		for (; ip; ip = next) {
+			next = ip->hnext;
+			ino_free_mem(ip);
+		}
+	}
+	free(fs->ihash);
+	fs->ihash = NULL;
+	pthread_mutex_destroy(&fs->icache_lock);
+}
+
+static size_t ihash_fn(struct daxfs *fs, uint64_t ino)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 20) & (fs->ihash_size - 1);
+}
+
+/* Keep chains short as the cache grows (icache_lock held). */
+static void ihash_grow(struct daxfs *fs)
+{
+	size_t nsize = fs->ihash_size * 2;
+	struct dx_ino **nh = calloc(nsize, sizeof(*nh));
+	struct dx_ino **old = fs->ihash;
+	size_t osize = fs->ihash_size;
+
+	if (!nh)
+		return;
+	fs->ihash = nh;
+	fs->ihash_size = nsize;
+	for (size_t i = 0; i < osize; i++) {
+		struct dx_ino *ip = old[i], *next;
+		for (; ip; ip = next) {
+			size_t h = ihash_fn(fs, ip->ino);
+			next = ip->hnext;
+			ip->hnext = nh[h];
+			nh[h] = ip;
+		}
+	}
+	free(old);
+}
+
+static struct dx_ino *ihash_find(struct daxfs *fs, uint64_t ino)
+{
+	struct dx_ino *ip = fs->ihash[ihash_fn(fs, ino)];
+
+	while (ip && ip->ino != ino)
+		ip = ip->hnext;
+	return ip;
+}
+
+static struct dx_ino *ino_new(struct daxfs *fs, uint64_t ino)
+{
+	struct dx_ino *ip = calloc(1, sizeof(*ip));
+	size_t h;
+
+	if (!ip)
+		return NULL;
+	ip->ino = ino;
+	ip->d = &fs->itable[ino - 1];
+	pthread_rwlock_init(&ip->lock, NULL);
+	pthread_mutex_init(&ip->load_mu, NULL);
+	if (fs->icount >= fs->ihash_size)
+		ihash_grow(fs);
+	h = ihash_fn(fs, ino);
+	ip->hnext = fs->ihash[h];
+	fs->ihash[h] = ip;
+	fs->icount++;
+	return ip;
+}
+
+static void ihash_remove(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_ino **pp = &fs->ihash[ihash_fn(fs, ip->ino)];
+
+	while (*pp != ip)
+		pp = &(*pp)->hnext;
+	*pp = ip->hnext;
+	fs->icount--;
+}
+
+struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino)
+{
+	struct dx_ino *ip;
+
+	if (ino < 1 || ino > fs->sb.ninodes)
+		return NULL;
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = ihash_find(fs, ino);
+	if (!ip && fs->itable[ino - 1].mode)
+		ip = ino_new(fs, ino);
+	if (ip)
+		ip->refs++;
+	pthread_mutex_unlock(&fs->icache_lock);
+	return ip;
+}
+
+/* Drop the cache entry if nothing holds it; free the inode if unlinked. */
+static void ino_maybe_evict(struct daxfs *fs, struct dx_ino *ip)
+{
+	bool evict = !ip->refs && !ip->nlookup && !ip->nopen;
+
+	if (evict)
+		ihash_remove(fs, ip);
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (!evict)
+		return;
+	if (ip->d->nlink == 0 && !fs->readonly)
+		dx_inode_destroy(fs, ip);
+	ino_free_mem(ip);
+}
+
+void dx_iput(struct daxfs *fs, struct dx_ino *ip)
+{
+	if (!ip)
+		return;
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->refs--;
+	ino_maybe_evict(fs, ip);
+}
+
+void dx_open_ref(struct daxfs *fs, struct dx_ino *ip)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->nopen++;
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+void dx_open_unref(struct daxfs *fs, struct dx_ino *ip)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->nopen--;
+	ino_maybe_evict(fs, ip);
+}
+
+void dx_ilookup_ref(struct daxfs *fs, struct dx_ino *ip)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->nlookup++;
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+DX_EXPORT void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct dx_ino *ip;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = ino >= 1 && ino <= fs->sb.ninodes ? ihash_find(fs, ino) : NULL;
+	if (!ip) {
+		pthread_mutex_unlock(&fs->icache_lock);
+		return;
+	}
+	ip->nlookup = nlookup > ip->nlookup ? 0 : ip->nlookup - nlookup;
+	ino_maybe_evict(fs, ip);
+}
+
+void dx_inode_destroy_slot(struct daxfs *fs, uint64_t ino)
+{
+	dx_iput(fs, dx_iget(fs, ino));
+}
+
+int dx_iload(struct daxfs *fs, struct dx_ino *ip)
+{
+	int ret = 0;
+
+	if (__atomic_load_n(&ip->loaded, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&ip->load_mu);
+	if (!ip->loaded) {
+		ret = dx_xmap_load(fs, ip);
+		if (!ret && S_ISDIR(ip->d->mode))
+			ret = dx_dir_load(fs, ip);
+		if (!ret)
+			__atomic_store_n(&ip->loaded, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&ip->load_mu);
+	return ret;
+}
+
+void dx_now(struct dx_time *t)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t->sec = ts.tv_sec;
+	t->nsec = (uint32_t)ts.tv_nsec;
+	t->pad = 0;
+}
+
+void dx_touch_time(struct daxfs *fs, struct dx_time *t, const struct dx_time *now)
+{
+	dx_tx_add(fs, t, sizeof(*t));
+	*t = *now;
+}
+
+static void to_ts(struct timespec *ts, const struct dx_time *t)
+{
+	ts->tv_sec = t->sec;
+	ts->tv_nsec = t->nsec;
+}
+
+void dx_fill_stat(struct daxfs *fs, struct dx_ino *ip, struct stat *st)
+{
+	const struct dx_inode *d = ip->d;
+
+	(void)fs;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ip->ino;
+	st->st_mode = d->mode;
+	st->st_nlink = d->nlink;
+	st->st_uid = d->uid;
+	st->st_gid = d->gid;
+	st->st_rdev = d->rdev;
+	st->st_size = (off_t)d->size;
+	st->st_blksize = DX_BLOCK_SIZE;
+	st->st_blocks = (blkcnt_t)(d->blocks * (DX_BLOCK_SIZE / 512));
+	to_ts(&st->st_atim, &d->atime);
+	to_ts(&st->st_mtim, &d->mtime);
+	to_ts(&st->st_ctim, &d->ctime);
+}
+
+struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev)
+{
+	uint64_t ino = dx_alloc_inode(fs);
+	struct dx_inode *d;
+	struct dx_ino *ip;
+	uint32_t gen;
+
+	if (!ino)
+		return NULL;
+	d = &fs->itable[ino - 1];
+	gen = d->generation + 1;
+	/* The mode marks the slot live; the rest of a free slot is garbage. */
+	dx_tx_add(fs, &d->mode, sizeof(d->mode));
+	dx_tx_touch(fs, d, sizeof(*d));
+	memset(d, 0, sizeof(*d));
+	d->mode = mode;
+	d->uid = uid;
+	d->gid = gid;
+	d->rdev = rdev;
+	d->generation = gen;
+	dx_now(&d->atime);
+	d->mtime = d->ctime = d->btime = d->atime;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = ino_new(fs, ino);
+	if (ip)
+		ip->refs = 1;
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (!ip)
+		abort(); /* inside a transaction; see journal.c */
+	ip->loaded = true;
+	if (S_ISDIR(mode)) {
+		ip->dir = calloc(1, sizeof(*ip->dir));
+		if (!ip->dir || dx_dir_load(fs, ip))
+			abort();
+	}
+	return ip;
+}
+
+/* Called with no references left and nlink == 0. */
+void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_inode *d = ip->d;
+
+	if (dx_iload(fs, ip))
+		return; /* out of memory: the orphan is reclaimed at next mount */
+	pthread_rwlock_wrlock(&ip->lock);
+	dx_truncate_blocks(fs, ip, 0);
+	dx_tx_begin(fs);
+	dx_xattr_release(fs, ip);
+	dx_xmap_release_blocks(fs, ip);
+	dx_tx_add(fs, &d->mode, sizeof(d->mode));
+	d->mode = 0;
+	{
+		struct dx_journal *jr = &fs->jr;
+		if (jr->nifrees == jr->ifrees_cap) {
+			size_t nc = jr->ifrees_cap ? jr->ifrees_cap * 2 : 16;
+			uint64_t *v = realloc(jr->ifrees, nc * sizeof(*v));
+			if (!v)
+				abort();
+			jr->ifrees = v;
+			jr->ifrees_cap = nc;
+		}
+		jr->ifrees[jr->nifrees++] = ip->ino;
+	}
+	dx_tx_commit(fs);
+	pthread_rwlock_unlock(&ip->lock);
+}
+
+void dx_lock2(struct dx_ino *a, struct dx_ino *b)
+{
+	if (a == b || !b) {
+		pthread_rwlock_wrlock(&a->lock);
+		return;
+	}
+	if (a->ino > b->ino) {
+		struct dx_ino *t = a;
+		a = b;
+		b = t;
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	pthread_rwlock_wrlock(&b->lock);
+}
+
+void dx_unlock2(struct dx_ino *a, struct dx_ino *b)
+{
+	pthread_rwlock_unlock(&a->lock);
+	if (b && b != a)
+		pthread_rwlock_unlock(&b->lock);
+}
+
+DX_EXPORT int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct stat *st)
+{
+	struct dx_ino *ip = dx_iget(fs, ino);
+
+	if (!ip)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&ip->lock);
+	dx_fill_stat(fs, ip, st);
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return 0;
+}
+
+static struct dx_time from_ts(const struct timespec *ts)
+{
+	struct dx_time t = {.sec = ts->tv_sec, .nsec = (uint32_t)ts->tv_nsec};
+	return t;
+}
+
+DX_EXPORT int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+			    const struct daxfs_cred *cred, struct stat *st)
+{
+	struct dx_ino *ip;
+	struct dx_inode *d;
+	struct dx_time now;
+	int ret = 0;
+
+	(void)cred;
+	if (fs->readonly)
+		return -EROFS;
+	ip = dx_iget(fs, ino);
+	if (!ip)
+		return -ENOENT;
+	d = ip->d;
+	if (sa->valid & DX_SET_SIZE) {
+		if (S_ISDIR(d->mode)) {
+			ret = -EISDIR;
+			goto out;
+		}
+		if (!S_ISREG(d->mode)) {
+			ret = -EINVAL;
+			goto out;
+		}
+		if (sa->size > DX_MAX_FILE_SIZE) {
+			ret = -EFBIG;
+			goto out;
+		}
+	}
+	ret = dx_iload(fs, ip);
+	if (ret)
+		goto out;
+	pthread_rwlock_wrlock(&ip->lock);
+	if ((sa->valid & DX_SET_SIZE) && sa->size < d->size) {
+		/* Blocks past the new end go first, in as many transactions
+		 * as they need; the size is set below, atomically with ctime. */
+		ret = dx_truncate_blocks(fs, ip, sa->size);
+		if (ret) {
+			pthread_rwlock_unlock(&ip->lock);
+			goto out;
+		}
+	}
+	dx_now(&now);
+	dx_tx_begin(fs);
+	dx_tx_add(fs, d, sizeof(*d));
+	if (sa->valid & DX_SET_SIZE) {
+		if (sa->size > d->size && d->size % DX_BLOCK_SIZE) {
+			/* Bytes past the old end in its last block must read as
+			 * zero once the file grows over them. */
+			void *b = dx_xmap_addr(fs, ip, d->size / DX_BLOCK_SIZE);
+			if (b) {
+				size_t o = d->size % DX_BLOCK_SIZE;
+				dx_memset_nodrain((char *)b + o, 0, DX_BLOCK_SIZE - o);
+			}
+		}
+		if (sa->size != d->size || !(sa->valid & (DX_SET_MTIME | DX_SET_MTIME_NOW)))
+			d->mtime = now;
+		d->size = sa->size;
+	}
+	if (sa->valid & DX_SET_MODE)
+		d->mode = (d->mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->valid & (DX_SET_UID | DX_SET_GID)) {
+		if (sa->valid & DX_SET_UID)
+			d->uid = sa->uid;
+		if (sa->valid & DX_SET_GID)
+			d->gid = sa->gid;
+		/* As chown(2) on Linux: a non-directory loses setuid, and
+		 * setgid when it means "group executable" rather than locking. */
+		if (!S_ISDIR(d->mode) && !(sa->valid & DX_SET_MODE)) {
+			d->mode &= ~S_ISUID;
+			if (d->mode & S_IXGRP)
+				d->mode &= ~S_ISGID;
+		}
+	}
+	if (sa->valid & DX_SET_ATIME_NOW)
+		d->atime = now;
+	else if (sa->valid & DX_SET_ATIME)
+		d->atime = from_ts(&sa->atime);
+	if (sa->valid & DX_SET_MTIME_NOW)
+		d->mtime = now;
+	else if (sa->valid & DX_SET_MTIME)
+		d->mtime = from_ts(&sa->mtime);
+	d->ctime = (sa->valid & DX_SET_CTIME) ? from_ts(&sa->ctime) : now;
+	dx_tx_commit(fs);
+	if (st)
+		dx_fill_stat(fs, ip, st);
+	pthread_rwlock_unlock(&ip->lock);
+out:
+	dx_iput(fs, ip);
+	return ret;
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * journal.c - undo-log transactions for multi-store metadata updates.
+ *
+ * A transaction saves the old bytes of each range before the caller changes
+ * it in place (dx_tx_add).  Ordering, which recovery relies on:
+ *
+ *   1. the undo entry is persistent (flush + drain) before the first store
+ *      to its range, so a crash can always roll that store back;
+ *   2. at commit every changed range is flushed and drained before the
+ *      header's seq moves on, so a committed transaction is wholly in place;
+ *   3. the seq increment is a single 8-byte persistent store: the commit.
+ *
+ * Entries carry the seq of their transaction and a crc, so a stale entry of
+ * an older transaction or a torn entry ends the scan at recovery.
+ * One transaction runs at a time (tx_lock), which also serialises the
+ * allocators.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core.h"
+#include "crc32c.h"
+
+#define ROUND8(x) (((x) + 7) & ~(size_t)7)
+
+size_t dx_tx_cost(size_t len)
+{
+	return sizeof(struct dx_journal_entry) + ROUND8(len);
+}
+
+int dx_journal_init(struct daxfs *fs)
+{
+	struct dx_journal *jr = &fs->jr;
+
+	jr->hdr = dx_blk(fs, fs->sb.journal_blk);
+	jr->area = (char *)jr->hdr + sizeof(struct dx_journal_hdr);
+	jr->size = fs->sb.journal_blocks * DX_BLOCK_SIZE - sizeof(struct dx_journal_hdr);
+	if (jr->hdr->magic != DX_JOURNAL_MAGIC)
+		return dx_err(-EUCLEAN, "journal header is damaged (bad magic)");
+	return pthread_mutex_init(&fs->tx_lock, NULL) ? -ENOMEM : 0;
+}
+
+void dx_journal_fini(struct daxfs *fs)
+{
+	free(fs->jr.flush);
+	free(fs->jr.frees);
+	free(fs->jr.ifrees);
+	pthread_mutex_destroy(&fs->tx_lock);
+}
+
+static uint32_t entry_crc(const struct dx_journal_entry *e, const void *data)
+{
+	struct dx_journal_entry h = *e;
+
+	h.crc = 0;
+	return dx_crc32c(dx_crc32c(0, &h, sizeof(h)), data, e->len);
+}
+
+/*
+ * Roll back the transaction that was open at a crash.  Runs before anything
+ * else touches the pool.  Returns the number of ranges restored.
+ */
+int dx_journal_recover(struct daxfs *fs)
+{
+	struct dx_journal *jr = &fs->jr;
+	uint64_t seq = jr->hdr->seq;
+	uint64_t pool = fs->sb.nblocks * DX_BLOCK_SIZE;
+	size_t *offs = NULL, n = 0, cap = 0, pos = 0;
+
+	while (pos + sizeof(struct dx_journal_entry) <= jr->size) {
+		struct dx_journal_entry *e = (void *)(jr->area + pos);
+
+		if (e->seq != seq || e->len == 0 || e->len > jr->size - pos - sizeof(*e) ||
+		    e->off >= pool || e->len > pool - e->off)
+			break;
+		if (entry_crc(e, e + 1) != e->crc)
+			break;
+		if (n == cap) {
+			size_t *o = realloc(offs, (cap = cap ? cap * 2 : 64) * sizeof(*o));
+			if (!o) {
+				free(offs);
+				return dx_err(-ENOMEM, "out of memory replaying the journal");
+			}
+			offs = o;
+		}
+		offs[n++] = pos;
+		pos += dx_tx_cost(e->len);
+	}
+	if (n && fs->readonly) {
+		free(offs);
+		return dx_err(-EROFS, "the journal holds an interrupted transaction; "
+				      "mount read-write once (or run fsck.daxfs) to roll it back");
+	}
+	/* Newest first, so the oldest saved bytes of a range win. */
+	for (size_t i = n; i-- > 0;) {
+		struct dx_journal_entry *e = (void *)(jr->area + offs[i]);
+		dx_memcpy_nodrain(fs->base + e->off, e + 1, e->len);
+	}
+	free(offs);
+	if (n) {
+		dx_drain();
+		/* Rolled back: retire the entries. */
+		dx_store64_persist(&jr->hdr->seq, seq + 1);
+	}
+	return (int)n;
+}
+
+static void push_range(struct dx_range **v, size_t *n, size_t *cap, void *p, size_t len)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		struct dx_range *nv = realloc(*v, nc * sizeof(**v));
+		if (!nv) {
+			/* A half-done transaction can't be abandoned at run time. */
+			fprintf(stderr, "daxfs: out of memory inside a transaction\n");
+			abort();
+		}
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = (struct dx_range){p, len};
+}
+
+void dx_tx_begin(struct daxfs *fs)
+{
+	pthread_mutex_lock(&fs->tx_lock);
+	fs->jr.open = true;
+	fs->jr.tail = 0;
+	fs->jr.seq = fs->jr.hdr->seq;
+	fs->jr.nflush = 0;
+	fs->jr.nfrees = 0;
+	fs->jr.frees_cost = 0;
+	fs->jr.nifrees = 0;
+}
+
+size_t dx_tx_room(struct daxfs *fs)
+{
+	/* Keep room for the deferred frees logged at commit, and a little
+	 * for the inode and time stores that close most operations. */
+	size_t reserve = 8192;
+	size_t used = fs->jr.tail + fs->jr.frees_cost + reserve;
+
+	return used >= fs->jr.size ? 0 : fs->jr.size - used;
+}
+
+void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
+{
+	struct dx_journal *jr = &fs->jr;
+	struct dx_journal_entry e;
+	char *dst;
+
+	if (!len)
+		return;
+	if (jr->tail + dx_tx_cost(len) > jr->size) {
+		fprintf(stderr, "daxfs: journal overflow (%zu bytes); a caller skipped "
+				"dx_tx_room()\n", len);
+		abort();
+	}
+	dst = jr->area + jr->tail;
+	e.seq = jr->seq;
+	e.off = dx_off(fs, p);
+	e.len = (uint32_t)len;
+	e.crc = 0;
+	e.crc = entry_crc(&e, p);
+	dx_memcpy_nodrain(dst, &e, sizeof(e));
+	dx_memcpy_nodrain(dst + sizeof(e), p, len);
+	/* Ordering 1: the undo bytes are durable before the range changes. */
+	dx_drain();
+	jr->tail += dx_tx_cost(len);
+	push_range(&jr->flush, &jr->nflush, &jr->flush_cap, (void *)p, len);
+}
+
+void dx_tx_touch(struct daxfs *fs, const void *p, size_t len)
+{
+	push_range(&fs->jr.flush, &fs->jr.nflush, &fs->jr.flush_cap, (void *)p, len);
+}
+
+void dx_tx_commit(struct daxfs *fs)
+{
+	struct dx_journal *jr = &fs->jr;
+
+	dx_alloc_apply_frees(fs);
+	if (jr->tail || jr->nflush) {
+		for (size_t i = 0; i < jr->nflush; i++)
+			dx_flush(jr->flush[i].p, jr->flush[i].len);
+		/* Ordering 2: everything the transaction wrote is durable ... */
+		dx_drain();
+		/* ... before the commit record (ordering 3). */
+		if (jr->tail)
+			dx_store64_persist(&jr->hdr->seq, jr->seq + 1);
+	}
+	dx_alloc_apply_ifrees(fs);
+	jr->open = false;
+	pthread_mutex_unlock(&fs->tx_lock);
+}

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * namei.c - the namespace: lookup, create, link, unlink, rename, readlink.
+ *
+ * Every change runs with fs->ns_lock held exclusive and is one transaction,
+ * so a crash leaves either the old or the new name in place, never both
+ * and never neither.  Space is checked inside the transaction before the
+ * first store, so a transaction never has to be undone at run time.
+ */
+#include <errno.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "core.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+#define DX_LINK_MAX 65000u
+
+static int check_name(const char *name, size_t *len)
+{
+	*len = strlen(name);
+	if (*len > DX_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!*len || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+/* Get a directory inode, loaded, for a namespace call. */
+static int get_dir(struct daxfs *fs, uint64_t ino, struct dx_ino **dpp)
+{
+	struct dx_ino *dp = dx_iget(fs, ino);
+	int ret;
+
+	if (!dp)
+		return -ENOENT;
+	if (!S_ISDIR(dp->d->mode)) {
+		dx_iput(fs, dp);
+		return -ENOTDIR;
+	}
+	ret = dx_iload(fs, dp);
+	if (ret) {
+		dx_iput(fs, dp);
+		return ret;
+	}
+	*dpp = dp;
+	return 0;
+}
+
+static bool in_group(const struct daxfs_cred *c, gid_t gid)
+{
+	if (c->gid == gid)
+		return true;
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == gid)
+			return true;
+	return false;
+}
+
+DX_EXPORT int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, struct stat *st)
+{
+	struct dx_ino *dp, *ip;
+	struct dx_dirent *de;
+	size_t len = strlen(name);
+	int ret;
+
+	if (len > DX_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = get_dir(fs, parent, &dp);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	if (!strcmp(name, "."))
+		ip = dx_iget(fs, parent);
+	else if (!strcmp(name, ".."))
+		ip = dx_iget(fs, dp->d->parent);
+	else
+		ip = (de = dx_dir_find(fs, dp, name, len, NULL)) ? dx_iget(fs, de->ino) : NULL;
+	if (ip) {
+		pthread_rwlock_rdlock(&ip->lock);
+		dx_fill_stat(fs, ip, st);
+		pthread_rwlock_unlock(&ip->lock);
+		dx_ilookup_ref(fs, ip);
+	}
+	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_iput(fs, ip);
+	dx_iput(fs, dp);
+	return ip ? 0 : -ENOENT;
+}
+
+/* Create name in parent: regular files, devices, fifos, sockets, dirs,
+ * symlinks (target != NULL). */
+static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
+		  const char *target, const struct daxfs_cred *cred, struct stat *st)
+{
+	struct dx_ino *dp, *ip;
+	size_t len, tlen = target ? strlen(target) : 0;
+	uint64_t need;
+	gid_t gid = cred->gid;
+	struct dx_time now;
+	int ret;
+
+	if (fs->readonly)
+		return -EROFS;
+	ret = check_name(name, &len);
+	if (ret)
+		return ret == -EINVAL ? -EEXIST : ret;
+	if (target && (tlen == 0 || tlen > DX_SYMLINK_MAX))
+		return tlen ? -ENAMETOOLONG : -ENOENT;
+	ret = get_dir(fs, parent, &dp);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	if (dp->d->nlink == 0) {
+		ret = -ENOENT; /* the directory was removed */
+		goto out;
+	}
+	if (dx_dir_find(fs, dp, name, len, NULL)) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (S_ISDIR(mode) && dp->d->nlink >= DX_LINK_MAX) {
+		ret = -EMLINK;
+		goto out;
+	}
+	/* BSD group semantics under a setgid directory, as on ext4. */
+	if (dp->d->mode & S_ISGID) {
+		gid = dp->d->gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+		else if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && cred->uid != 0 &&
+			 !in_group(cred, gid))
+			mode &= ~S_ISGID;
+	}
+	need = dx_dir_add_need(dp) + (target ? 1 : 0);
+	dx_now(&now);
+	dx_tx_begin(fs);
+	if (fs->free_blocks < need || !fs->free_inodes) {
+		dx_tx_commit(fs); /* nothing logged: a no-op */
+		ret = -ENOSPC;
+		goto out;
+	}
+	ip = dx_inode_create(fs, mode, cred->uid, gid, rdev);
+	ip->d->nlink = S_ISDIR(mode) ? 2 : 1;
+	if (S_ISDIR(mode)) {
+		ip->d->parent = parent;
+		dx_tx_add(fs, &dp->d->nlink, sizeof(dp->d->nlink));
+		dp->d->nlink++;
+	}
+	if (target) {
+		uint64_t b;
+		char *p;
+		dx_alloc_blocks(fs, 0, 1, &b);
+		p = dx_blk(fs, b);
+		dx_memcpy_nodrain(p, target, tlen);
+		dx_memset_nodrain(p + tlen, 0, DX_BLOCK_SIZE - tlen);
+		dx_xmap_insert(fs, ip, 0, b, 1);
+		ip->d->size = tlen;
+		ip->d->blocks = 1;
+	}
+	ret = dx_dir_add(fs, dp, name, len, ip->ino, dx_mode_to_dtype(mode));
+	dx_touch_time(fs, &dp->d->mtime, &now);
+	dx_touch_time(fs, &dp->d->ctime, &now);
+	dx_tx_commit(fs);
+	if (ret)
+		abort(); /* space was checked above */
+	dx_fill_stat(fs, ip, st);
+	dx_ilookup_ref(fs, ip);
+	dx_iput(fs, ip);
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_iput(fs, dp);
+	return ret;
+}
+
+DX_EXPORT int daxfs_mknod(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode,
+			  dev_t rdev, const struct daxfs_cred *cred, struct stat *st)
+{
+	switch (mode & S_IFMT) {
+	case 0:
+		mode |= S_IFREG;
+		break;
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!S_ISCHR(mode) && !S_ISBLK(mode))
+		rdev = 0;
+	return create(fs, parent, name, mode, rdev, NULL, cred, st);
+}
+
+DX_EXPORT int daxfs_mkdir(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode,
+			  const struct daxfs_cred *cred, struct stat *st)
+{
+	return create(fs, parent, name, S_IFDIR | (mode & 07777), 0, NULL, cred, st);
+}
+
+DX_EXPORT int daxfs_symlink(struct daxfs *fs, uint64_t parent, const char *name,
+			    const char *target, const struct daxfs_cred *cred, struct stat *st)
+{
+	return create(fs, parent, name, S_IFLNK | 0777, 0, target, cred, st);
+}
+
+DX_EXPORT ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size_t size)
+{
+	struct dx_ino *ip = dx_iget(fs, ino);
+	ssize_t ret;
+
+	if (!ip)
+		return -ENOENT;
+	if (!S_ISLNK(ip->d->mode)) {
+		dx_iput(fs, ip);
+		return -EINVAL;
+	}
+	ret = dx_iload(fs, ip);
+	if (!ret) {
+		const char *p;
+		pthread_rwlock_rdlock(&ip->lock);
+		p = dx_xmap_addr(fs, ip, 0);
+		ret = (ssize_t)ip->d->size;
+		if (!p || ret > DX_SYMLINK_MAX) {
+			ret = -EUCLEAN;
+		} else {
+			memcpy(buf, p, (size_t)ret < size ? (size_t)ret : size);
+			if ((size_t)ret < size)
+				buf[ret] = '\0';
+		}
+		pthread_rwlock_unlock(&ip->lock);
+	}
+	dx_iput(fs, ip);
+	return ret;
+}
+
+DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+			 struct stat *st)
+{
+	struct dx_ino *dp, *ip;
+	struct dx_time now;
+	size_t len;
+	int ret;
+
+	if (fs->readonly)
+		return -EROFS;
+	ret = check_name(newname, &len);
+	if (ret)
+		return ret == -EINVAL ? -EEXIST : ret;
+	ret = get_dir(fs, newparent, &dp);
+	if (ret)
+		return ret;
+	ip = dx_iget(fs, ino);
+	if (!ip) {
+		dx_iput(fs, dp);
+		return -ENOENT;
+	}
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	if (S_ISDIR(ip->d->mode))
+		ret = -EPERM;
+	else if (ip->d->nlink == 0 || dp->d->nlink == 0)
+		ret = -ENOENT;
+	else if (ip->d->nlink >= DX_LINK_MAX)
+		ret = -EMLINK;
+	else if (dx_dir_find(fs, dp, newname, len, NULL))
+		ret = -EEXIST;
+	if (ret)
+		goto out;
+	dx_now(&now);
+	dx_tx_begin(fs);
+	if (fs->free_blocks < dx_dir_add_need(dp)) {
+		dx_tx_commit(fs);
+		ret = -ENOSPC;
+		goto out;
+	}
+	pthread_rwlock_wrlock(&ip->lock);
+	ret = dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->d->mode));
+	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
+	ip->d->nlink++;
+	dx_touch_time(fs, &ip->d->ctime, &now);
+	dx_touch_time(fs, &dp->d->mtime, &now);
+	dx_touch_time(fs, &dp->d->ctime, &now);
+	dx_tx_commit(fs);
+	if (ret)
+		abort();
+	dx_fill_stat(fs, ip, st);
+	pthread_rwlock_unlock(&ip->lock);
+	dx_ilookup_ref(fs, ip);
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_iput(fs, ip);
+	dx_iput(fs, dp);
+	return ret;
+}
+
+/* Drop one link of ip (a directory loses both of its own). In a tx. */
+static void drop_link(struct daxfs *fs, struct dx_ino *ip, const struct dx_time *now)
+{
+	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
+	ip->d->nlink = S_ISDIR(ip->d->mode) ? 0 : ip->d->nlink - 1;
+	dx_touch_time(fs, &ip->d->ctime, now);
+}
+
+static void nlink_add(struct daxfs *fs, struct dx_ino *ip, int delta)
+{
+	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
+	ip->d->nlink = (uint32_t)((int)ip->d->nlink + delta);
+}
+
+/* Is a a (strict or not) ancestor of ino?  Caller holds ns_lock. */
+static bool is_ancestor(struct daxfs *fs, uint64_t a, uint64_t ino)
+{
+	for (uint64_t guard = 0; guard < fs->sb.ninodes; guard++) {
+		if (ino == a)
+			return true;
+		if (ino == DX_ROOT_INO || ino < 1 || ino > fs->sb.ninodes)
+			return false;
+		ino = fs->itable[ino - 1].parent;
+	}
+	return false;
+}
+
+static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool dir)
+{
+	struct dx_ino *dp, *ip = NULL;
+	struct dx_dirent *de;
+	struct dx_time now;
+	uint32_t slot;
+	size_t len = strlen(name);
+	int ret;
+
+	if (fs->readonly)
+		return -EROFS;
+	if (len > DX_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = get_dir(fs, parent, &dp);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	de = dx_dir_find(fs, dp, name, len, &slot);
+	if (!de) {
+		ret = dir && (!strcmp(name, ".") || !strcmp(name, "..")) ? -EINVAL : -ENOENT;
+		goto out;
+	}
+	ip = dx_iget(fs, de->ino);
+	if (!ip) {
+		ret = -EUCLEAN;
+		goto out;
+	}
+	if (dir && !S_ISDIR(ip->d->mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	if (!dir && S_ISDIR(ip->d->mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (dir) {
+		ret = dx_iload(fs, ip);
+		if (ret)
+			goto out;
+		if (ip->dir->count) {
+			ret = -ENOTEMPTY;
+			goto out;
+		}
+	}
+	dx_now(&now);
+	pthread_rwlock_wrlock(&ip->lock);
+	dx_tx_begin(fs);
+	dx_dir_remove(fs, dp, slot);
+	drop_link(fs, ip, &now);
+	if (dir)
+		nlink_add(fs, dp, -1);
+	dx_touch_time(fs, &dp->d->mtime, &now);
+	dx_touch_time(fs, &dp->d->ctime, &now);
+	dx_tx_commit(fs);
+	pthread_rwlock_unlock(&ip->lock);
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	/* The last reference of an unlinked, closed inode frees it here. */
+	dx_iput(fs, ip);
+	dx_iput(fs, dp);
+	return ret;
+}
+
+DX_EXPORT int daxfs_unlink(struct daxfs *fs, uint64_t parent, const char *name)
+{
+	return remove_name(fs, parent, name, false);
+}
+
+DX_EXPORT int daxfs_rmdir(struct daxfs *fs, uint64_t parent, const char *name)
+{
+	return remove_name(fs, parent, name, true);
+}
+
+/* Exchange two names (RENAME_EXCHANGE). In a tx. */
+static void exchange(struct daxfs *fs, struct dx_ino *sdp, struct dx_dirent *sde,
+		     struct dx_ino *si, struct dx_ino *ddp, struct dx_dirent *dde,
+		     struct dx_ino *di)
+{
+	dx_dir_retarget(fs, sde, di->ino, dx_mode_to_dtype(di->d->mode));
+	dx_dir_retarget(fs, dde, si->ino, dx_mode_to_dtype(si->d->mode));
+	if (sdp != ddp) {
+		if (S_ISDIR(si->d->mode)) {
+			dx_tx_add(fs, &si->d->parent, sizeof(si->d->parent));
+			si->d->parent = ddp->ino;
+			nlink_add(fs, sdp, -1);
+			nlink_add(fs, ddp, 1);
+		}
+		if (S_ISDIR(di->d->mode)) {
+			dx_tx_add(fs, &di->d->parent, sizeof(di->d->parent));
+			di->d->parent = sdp->ino;
+			nlink_add(fs, ddp, -1);
+			nlink_add(fs, sdp, 1);
+		}
+	}
+}
+
+DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, uint64_t newparent,
+			   const char *newname, unsigned flags)
+{
+	struct dx_ino *sdp = NULL, *ddp = NULL, *si = NULL, *di = NULL;
+	struct dx_dirent *sde, *dde;
+	uint32_t sslot, dslot;
+	size_t slen, dlen;
+	struct dx_time now;
+	int ret;
+
+	if (fs->readonly)
+		return -EROFS;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	slen = strlen(name);
+	ret = check_name(newname, &dlen);
+	if (ret || slen > DX_NAME_MAX)
+		return slen > DX_NAME_MAX || ret == -ENAMETOOLONG ? -ENAMETOOLONG : -EINVAL;
+	ret = get_dir(fs, parent, &sdp);
+	if (ret)
+		return ret;
+	ret = get_dir(fs, newparent, &ddp);
+	if (ret)
+		goto put;
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	sde = dx_dir_find(fs, sdp, name, slen, &sslot);
+	if (!sde) {
+		ret = -ENOENT;
+		goto out;
+	}
+	dde = dx_dir_find(fs, ddp, newname, dlen, &dslot);
+	si = dx_iget(fs, sde->ino);
+	di = dde ? dx_iget(fs, dde->ino) : NULL;
+	if (!si || (dde && !di)) {
+		ret = -EUCLEAN;
+		goto out;
+	}
+	if (ddp->d->nlink == 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		if (!di) {
+			ret = -ENOENT;
+			goto out;
+		}
+		if ((S_ISDIR(si->d->mode) && is_ancestor(fs, si->ino, ddp->ino)) ||
+		    (S_ISDIR(di->d->mode) && is_ancestor(fs, di->ino, sdp->ino))) {
+			ret = -EINVAL;
+			goto out;
+		}
+	} else {
+		if (di && (flags & RENAME_NOREPLACE)) {
+			ret = -EEXIST;
+			goto out;
+		}
+		if (S_ISDIR(si->d->mode) && is_ancestor(fs, si->ino, ddp->ino)) {
+			ret = -EINVAL;
+			goto out;
+		}
+		if (di == si)
+			goto out; /* two names of one inode: POSIX says do nothing */
+		if (di) {
+			if (S_ISDIR(si->d->mode) && !S_ISDIR(di->d->mode)) {
+				ret = -ENOTDIR;
+				goto out;
+			}
+			if (!S_ISDIR(si->d->mode) && S_ISDIR(di->d->mode)) {
+				ret = -EISDIR;
+				goto out;
+			}
+			if (S_ISDIR(di->d->mode)) {
+				ret = dx_iload(fs, di);
+				if (!ret && di->dir->count)
+					ret = -ENOTEMPTY;
+				if (ret)
+					goto out;
+			}
+		} else if (S_ISDIR(si->d->mode) && sdp != ddp && ddp->d->nlink >= DX_LINK_MAX) {
+			ret = -EMLINK;
+			goto out;
+		}
+	}
+	dx_now(&now);
+	dx_lock2(si, di);
+	dx_tx_begin(fs);
+	if (!di && fs->free_blocks < dx_dir_add_need(ddp)) {
+		dx_tx_commit(fs);
+		dx_unlock2(si, di);
+		ret = -ENOSPC;
+		goto out;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		exchange(fs, sdp, sde, si, ddp, dde, di);
+		dx_touch_time(fs, &di->d->ctime, &now);
+	} else {
+		if (di) {
+			dx_dir_retarget(fs, dde, si->ino, dx_mode_to_dtype(si->d->mode));
+			drop_link(fs, di, &now);
+			if (S_ISDIR(di->d->mode))
+				nlink_add(fs, ddp, -1);
+		} else {
+			ret = dx_dir_add(fs, ddp, newname, dlen, si->ino,
+					 dx_mode_to_dtype(si->d->mode));
+			if (ret)
+				abort(); /* space was checked above */
+		}
+		dx_dir_remove(fs, sdp, sslot);
+		if (S_ISDIR(si->d->mode) && sdp != ddp) {
+			dx_tx_add(fs, &si->d->parent, sizeof(si->d->parent));
+			si->d->parent = ddp->ino;
+			nlink_add(fs, sdp, -1);
+			nlink_add(fs, ddp, 1);
+		}
+	}
+	dx_touch_time(fs, &si->d->ctime, &now);
+	dx_touch_time(fs, &sdp->d->mtime, &now);
+	dx_touch_time(fs, &sdp->d->ctime, &now);
+	if (ddp != sdp) {
+		dx_touch_time(fs, &ddp->d->mtime, &now);
+		dx_touch_time(fs, &ddp->d->ctime, &now);
+	}
+	dx_tx_commit(fs);
+	dx_unlock2(si, di);
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_iput(fs, di);
+	dx_iput(fs, si);
+	dx_iput(fs, ddp);
+put:
+	dx_iput(fs, sdp);
+	return ret;
+}

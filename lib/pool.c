@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c - opening ("mounting") and closing a pool, statfs, pool identity.
+ *
+ * Opening validates the superblock from a plain read before anything is
+ * mapped writable, so a pool that is refused is never written.  Then, in
+ * this order: roll back an interrupted transaction, rebuild the allocators'
+ * DRAM state, and reclaim orphans (inodes unlinked while open at a crash).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <libpmem.h>
+#include "core.h"
+
+static int map_pool(struct daxfs *fs)
+{
+	if (fs->readonly) {
+		struct stat st;
+		if (fstat(fs->fd, &st) < 0)
+			return dx_err(-errno, "cannot stat %s: %s", fs->path, strerror(errno));
+		fs->mapped_len = S_ISREG(st.st_mode) ? (size_t)st.st_size
+						     : (size_t)lseek(fs->fd, 0, SEEK_END);
+		fs->base = mmap(NULL, fs->mapped_len, PROT_READ, MAP_SHARED, fs->fd, 0);
+		if (fs->base == MAP_FAILED) {
+			fs->base = NULL;
+			return dx_err(-errno, "cannot map %s: %s", fs->path, strerror(errno));
+		}
+		fs->is_pmem = pmem_is_pmem(fs->base, fs->mapped_len);
+		return 0;
+	}
+	fs->base = pmem_map_file(fs->path, 0, 0, 0, &fs->mapped_len, &fs->is_pmem);
+	if (!fs->base)
+		return dx_err(errno ? -errno : -EIO, "cannot map %s: %s", fs->path, pmem_errormsg());
+	return 0;
+}
+
+/* Free the inodes that were unlinked but still open when the pool was last
+ * used: nothing can reach them any more. */
+static void reclaim_orphans(struct daxfs *fs)
+{
+	for (uint64_t i = 0; i < fs->sb.ninodes; i++)
+		if (fs->itable[i].mode && fs->itable[i].nlink == 0)
+			dx_inode_destroy_slot(fs, i + 1);
+}
+
+DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, struct daxfs **fsp)
+{
+	struct daxfs *fs = calloc(1, sizeof(*fs));
+	struct dx_super sb;
+	ssize_t n;
+	int ret;
+
+	if (!fs)
+		return dx_err(-ENOMEM, "out of memory");
+	fs->readonly = o && o->readonly;
+	fs->fd = -1;
+	fs->path = realpath(pool, NULL);
+	if (!fs->path) {
+		ret = dx_err(-errno, "%s: %s", pool, strerror(errno));
+		goto fail;
+	}
+	fs->fd = open(fs->path, fs->readonly ? O_RDONLY : O_RDWR);
+	if (fs->fd < 0) {
+		ret = dx_err(-errno, "cannot open %s: %s", pool, strerror(errno));
+		goto fail;
+	}
+	/* One daemon per pool: two would corrupt each other's allocations. */
+	if (flock(fs->fd, (fs->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		ret = dx_err(-EBUSY, "%s is in use by another daxfs", pool);
+		goto fail;
+	}
+	n = pread(fs->fd, &sb, sizeof(sb), 0);
+	if (n != (ssize_t)sizeof(sb)) {
+		ret = dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool", pool);
+		goto fail;
+	}
+	ret = dx_super_check(&sb, UINT64_MAX);
+	if (ret)
+		goto fail;
+	ret = map_pool(fs);
+	if (ret)
+		goto fail;
+	ret = dx_super_check(&sb, fs->mapped_len);
+	if (ret)
+		goto fail;
+	fs->sb = sb;
+	dx_persist_init(fs->is_pmem);
+	fs->itable = dx_blk(fs, sb.itable_blk);
+	fs->bitmap = dx_blk(fs, sb.bitmap_blk);
+	fs->maprecs = dx_blk(fs, sb.maprec_blk);
+	if (fs->itable[0].mode == 0 || !S_ISDIR(fs->itable[0].mode)) {
+		ret = dx_err(-EUCLEAN, "root directory inode is damaged");
+		goto fail;
+	}
+
+	ret = dx_journal_init(fs);
+	if (ret)
+		goto fail;
+	ret = dx_journal_recover(fs);
+	if (ret < 0)
+		goto fail;
+	pthread_rwlock_init(&fs->ns_lock, NULL);
+	ret = dx_alloc_init(fs);
+	if (ret)
+		goto fail;
+	ret = dx_icache_init(fs);
+	if (ret)
+		goto fail;
+	/* Untouched anonymous pages read as zero and cost no memory. */
+	fs->zero = mmap(NULL, DX_ZERO_LEN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fs->zero == MAP_FAILED) {
+		ret = dx_err(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (!fs->readonly)
+		reclaim_orphans(fs);
+	*fsp = fs;
+	return 0;
+fail:
+	daxfs_close(fs);
+	return ret;
+}
+
+DX_EXPORT void daxfs_close(struct daxfs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->ihash)
+		dx_icache_fini(fs);
+	if (fs->jr.hdr)
+		dx_journal_fini(fs);
+	if (fs->zero && fs->zero != MAP_FAILED)
+		munmap((void *)fs->zero, DX_ZERO_LEN);
+	if (fs->base) {
+		if (fs->readonly)
+			munmap(fs->base, fs->mapped_len);
+		else
+			pmem_unmap(fs->base, fs->mapped_len);
+	}
+	free(fs->ibitmap);
+	if (fs->fd >= 0)
+		close(fs->fd);
+	free(fs->path);
+	free(fs);
+}
+
+DX_EXPORT int daxfs_statfs(struct daxfs *fs, struct statvfs *sv)
+{
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = DX_BLOCK_SIZE;
+	sv->f_frsize = DX_BLOCK_SIZE;
+	pthread_mutex_lock(&fs->tx_lock);
+	sv->f_blocks = fs->sb.nblocks - fs->sb.data_blk;
+	sv->f_bfree = fs->free_blocks;
+	sv->f_bavail = fs->free_blocks;
+	sv->f_files = fs->sb.ninodes;
+	sv->f_ffree = fs->free_inodes;
+	sv->f_favail = fs->free_inodes;
+	pthread_mutex_unlock(&fs->tx_lock);
+	memcpy(&sv->f_fsid, fs->sb.uuid, sizeof(sv->f_fsid));
+	sv->f_namemax = DX_NAME_MAX;
+	if (fs->readonly)
+		sv->f_flag |= ST_RDONLY;
+	return 0;
+}
+
+DX_EXPORT void daxfs_pool_info(struct daxfs *fs, struct daxfs_pool_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	memcpy(pi->uuid, fs->sb.uuid, 16);
+	memcpy(pi->label, fs->sb.label, sizeof(fs->sb.label));
+	pi->size = fs->sb.nblocks * DX_BLOCK_SIZE;
+	pi->is_pmem = fs->is_pmem;
+	pi->path = fs->path;
+}
