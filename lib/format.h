@@ -169,20 +169,29 @@ struct dx_journal_entry {
 };
 
 /*
- * Mapping record: a direct-access mapping (or a quarantined run) that must
- * outlive a daemon crash.  Slot in use when kind != 0.  Used by the pin
- * and lease code; the foundation only reserves and zeroes the table.
+ * Mapping record: pool blocks that a process outside the daemon may be
+ * writing into, so that a daemon crash cannot forget them.
+ *   DX_MAPREC_MAP         a live direct-access mapping of file ino's blocks
+ *                         [lblk, lblk + nblocks) at [pblk, ...): the blocks
+ *                         belong to the file, the record only pins them.
+ *   DX_MAPREC_QUARANTINE  blocks taken out of every file but not yet free:
+ *                         they are in use in the bitmap and owned by no
+ *                         inode until holder (pid + start time) is gone.
+ * A slot is free when kind == 0.  See docs/pins.md.
  */
+#define DX_MAPREC_MAP	     1
+#define DX_MAPREC_QUARANTINE 2
 struct dx_maprec {
-	uint32_t kind;
-	uint32_t flags;
+	uint16_t kind;
+	uint16_t flags;		/* DAXFS_MAP_* of the mapping */
+	uint32_t lblk;
 	uint64_t ino;
 	uint64_t pblk;
 	uint64_t nblocks;
 	uint64_t holder_pid;
 	uint64_t holder_start;	/* process start time, /proc/PID/stat field 22 */
-	uint64_t id;
-	uint64_t pad;
+	uint64_t id;		/* mapping id */
+	uint64_t reserved;
 };
 _Static_assert(sizeof(struct dx_maprec) == 64, "mapping record size");
 

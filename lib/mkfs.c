@@ -130,7 +130,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.journal_blk = 1;
 	sb.journal_blocks = n / 64 < 256 ? 256 : n / 64 > 16384 ? 16384 : n / 64;
 	sb.maprec_blk = sb.journal_blk + sb.journal_blocks;
-	sb.maprec_blocks = 16;
+	sb.maprec_blocks = 64; /* 4096 records */
 	sb.itable_blk = sb.maprec_blk + sb.maprec_blocks;
 	sb.ninodes = (n * DX_BLOCK_SIZE / bpi) & ~(uint64_t)(DX_INODES_PER_BLOCK - 1);
 	if (sb.ninodes < 64)
