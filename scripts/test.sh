@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# scripts/test.sh - the whole test suite, as CI runs it (.ci/run).
+#
+# Installs the build dependencies, builds two trees and runs meson test in
+# both:
+#   build       debugoptimized, the configuration users get
+#   build-asan  debug, AddressSanitizer + UBSan, fault injection enabled
+# and ends with one line "N passed, M failed" summed over both.  A tree
+# that fails to build counts as one failure.  Exit status 0 only if
+# nothing failed.
+
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+
+start=$SECONDS
+install_packages
+
+# Sanitizer settings for every instrumented process the tests start,
+# daemons included.  Leaks are errors; UBSan findings are fatal rather than
+# a line in a log nobody reads.  A daemon that forks to the background
+# leaves its parent through _exit(), so only the real daemon reports.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1}
+
+passed=0
+failed=0
+skipped=0
+
+fuse_mounts() {
+	awk '$3 ~ /^fuse/ { print $2 }' /proc/mounts | sort
+}
+
+# setup DIR meson-args...: configure DIR, or reconfigure it if it exists.
+setup() {
+	local dir=$1
+	shift
+	if [[ -f $dir/meson-private/coredata.dat ]]; then
+		meson setup --reconfigure "$dir" "$@"
+	else
+		rm -rf "$dir"
+		meson setup "$dir" "$@"
+	fi
+}
+
+# count DIR: add the results in DIR's testlog.json to the totals.
+count() {
+	local log=$1/meson-logs/testlog.json p f s
+	if [[ ! -s $log ]]; then
+		echo "no test log in $1: counting the suite as one failure"
+		failed=$((failed + 1))
+		return
+	fi
+	# One JSON object per line, one line per test.
+	if ! read -r p f s < <(python3 - "$log" <<'EOF'
+import json, sys
+ok = bad = skip = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"):
+        ok += 1
+    elif r == "SKIP":
+        skip += 1
+    else:  # FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS
+        bad += 1
+print(ok, bad, skip)
+EOF
+	); then
+		echo "cannot read $log: counting the suite as one failure"
+		failed=$((failed + 1))
+		return
+	fi
+	echo "$1: $p passed, $f failed, $s skipped"
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+}
+
+# suite DIR TEST-ARGS SETUP-ARGS...: configure, build and test one tree.
+suite() {
+	local dir=$1 test_args=$2 before after leftover m
+	shift 2
+	log "configuring $dir"
+	if ! setup "$dir" "$@"; then
+		echo "$dir: meson setup failed: counting it as one failure"
+		failed=$((failed + 1))
+		return
+	fi
+	rm -f "$dir/meson-logs/testlog.json"
+	log "building $dir"
+	if ! ninja -C "$dir"; then
+		echo "$dir: build failed: counting it as one failure"
+		failed=$((failed + 1))
+		return
+	fi
+	log "testing $dir"
+	before=$(fuse_mounts)
+	# shellcheck disable=SC2086 # test_args is a list of words
+	meson test -C "$dir" --print-errorlogs $test_args || true
+	count "$dir"
+
+	# Tests must clean up after themselves; a mount left behind is a bug
+	# in a test, so count it, then remove it so it cannot hurt the next
+	# suite.
+	after=$(fuse_mounts)
+	leftover=$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')
+	if [[ -n $leftover ]]; then
+		echo "$dir: tests left FUSE mounts behind (counted as one failure):"
+		echo "$leftover"
+		failed=$((failed + 1))
+		while read -r m; do
+			fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" || true
+		done <<<"$leftover"
+	fi
+}
+
+suite build "" --buildtype=debugoptimized
+# Instrumented code runs a few times slower; give its tests more time
+# rather than fail on a timeout that means nothing.
+suite build-asan "--timeout-multiplier 2" --buildtype=debug \
+	-Db_sanitize=address,undefined -Db_lundef=false -Dfault_injection=true
+
+echo "total time $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s, $skipped skipped"
+echo "$passed passed, $failed failed"
+((failed == 0))
