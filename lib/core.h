@@ -12,7 +12,14 @@
  *   fs->tx_lock        the journal: one transaction at a time.  The block
  *                      and inode allocators are used only inside a
  *                      transaction and so need no lock of their own.
+ *   fs->pin_lock       mappings, block pin counts, mapping records, the
+ *                      per-inode queues of waiting layout changes, stats.
  *   fs->icache_lock    the inode cache and reference counts (a leaf).
+ *
+ * A layout change holds its inode's lock while it checks for pins and
+ * while it runs; a map holds it while it backs holes and pins.  So no pin
+ * can appear between the busy check and the change (the role of the
+ * kernel's MMAPLOCK / i_mmap_lock in dax_layout_busy_page()).
  */
 #ifndef DAXFS_CORE_H
 #define DAXFS_CORE_H
@@ -83,6 +90,54 @@ struct dx_dirindex {
 	uint64_t count;		/* live entries */
 };
 
+/* ---- mappings and pins (pin.c) ---- */
+struct dx_map_ext {
+	uint32_t lblk, len;
+	uint64_t pblk;
+	uint32_t rec;		/* mapping-record slot */
+};
+
+struct dx_mapping {
+	uint64_t id;
+	struct dx_ino *ip;
+	struct daxfs_file *f;
+	uint32_t lblk, nblk;
+	uint32_t flags;		/* DAXFS_MAP_*, DAXFS_PIN_REVOKED */
+	pid_t pid;
+	uint64_t created_ns;
+	uint32_t next;
+	struct dx_map_ext ext[DAXFS_MAP_MAX_EXTENTS];
+	struct dx_mapping *inext;		/* this inode's mappings */
+	struct dx_mapping *fnext;		/* this open file's mappings */
+	struct dx_mapping *gprev, *gnext;	/* all, in id order */
+};
+
+/* ---- requests waiting for a layout change (layout.c) ---- */
+enum dx_lop_kind { DX_LOP_SETATTR, DX_LOP_FALLOC, DX_LOP_MAP };
+
+struct dx_lop {
+	enum dx_lop_kind kind;
+	uint64_t start, end;	/* blocks the change affects */
+	struct daxfs_setattr sa;
+	struct stat *st;
+	int mode;
+	uint64_t off, len;
+	struct daxfs_file *f;
+	struct daxfs_ioc_map *map;
+	pid_t pid;
+	daxfs_done_t done;
+	void *ctx;
+	uint64_t queued_ns;	/* 0: ran without waiting */
+	int result;
+	struct dx_lop *next;
+};
+
+struct daxfs_file {
+	struct dx_ino *ip;
+	int flags;
+	struct dx_mapping *maps;	/* pin_lock */
+};
+
 /* ---- in-memory inode (inode.c) ---- */
 struct dx_ino {
 	uint64_t ino;
@@ -92,6 +147,11 @@ struct dx_ino {
 	bool loaded;		/* xmap (and dir index) built */
 	struct dx_xmap xmap;
 	struct dx_dirindex *dir;
+	/* Guarded by fs->pin_lock: */
+	struct dx_mapping *maps;
+	uint32_t nmaps;
+	struct dx_lop *lq_head, *lq_tail;	/* waiting, in order */
+	struct dx_ino *pend_next;		/* in fs->pending while queued */
 	/* Guarded by fs->icache_lock: */
 	uint64_t nlookup;	/* kernel references */
 	uint32_t nopen;		/* open files */
@@ -131,7 +191,21 @@ struct daxfs {
 	size_t icount;
 
 	const char *zero;	/* DX_ZERO_LEN bytes of zeros for holes */
+
+	/* Pins (pin_lock). */
+	pthread_mutex_t pin_lock;
+	uint32_t **pins;	/* per-block pin counts, 64Ki-block chunks */
+	size_t npin_chunks;
+	uint32_t *rec_free;	/* free mapping-record slots */
+	size_t nrec_free;
+	struct dx_mapping *mhead, *mtail;
+	uint64_t next_map_id;
+	struct dx_ino *pending;	/* inodes with waiting requests */
+	unsigned busy_timeout;
+	struct daxfs_stats stats;
 };
+
+#define DX_PIN_CHUNK_SHIFT 16
 
 #define DX_ZERO_LEN (1u << 20)
 
@@ -209,11 +283,13 @@ void dx_xmap_free(struct dx_xmap *m);
 size_t dx_xmap_find(const struct dx_xmap *m, uint64_t lblk);
 /* Map [lblk, lblk+len) (a hole) to pblk.  In a transaction. */
 int dx_xmap_insert(struct daxfs *fs, struct dx_ino *ip, uint32_t lblk, uint64_t pblk, uint32_t len);
-/* Unmap [start, end) and free its blocks, from the end backwards.  In a
+/* Unmap [start, end) and free its blocks (keep_blocks: leave them
+ * allocated, for quarantine), from the end backwards.  In a
  * transaction.  Returns 0 when done, or -EAGAIN when the journal is nearly
  * full: [x, end) is done, commit and call again.  -ENOSPC when a split
  * needs a new extent block and the pool is full (nothing changed). */
-int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end);
+int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
+		   bool keep_blocks);
 /* Shift every extent at or after lblk by delta blocks.  In a tx. */
 int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, int64_t delta);
 /* Split the extent containing lblk so that an extent starts at lblk. */
@@ -242,8 +318,59 @@ void dx_dir_retarget(struct daxfs *fs, struct dx_dirent *de, uint64_t ino, uint8
 uint8_t dx_mode_to_dtype(uint32_t mode);
 
 /* file.c */
+/* Back holes of file blocks [start, end) with new blocks, zeroing what
+ * [zstart, zend) will not overwrite (whole blocks when zstart == zend).  In
+ * a tx; stops early when the pool or journal runs short and returns the
+ * first block not backed.  *allocated counts the new blocks. */
+uint64_t dx_fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
+		       uint64_t zstart, uint64_t zend, uint64_t *allocated);
+/* Back [off, end) with zeroed blocks, in as many transactions as needed;
+ * -ENOSPC when the pool fills (earlier chunks stay, as on ext4).  Unless
+ * keep, the size grows to end.  ip->lock held. */
+int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end, bool keep);
+/* In a tx: account n more data blocks to ip. */
+void dx_add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n);
 /* Truncate the block map to size (frees blocks past it); own txs. */
 int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size);
+
+/* pin.c */
+int dx_pins_init(struct daxfs *fs);
+void dx_pins_fini(struct daxfs *fs);
+/* Pin count of one block (pin_lock). */
+uint32_t dx_pin_count(struct daxfs *fs, uint64_t pblk);
+/* Does any pinned block lie in pool blocks [pblk, pblk+len)? (pin_lock) */
+bool dx_pinned_range(struct daxfs *fs, uint64_t pblk, uint64_t len);
+/* Is any of file blocks [start, end) of ip pinned by a live mapping? */
+bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end);
+/* Execute a map with ip->lock held; returns -errno or 0. */
+int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
+		  struct daxfs_ioc_map *m, pid_t pid);
+/* Drop every mapping of f; returns true if any was dropped. */
+bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f);
+uint64_t dx_now_ns(void);
+int dx_holder_start(pid_t pid, uint64_t *start);
+
+/* quarantine.c */
+int dx_maprecs_recover(struct daxfs *fs);
+void dx_quarantine_reap(struct daxfs *fs);
+
+/* layout.c */
+/* Run op now if nothing is queued and no pin is in its way, else queue it
+ * behind the inode's waiting requests.  Takes over op and a reference on
+ * ip; calls op->done exactly once. */
+void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op);
+/* Run the waiting requests of ip that no pin holds back any more. */
+void dx_layout_run(struct daxfs *fs, struct dx_ino *ip);
+void dx_layout_expire(struct daxfs *fs);
+
+/* Locked executors of layout changes (ip->lock held for writing). */
+int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_setattr *sa,
+		      struct stat *st);
+int dx_fallocate_locked(struct daxfs *fs, struct dx_ino *ip, int mode, uint64_t off,
+			uint64_t len);
+/* The file blocks a fallocate would free, move or zero ([*s, *e)). */
+void dx_fallocate_range(struct dx_ino *ip, int mode, uint64_t off, uint64_t len, uint64_t *s,
+			uint64_t *e);
 
 /* xattr.c */
 void dx_xattr_release(struct daxfs *fs, struct dx_ino *ip);

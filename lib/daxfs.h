@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
+#include <daxfs/daxfs_ioctl.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +54,9 @@ int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_m
 
 struct daxfs_open_opts {
 	int readonly;
+	/* Seconds a layout change waits for pinned blocks before it fails
+	 * with EBUSY; 0 waits for ever. */
+	unsigned busy_timeout;
 };
 
 /*
@@ -200,6 +204,46 @@ int daxfs_setxattr(struct daxfs *fs, uint64_t ino, const char *name, const void 
 ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *name, void *value, size_t size);
 ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, size_t size);
 int daxfs_removexattr(struct daxfs *fs, uint64_t ino, const char *name);
+
+/* ---- requests that may have to wait ----
+ * A layout change (truncate, fallocate modes that free or move blocks,
+ * collapse/insert) waits while blocks it affects are pinned, and a map
+ * waits behind a pending layout change of its file.  The _async forms never
+ * block the calling thread on that: done(ctx, -errno or 0) is called exactly
+ * once, either before the call returns or later from the thread that drops
+ * the last pin in the way (or from daxfs_tick() when busy_timeout expires).
+ * Output structures passed in must stay valid until then.  The plain forms
+ * (daxfs_setattr, daxfs_fallocate) wait on the calling thread.
+ */
+typedef void (*daxfs_done_t)(void *ctx, int err);
+
+void daxfs_setattr_async(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+			 const struct daxfs_cred *cred, struct stat *st, daxfs_done_t done, void *ctx);
+void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len,
+			   daxfs_done_t done, void *ctx);
+
+/* ---- direct access: mappings and pins (docs/pins.md) ----
+ * A mapping pins the pool blocks of a file range for a client that reads or
+ * writes them through its own mapping of the pool.  It belongs to the open
+ * file f and is dropped by daxfs_unmap() or daxfs_release(f).  pid is the
+ * holder, recorded in the pool so that recovery after a daemon crash keeps
+ * the blocks out of every file while the holder lives.
+ */
+void daxfs_map_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid,
+		     daxfs_done_t done, void *ctx);
+int daxfs_map(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid);
+int daxfs_unmap(struct daxfs *fs, struct daxfs_file *f, uint64_t id);
+/* The file range of mapping id of f, clipped to [off, off+len) (len 0 =
+ * whole mapping), for cache invalidation after a direct write. */
+int daxfs_map_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
+		    uint64_t *len);
+/* Mappings with id > cursor (of inode ino, or all when ino == 0). */
+int daxfs_list_pins(struct daxfs *fs, uint64_t cursor, uint64_t ino, struct daxfs_pin_info *out,
+		    int max);
+void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st);
+/* Housekeeping: expire waits past busy_timeout, free quarantined blocks
+ * whose holder is gone.  Call a few times a second. */
+void daxfs_tick(struct daxfs *fs);
 
 /* ---- filesystem ---- */
 int daxfs_statfs(struct daxfs *fs, struct statvfs *sv);

@@ -227,7 +227,8 @@ static void remove_at(struct dx_xmap *m, size_t i)
 	m->n--;
 }
 
-int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end)
+int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
+		   bool keep_blocks)
 {
 	struct dx_xmap *m = &ip->xmap;
 	size_t i = dx_xmap_find(m, start);
@@ -256,7 +257,8 @@ int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t
 			ret = -EAGAIN;
 			break;
 		}
-		dx_free_blocks(fs, e->pblk + (cs - es), ce - cs);
+		if (!keep_blocks)
+			dx_free_blocks(fs, e->pblk + (cs - es), ce - cs);
 		freed += ce - cs;
 		if (cs == es && ce == ee) {
 			slot_clear(fs, m, e->slot);

@@ -22,11 +22,6 @@
 
 #define BLK DX_BLOCK_SIZE
 
-struct daxfs_file {
-	struct dx_ino *ip;
-	int flags;
-};
-
 static inline uint64_t blk_down(uint64_t off)
 {
 	return off / BLK;
@@ -92,6 +87,10 @@ DX_EXPORT void daxfs_release(struct daxfs *fs, struct daxfs_file *f)
 {
 	if (!f)
 		return;
+	/* No pin outlives its holder's open file; what waited for these
+	 * pins runs now. */
+	if (dx_unmap_file(fs, f))
+		dx_layout_run(fs, f->ip);
 	/* The last close of an unlinked file frees its blocks here. */
 	dx_open_unref(fs, f->ip);
 	free(f);
@@ -220,7 +219,7 @@ DX_EXPORT ssize_t daxfs_pread(struct daxfs *fs, uint64_t ino, void *buf, size_t 
  * zstart == zend).  In a transaction.  Stops early when the pool or the
  * journal runs short; returns the first block not backed (end when all).
  */
-static uint64_t fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
+uint64_t dx_fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
 			   uint64_t zstart, uint64_t zend, uint64_t *allocated)
 {
 	struct dx_xmap *m = &ip->xmap;
@@ -271,7 +270,7 @@ static uint64_t fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, 
 	return pos;
 }
 
-static void add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n)
+void dx_add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n)
 {
 	if (!n)
 		return;
@@ -364,7 +363,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 		uint64_t stop;
 
 		dx_tx_begin(fs);
-		stop = fill_holes(fs, ip, blk_down(off), blk_up(end), off, end, &allocated);
+		stop = dx_fill_holes(fs, ip, blk_down(off), blk_up(end), off, end, &allocated);
 		if (stop * BLK < end) {
 			/* The pool is full: a short write of what is backed
 			 * (everything before stop is). */
@@ -390,7 +389,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 
 	dx_now(&now);
 	if (tx) {
-		add_blocks(fs, ip, allocated);
+		dx_add_blocks(fs, ip, allocated);
 		dx_tx_add(fs, &d->size, sizeof(d->size));
 		if (end > d->size)
 			d->size = end;
@@ -464,7 +463,7 @@ static int remove_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t start, ui
 
 	do {
 		dx_tx_begin(fs);
-		ret = dx_xmap_remove(fs, ip, start, end);
+		ret = dx_xmap_remove(fs, ip, start, end, false);
 		dx_tx_commit(fs);
 	} while (ret == -EAGAIN);
 	return ret;
@@ -487,9 +486,7 @@ static void layout_done(struct daxfs *fs, struct dx_ino *ip, uint64_t size)
 	dx_touch_time(fs, &ip->d->ctime, &now);
 }
 
-/* Allocate zeroed blocks under [off, end); all or ENOSPC (earlier chunks
- * stay allocated, as on ext4).  Lock held. */
-static int prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end, bool keep)
+int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end, bool keep)
 {
 	uint64_t b = blk_down(off), e = blk_up(end);
 	int ret = 0;
@@ -498,8 +495,8 @@ static int prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t 
 		uint64_t allocated = 0, stop;
 
 		dx_tx_begin(fs);
-		stop = fill_holes(fs, ip, b, e, 0, 0, &allocated);
-		add_blocks(fs, ip, allocated);
+		stop = dx_fill_holes(fs, ip, b, e, 0, 0, &allocated);
+		dx_add_blocks(fs, ip, allocated);
 		if (stop == e && !keep && end > ip->d->size)
 			layout_done(fs, ip, end);
 		dx_tx_commit(fs);
@@ -539,7 +536,7 @@ static int collapse(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t 
 		return -EINVAL;
 	do {
 		dx_tx_begin(fs);
-		ret = dx_xmap_remove(fs, ip, off / BLK, (off + len) / BLK);
+		ret = dx_xmap_remove(fs, ip, off / BLK, (off + len) / BLK, false);
 		if (!ret) {
 			ret = dx_xmap_shift(fs, ip, (off + len) / BLK, -(int64_t)(len / BLK));
 			if (!ret)
@@ -578,14 +575,12 @@ static int insert(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t le
 	return ret;
 }
 
-DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len)
+/* Argument checks of fallocate(2), before anything waits. */
+static int falloc_check(int mode, off_t off, off_t len)
 {
 	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
 			  FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE;
-	bool keep = mode & FALLOC_FL_KEEP_SIZE;
-	struct dx_ino *ip;
 	uint64_t o = (uint64_t)off, l = (uint64_t)len;
-	int ret;
 
 	if (off < 0 || len <= 0)
 		return -EINVAL;
@@ -601,15 +596,33 @@ DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t of
 		return -EINVAL;
 	if (o + l > DX_MAX_FILE_SIZE || o + l < o)
 		return -EFBIG;
-	if (fs->readonly)
-		return -EROFS;
-	ret = get_reg(fs, ino, &ip);
-	if (ret)
-		return ret == -EINVAL ? -ENODEV : ret;
-	pthread_rwlock_wrlock(&ip->lock);
+	return 0;
+}
+
+void dx_fallocate_range(struct dx_ino *ip, int mode, uint64_t off, uint64_t len, uint64_t *s,
+			uint64_t *e)
+{
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) {
+		/* Everything from off on moves. */
+		*s = blk_down(off);
+		*e = DX_MAX_FILE_BLOCKS;
+	} else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* Freed whole blocks, and the partial ones zeroed in place. */
+		*s = blk_down(off);
+		*e = blk_up(off + len);
+	} else {
+		*s = *e = 0; /* only fills holes: frees and moves nothing */
+	}
+	(void)ip;
+}
+
+int dx_fallocate_locked(struct daxfs *fs, struct dx_ino *ip, int mode, uint64_t o, uint64_t l)
+{
+	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	int ret;
+
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		uint64_t size = ip->d->size;
-		/* Nothing to punch past the end of the file's blocks. */
 		ret = punch(fs, ip, o, o + l);
 		if (!ret) {
 			dx_tx_begin(fs);
@@ -623,7 +636,7 @@ DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t of
 			zero_stale_tail(fs, ip, UINT64_MAX);
 		ret = punch(fs, ip, o, o + l);
 		if (!ret)
-			ret = prealloc(fs, ip, o, o + l, keep);
+			ret = dx_prealloc(fs, ip, o, o + l, keep);
 		if (!ret) {
 			dx_tx_begin(fs);
 			layout_done(fs, ip, !keep && o + l > ip->d->size ? o + l : ip->d->size);
@@ -636,11 +649,39 @@ DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t of
 	} else {
 		if (!keep && o + l > ip->d->size)
 			zero_stale_tail(fs, ip, UINT64_MAX);
-		ret = prealloc(fs, ip, o, o + l, keep);
+		ret = dx_prealloc(fs, ip, o, o + l, keep);
 	}
-	pthread_rwlock_unlock(&ip->lock);
-	dx_iput(fs, ip);
 	return ret;
+}
+
+DX_EXPORT void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, off_t off,
+				     off_t len, daxfs_done_t done, void *ctx)
+{
+	struct dx_lop *op;
+	struct dx_ino *ip;
+	int ret = falloc_check(mode, off, len);
+
+	if (!ret && fs->readonly)
+		ret = -EROFS;
+	if (!ret)
+		ret = get_reg(fs, ino, &ip);
+	if (ret) {
+		done(ctx, ret == -EINVAL ? -ENODEV : ret);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op) {
+		dx_iput(fs, ip);
+		done(ctx, -ENOMEM);
+		return;
+	}
+	op->kind = DX_LOP_FALLOC;
+	op->mode = mode;
+	op->off = (uint64_t)off;
+	op->len = (uint64_t)len;
+	op->done = done;
+	op->ctx = ctx;
+	dx_layout_submit(fs, ip, op);
 }
 
 /* ---- seek ---- */
@@ -689,6 +730,41 @@ out:
 
 /* ---- copy_file_range ---- */
 
+/*
+ * Make [at, at + h) of ino read as zeros without a layout change (which
+ * could have to wait for pins): zeros are written below the end of the
+ * file, and the size grows over the rest.
+ */
+static ssize_t copy_hole(struct daxfs *fs, uint64_t ino, uint64_t at, uint64_t h)
+{
+	struct dx_ino *ip;
+	ssize_t ret = get_reg(fs, ino, &ip);
+
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&ip->lock);
+	for (uint64_t size = ip->d->size; at < size && h && ret >= 0;) {
+		uint64_t n = size - at < h ? size - at : h;
+		struct iovec iov = {(void *)fs->zero, n < DX_ZERO_LEN ? n : DX_ZERO_LEN};
+		struct src s = {&iov, 1};
+
+		ret = write_locked(fs, ip, &s, iov.iov_len, at);
+		if (ret > 0) {
+			at += (uint64_t)ret;
+			h -= (uint64_t)ret;
+		}
+	}
+	if (ret >= 0 && h && at + h > ip->d->size) {
+		zero_stale_tail(fs, ip, UINT64_MAX);
+		dx_tx_begin(fs);
+		layout_done(fs, ip, at + h);
+		dx_tx_commit(fs);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return ret < 0 ? ret : 0;
+}
+
 DX_EXPORT ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t off_in,
 					uint64_t ino_out, off_t off_out, size_t len, unsigned flags)
 {
@@ -704,8 +780,8 @@ DX_EXPORT ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t
 	buf = malloc(chunk);
 	if (!buf)
 		return -ENOMEM;
-	/* Data segments are copied, holes are punched, so a sparse source
-	 * stays sparse. */
+	/* Data segments are copied; a hole becomes zeros, or stays a hole
+	 * where the destination grows. */
 	while (done < len) {
 		off_t pos = off_in + (off_t)done, data, hole;
 		size_t n;
@@ -726,23 +802,9 @@ DX_EXPORT ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t
 		}
 		if (data > pos) {
 			size_t h = (size_t)(data - pos) < len - done ? (size_t)(data - pos) : len - done;
-			r = daxfs_fallocate(fs, ino_out, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					    off_out + (off_t)done, (off_t)h);
+			r = copy_hole(fs, ino_out, (uint64_t)off_out + done, h);
 			if (r < 0)
 				goto fail;
-			/* A hole at the destination's end must still extend it. */
-			{
-				struct stat st;
-				off_t want = off_out + (off_t)(done + h);
-				if (daxfs_getattr(fs, ino_out, &st) == 0 && st.st_size < want) {
-					struct daxfs_setattr sa = {.valid = DX_SET_SIZE,
-								   .size = (uint64_t)want};
-					struct daxfs_cred c = {0};
-					r = daxfs_setattr(fs, ino_out, &sa, &c, NULL);
-					if (r < 0)
-						goto fail;
-				}
-			}
 			done += h;
 			continue;
 		}

@@ -369,47 +369,19 @@ static struct dx_time from_ts(const struct timespec *ts)
 	return t;
 }
 
-DX_EXPORT int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
-			    const struct daxfs_cred *cred, struct stat *st)
+int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_setattr *sa,
+		      struct stat *st)
 {
-	struct dx_ino *ip;
-	struct dx_inode *d;
+	struct dx_inode *d = ip->d;
 	struct dx_time now;
-	int ret = 0;
+	int ret;
 
-	(void)cred;
-	if (fs->readonly)
-		return -EROFS;
-	ip = dx_iget(fs, ino);
-	if (!ip)
-		return -ENOENT;
-	d = ip->d;
-	if (sa->valid & DX_SET_SIZE) {
-		if (S_ISDIR(d->mode)) {
-			ret = -EISDIR;
-			goto out;
-		}
-		if (!S_ISREG(d->mode)) {
-			ret = -EINVAL;
-			goto out;
-		}
-		if (sa->size > DX_MAX_FILE_SIZE) {
-			ret = -EFBIG;
-			goto out;
-		}
-	}
-	ret = dx_iload(fs, ip);
-	if (ret)
-		goto out;
-	pthread_rwlock_wrlock(&ip->lock);
 	if ((sa->valid & DX_SET_SIZE) && sa->size < d->size) {
 		/* Blocks past the new end go first, in as many transactions
 		 * as they need; the size is set below, atomically with ctime. */
 		ret = dx_truncate_blocks(fs, ip, sa->size);
-		if (ret) {
-			pthread_rwlock_unlock(&ip->lock);
-			goto out;
-		}
+		if (ret)
+			return ret;
 	}
 	dx_now(&now);
 	dx_tx_begin(fs);
@@ -455,8 +427,63 @@ DX_EXPORT int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_s
 	dx_tx_commit(fs);
 	if (st)
 		dx_fill_stat(fs, ip, st);
-	pthread_rwlock_unlock(&ip->lock);
-out:
-	dx_iput(fs, ip);
-	return ret;
+	return 0;
+}
+
+DX_EXPORT void daxfs_setattr_async(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+				   const struct daxfs_cred *cred, struct stat *st,
+				   daxfs_done_t done, void *ctx)
+{
+	struct dx_ino *ip;
+	struct dx_inode *d;
+	struct dx_lop *op;
+	int ret = 0;
+
+	(void)cred;
+	if (fs->readonly) {
+		done(ctx, -EROFS);
+		return;
+	}
+	ip = dx_iget(fs, ino);
+	if (!ip) {
+		done(ctx, -ENOENT);
+		return;
+	}
+	d = ip->d;
+	if (sa->valid & DX_SET_SIZE) {
+		if (S_ISDIR(d->mode))
+			ret = -EISDIR;
+		else if (!S_ISREG(d->mode))
+			ret = -EINVAL;
+		else if (sa->size > DX_MAX_FILE_SIZE)
+			ret = -EFBIG;
+	}
+	if (!ret)
+		ret = dx_iload(fs, ip);
+	if (ret) {
+		dx_iput(fs, ip);
+		done(ctx, ret);
+		return;
+	}
+	if (!(sa->valid & DX_SET_SIZE)) {
+		/* Attributes only: no layout change, nothing to wait for. */
+		pthread_rwlock_wrlock(&ip->lock);
+		ret = dx_setattr_locked(fs, ip, sa, st);
+		pthread_rwlock_unlock(&ip->lock);
+		dx_iput(fs, ip);
+		done(ctx, ret);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op) {
+		dx_iput(fs, ip);
+		done(ctx, -ENOMEM);
+		return;
+	}
+	op->kind = DX_LOP_SETATTR;
+	op->sa = *sa;
+	op->st = st;
+	op->done = done;
+	op->ctx = ctx;
+	dx_layout_submit(fs, ip, op);
 }

@@ -112,12 +112,21 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	ret = dx_icache_init(fs);
 	if (ret)
 		goto fail;
+	fs->busy_timeout = o ? o->busy_timeout : 0;
+	ret = dx_pins_init(fs);
+	if (ret)
+		goto fail;
 	/* Untouched anonymous pages read as zero and cost no memory. */
 	fs->zero = mmap(NULL, DX_ZERO_LEN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fs->zero == MAP_FAILED) {
 		ret = dx_err(-ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* Mappings of a crashed daemon first: an orphan's blocks may be
+	 * among those a live holder still writes into. */
+	ret = dx_maprecs_recover(fs);
+	if (ret)
+		goto fail;
 	if (!fs->readonly)
 		reclaim_orphans(fs);
 	*fsp = fs;
@@ -131,6 +140,8 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 {
 	if (!fs)
 		return;
+	if (fs->pins)
+		dx_pins_fini(fs);
 	if (fs->ihash)
 		dx_icache_fini(fs);
 	if (fs->jr.hdr)

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * layout.c - layout changes that wait for pinned blocks.
+ *
+ * This is daxfs's dax_layout_busy_page(): every operation that frees, moves
+ * or zeroes a file's blocks (truncate down, punch, zero range, collapse,
+ * insert) comes through dx_layout_submit().  With the inode lock held, so
+ * that no map can pin anything meanwhile, it asks whether a live mapping
+ * pins a block of the affected range.  If none does and nothing is queued,
+ * the change runs at once.  Otherwise it joins the inode's queue and the
+ * submitting thread returns: no thread waits.  The queue drains, in order,
+ * from whichever thread drops the pin that held it (an unmap, the release of
+ * a file), and daxfs_tick() fails a change that waited longer than
+ * busy_timeout with EBUSY, having changed nothing.  A map arriving while
+ * the queue is non-empty queues too, so new pins cannot starve a change.
+ *
+ * Transient references (the inode lock held across a FUSE read or write)
+ * are not pins: the change simply takes the inode lock after them, as the
+ * kernel's truncate waits for i_rwsem.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core.h"
+
+/* File blocks op would free, move or zero; empty if none. ip->lock held. */
+static void op_range(struct dx_ino *ip, const struct dx_lop *op, uint64_t *s, uint64_t *e)
+{
+	*s = *e = 0;
+	if (op->kind == DX_LOP_SETATTR) {
+		if ((op->sa.valid & DX_SET_SIZE) && op->sa.size < ip->d->size) {
+			*s = (op->sa.size + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE;
+			*e = DX_MAX_FILE_BLOCKS;
+		}
+	} else if (op->kind == DX_LOP_FALLOC) {
+		dx_fallocate_range(ip, op->mode, op->off, op->len, s, e);
+	}
+}
+
+/* pin_lock and ip->lock held.  O(1) for an inode without mappings. */
+static bool op_busy(struct daxfs *fs, struct dx_ino *ip, const struct dx_lop *op)
+{
+	uint64_t s, e;
+
+	(void)fs;
+	if (!ip->nmaps || op->kind == DX_LOP_MAP)
+		return false;
+	op_range(ip, op, &s, &e);
+	return s < e && dx_inode_busy(ip, s, e);
+}
+
+static int op_exec(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
+{
+	switch (op->kind) {
+	case DX_LOP_SETATTR:
+		return dx_setattr_locked(fs, ip, &op->sa, op->st);
+	case DX_LOP_FALLOC:
+		return dx_fallocate_locked(fs, ip, op->mode, op->off, op->len);
+	case DX_LOP_MAP:
+		return dx_map_locked(fs, ip, op->f, op->map, op->pid);
+	}
+	return -EINVAL;
+}
+
+/* Account, reply and free.  No lock held: done may reply to FUSE, and the
+ * reference dropped last may free the inode. */
+static void finish(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op, int ret)
+{
+	if (op->queued_ns) {
+		uint64_t dt = dx_now_ns() - op->queued_ns;
+
+		pthread_mutex_lock(&fs->pin_lock);
+		fs->stats.deferred_now--;
+		if (op->kind != DX_LOP_MAP) {
+			fs->stats.deferral_total_ns += dt;
+			if (dt > fs->stats.deferral_max_ns)
+				fs->stats.deferral_max_ns = dt;
+			if (ret == -EBUSY)
+				fs->stats.ebusy++;
+		}
+		pthread_mutex_unlock(&fs->pin_lock);
+	}
+	op->done(op->ctx, ret);
+	free(op);
+	dx_iput(fs, ip);
+}
+
+static void iref(struct daxfs *fs, struct dx_ino *ip)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->refs++;
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+/* pin_lock held. */
+static void pending_remove(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_ino **pp;
+
+	for (pp = &fs->pending; *pp && *pp != ip; pp = &(*pp)->pend_next)
+		;
+	if (*pp)
+		*pp = ip->pend_next;
+	ip->pend_next = NULL;
+}
+
+void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
+{
+	int ret;
+
+	pthread_rwlock_wrlock(&ip->lock);
+	pthread_mutex_lock(&fs->pin_lock);
+	if (!ip->lq_head && !op_busy(fs, ip, op)) {
+		pthread_mutex_unlock(&fs->pin_lock);
+		ret = op_exec(fs, ip, op);
+		pthread_rwlock_unlock(&ip->lock);
+		finish(fs, ip, op, ret);
+		return;
+	}
+	op->queued_ns = dx_now_ns();
+	op->next = NULL;
+	if (ip->lq_tail) {
+		ip->lq_tail->next = op;
+	} else {
+		ip->lq_head = op;
+		/* The queue holds the inode until it drains. */
+		ip->pend_next = fs->pending;
+		fs->pending = ip;
+		iref(fs, ip);
+	}
+	ip->lq_tail = op;
+	fs->stats.deferred_now++;
+	if (op->kind != DX_LOP_MAP)
+		fs->stats.deferrals++;
+	pthread_mutex_unlock(&fs->pin_lock);
+	pthread_rwlock_unlock(&ip->lock);
+}
+
+void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_lop *done = NULL, **tail = &done;
+	bool drained = false;
+
+	pthread_mutex_lock(&fs->pin_lock);
+	if (!ip->lq_head) {
+		pthread_mutex_unlock(&fs->pin_lock);
+		return;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+
+	pthread_rwlock_wrlock(&ip->lock);
+	for (;;) {
+		struct dx_lop *op;
+
+		pthread_mutex_lock(&fs->pin_lock);
+		op = ip->lq_head;
+		if (!op || op_busy(fs, ip, op)) {
+			if (!op && !drained) {
+				pending_remove(fs, ip);
+				drained = true;
+			}
+			pthread_mutex_unlock(&fs->pin_lock);
+			break;
+		}
+		ip->lq_head = op->next;
+		if (!ip->lq_head)
+			ip->lq_tail = NULL;
+		pthread_mutex_unlock(&fs->pin_lock);
+
+		op->result = op_exec(fs, ip, op);
+		op->next = NULL;
+		*tail = op;
+		tail = &op->next;
+	}
+	pthread_rwlock_unlock(&ip->lock);
+
+	while (done) {
+		struct dx_lop *next = done->next;
+		finish(fs, ip, done, done->result);
+		done = next;
+	}
+	if (drained)
+		dx_iput(fs, ip); /* the queue's reference */
+}
+
+void dx_layout_expire(struct daxfs *fs)
+{
+	uint64_t now = dx_now_ns(), limit = (uint64_t)fs->busy_timeout * 1000000000ULL;
+	struct {
+		struct dx_ino *ip;
+		struct dx_lop *op;
+	} exp[64];
+	int n = 0;
+
+	if (!fs->busy_timeout)
+		return;
+	pthread_mutex_lock(&fs->pin_lock);
+	for (struct dx_ino *ip = fs->pending; ip && n < 64; ip = ip->pend_next) {
+		struct dx_lop *op = ip->lq_head;
+
+		if (!op || op->kind == DX_LOP_MAP || now - op->queued_ns < limit)
+			continue;
+		ip->lq_head = op->next;
+		if (!ip->lq_head)
+			ip->lq_tail = NULL;
+		iref(fs, ip);
+		exp[n].ip = ip;
+		exp[n].op = op;
+		n++;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+	for (int i = 0; i < n; i++) {
+		struct dx_ino *ip = exp[i].ip;
+
+		finish(fs, ip, exp[i].op, -EBUSY); /* drops the op's reference */
+		/* What queued behind it may run now (or the queue is empty). */
+		dx_layout_run(fs, ip);
+		dx_iput(fs, ip);
+	}
+}
+
+/* ---- blocking forms, for tools and tests that call the core directly ---- */
+
+struct waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int err;
+};
+
+static void wake(void *ctx, int err)
+{
+	struct waiter *w = ctx;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->err = err;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int wait_for(struct waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	return w->err;
+}
+
+#define WAITER_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0}
+
+DX_EXPORT int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+			    const struct daxfs_cred *cred, struct stat *st)
+{
+	struct waiter w = WAITER_INIT;
+
+	daxfs_setattr_async(fs, ino, sa, cred, st, wake, &w);
+	return wait_for(&w);
+}
+
+DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len)
+{
+	struct waiter w = WAITER_INIT;
+
+	daxfs_fallocate_async(fs, ino, mode, off, len, wake, &w);
+	return wait_for(&w);
+}
+
+DX_EXPORT void daxfs_map_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m,
+			       pid_t pid, daxfs_done_t done, void *ctx)
+{
+	struct dx_lop *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		done(ctx, -ENOMEM);
+		return;
+	}
+	iref(fs, f->ip);
+	op->kind = DX_LOP_MAP;
+	op->f = f;
+	op->map = m;
+	op->pid = pid;
+	op->done = done;
+	op->ctx = ctx;
+	dx_layout_submit(fs, f->ip, op);
+}
+
+DX_EXPORT int daxfs_map(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid)
+{
+	struct waiter w = WAITER_INIT;
+
+	daxfs_map_async(fs, f, m, pid, wake, &w);
+	return wait_for(&w);
+}
+
+DX_EXPORT void daxfs_tick(struct daxfs *fs)
+{
+	dx_layout_expire(fs);
+	dx_quarantine_reap(fs);
+}

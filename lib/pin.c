@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pin.c - direct-access mappings and the block pins they hold.
+ *
+ * A pin is not a reference.  Transient references (a FUSE read replying
+ * straight from the pool, a write copying in) are the inode lock held
+ * across the request; they end with the request.  A pin is taken by a
+ * mapping for an outside holder and lasts until that holder unmaps or its
+ * open file is released, however long that is.  Pins are counted per block
+ * (so the allocator can refuse to free a pinned block whatever went wrong)
+ * and recorded per mapping (so an unmap drops exactly its own pins), and a
+ * record of each mapping is persisted in the pool before the holder learns
+ * where the blocks are (so a daemon crash cannot forget them).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "core.h"
+
+uint64_t dx_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Field 22 of /proc/PID/stat: with the pid, it names one process for good. */
+int dx_holder_start(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip to the
+	 * last ')'; field 3 follows it. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	p++;
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EIO;
+	}
+	*start = strtoull(p + 1, NULL, 10);
+	return 0;
+}
+
+int dx_pins_init(struct daxfs *fs)
+{
+	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+
+	pthread_mutex_init(&fs->pin_lock, NULL);
+	fs->npin_chunks = (fs->sb.nblocks >> DX_PIN_CHUNK_SHIFT) + 1;
+	fs->pins = calloc(fs->npin_chunks, sizeof(*fs->pins));
+	fs->rec_free = calloc(nrec, sizeof(*fs->rec_free));
+	if (!fs->pins || !fs->rec_free)
+		return dx_err(-ENOMEM, "out of memory for the pin table");
+	/* Lowest slots on top of the stack. */
+	for (size_t i = nrec; i-- > 0;)
+		if (!fs->maprecs[i].kind)
+			fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+	fs->next_map_id = 1;
+	return 0;
+}
+
+void dx_pins_fini(struct daxfs *fs)
+{
+	struct dx_mapping *m, *next;
+
+	for (m = fs->mhead; m; m = next) {
+		next = m->gnext;
+		free(m);
+	}
+	if (fs->pins)
+		for (size_t i = 0; i < fs->npin_chunks; i++)
+			free(fs->pins[i]);
+	free(fs->pins);
+	free(fs->rec_free);
+	pthread_mutex_destroy(&fs->pin_lock);
+}
+
+uint32_t dx_pin_count(struct daxfs *fs, uint64_t pblk)
+{
+	uint32_t *c = fs->pins[pblk >> DX_PIN_CHUNK_SHIFT];
+
+	return c ? c[pblk & ((1u << DX_PIN_CHUNK_SHIFT) - 1)] : 0;
+}
+
+bool dx_pinned_range(struct daxfs *fs, uint64_t pblk, uint64_t len)
+{
+	if (!fs->stats.pinned_blocks)
+		return false;
+	for (uint64_t b = pblk; b < pblk + len;) {
+		uint64_t chunk = b >> DX_PIN_CHUNK_SHIFT;
+		uint64_t cend = (chunk + 1) << DX_PIN_CHUNK_SHIFT;
+
+		if (!fs->pins[chunk]) {
+			b = cend;
+			continue;
+		}
+		for (; b < pblk + len && b < cend; b++)
+			if (fs->pins[chunk][b & ((1u << DX_PIN_CHUNK_SHIFT) - 1)])
+				return true;
+	}
+	return false;
+}
+
+static int pin_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len, int delta)
+{
+	for (uint64_t b = pblk; b < pblk + len; b++) {
+		uint32_t **c = &fs->pins[b >> DX_PIN_CHUNK_SHIFT];
+		uint32_t *cnt;
+
+		if (!*c) {
+			*c = calloc(1u << DX_PIN_CHUNK_SHIFT, sizeof(uint32_t));
+			if (!*c)
+				return -ENOMEM;
+		}
+		cnt = &(*c)[b & ((1u << DX_PIN_CHUNK_SHIFT) - 1)];
+		if (delta > 0 && (*cnt)++ == 0)
+			fs->stats.pinned_blocks++;
+		if (delta < 0 && --(*cnt) == 0)
+			fs->stats.pinned_blocks--;
+	}
+	return 0;
+}
+
+/*
+ * The busy check of a layout change: cost O(1) for a file without
+ * mappings, whatever its size, and O(P) for P mappings.
+ */
+bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end)
+{
+	for (struct dx_mapping *m = ip->maps; m; m = m->inext)
+		if (!(m->flags & DAXFS_PIN_REVOKED) && m->lblk < end &&
+		    (uint64_t)m->lblk + m->nblk > start)
+			return true;
+	return false;
+}
+
+/* Persist one mapping record: contents first, then the kind that makes
+ * the slot live, so recovery never sees a half-written record. */
+static void rec_write(struct daxfs *fs, uint32_t slot, const struct dx_mapping *m,
+		      const struct dx_map_ext *e, uint64_t start)
+{
+	struct dx_maprec *r = &fs->maprecs[slot];
+
+	r->flags = (uint16_t)m->flags;
+	r->lblk = e->lblk;
+	r->ino = m->ip->ino;
+	r->pblk = e->pblk;
+	r->nblocks = e->len;
+	r->holder_pid = (uint64_t)m->pid;
+	r->holder_start = start;
+	r->id = m->id;
+	r->reserved = 0;
+	dx_flush(r, sizeof(*r));
+	dx_drain();
+	r->kind = DX_MAPREC_MAP;
+	dx_persist(&r->kind, sizeof(r->kind));
+}
+
+static void rec_clear(struct daxfs *fs, uint32_t slot)
+{
+	fs->maprecs[slot].kind = 0;
+	dx_persist(&fs->maprecs[slot].kind, sizeof(fs->maprecs[slot].kind));
+	fs->rec_free[fs->nrec_free++] = slot;
+}
+
+static void mapping_link(struct daxfs *fs, struct dx_mapping *m)
+{
+	m->inext = m->ip->maps;
+	m->ip->maps = m;
+	m->ip->nmaps++;
+	m->fnext = m->f->maps;
+	m->f->maps = m;
+	m->gprev = fs->mtail;
+	m->gnext = NULL;
+	if (fs->mtail)
+		fs->mtail->gnext = m;
+	else
+		fs->mhead = m;
+	fs->mtail = m;
+	fs->stats.mappings++;
+}
+
+static void mapping_unlink(struct daxfs *fs, struct dx_mapping *m)
+{
+	struct dx_mapping **pp;
+
+	for (pp = &m->ip->maps; *pp != m; pp = &(*pp)->inext)
+		;
+	*pp = m->inext;
+	m->ip->nmaps--;
+	for (pp = &m->f->maps; *pp != m; pp = &(*pp)->fnext)
+		;
+	*pp = m->fnext;
+	if (m->gprev)
+		m->gprev->gnext = m->gnext;
+	else
+		fs->mhead = m->gnext;
+	if (m->gnext)
+		m->gnext->gprev = m->gprev;
+	else
+		fs->mtail = m->gprev;
+	fs->stats.mappings--;
+}
+
+int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
+		  struct daxfs_ioc_map *req, pid_t pid)
+{
+	uint64_t s, e, fsize_blocks = (ip->d->size + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE, start = 0;
+	struct dx_xmap *xm = &ip->xmap;
+	struct dx_mapping *m;
+	int acc = f->flags & O_ACCMODE, ret;
+
+	if (!req->flags || req->flags & ~(uint32_t)(DAXFS_MAP_READ | DAXFS_MAP_WRITE |
+						    DAXFS_MAP_LONGTERM))
+		return -EINVAL;
+	if (((req->flags & DAXFS_MAP_READ) && acc == O_WRONLY) ||
+	    ((req->flags & DAXFS_MAP_WRITE) && acc == O_RDONLY))
+		return -EACCES;
+	if (req->flags & DAXFS_MAP_LONGTERM)
+		return -EPERM; /* long-term pins need a layout lease */
+	if (req->offset % DX_BLOCK_SIZE || !req->length ||
+	    req->length > DX_MAX_FILE_SIZE - req->offset)
+		return -EINVAL;
+	s = req->offset / DX_BLOCK_SIZE;
+	e = (req->offset + req->length + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE;
+	if (e > fsize_blocks)
+		return -EINVAL; /* like a fault past EOF: nothing to map */
+	if (fs->readonly)
+		return -EROFS;
+	/* Every mapping is backed, read ones too: a hole mapped to a shared
+	 * zero block would not see a later write(2) fill it. */
+	ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, e * DX_BLOCK_SIZE, true);
+	if (ret)
+		return ret;
+	if (pid > 0 && dx_holder_start(pid, &start))
+		start = 0;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->ip = ip;
+	m->f = f;
+	m->flags = req->flags;
+	m->pid = pid;
+	m->lblk = (uint32_t)s;
+	m->created_ns = dx_now_ns();
+	for (uint64_t b = s; b < e && m->next < DAXFS_MAP_MAX_EXTENTS;) {
+		size_t i = dx_xmap_find(xm, b);
+		uint64_t off = b - xm->v[i].lblk;
+		uint64_t n = xm->v[i].len - off;
+
+		if (n > e - b)
+			n = e - b;
+		m->ext[m->next++] = (struct dx_map_ext){(uint32_t)b, (uint32_t)n,
+							  xm->v[i].pblk + off, 0};
+		b += n;
+		m->nblk = (uint32_t)(b - s);
+	}
+
+	pthread_mutex_lock(&fs->pin_lock);
+	if (fs->nrec_free < m->next) {
+		pthread_mutex_unlock(&fs->pin_lock);
+		free(m);
+		return dx_err(-ENOSPC, "mapping-record table is full");
+	}
+	m->id = fs->next_map_id++;
+	for (uint32_t i = 0; i < m->next; i++) {
+		if (pin_blocks(fs, m->ext[i].pblk, m->ext[i].len, +1)) {
+			for (uint32_t j = 0; j < i; j++)
+				pin_blocks(fs, m->ext[j].pblk, m->ext[j].len, -1);
+			pthread_mutex_unlock(&fs->pin_lock);
+			free(m);
+			return -ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < m->next; i++) {
+		m->ext[i].rec = fs->rec_free[--fs->nrec_free];
+		rec_write(fs, m->ext[i].rec, m, &m->ext[i], start);
+		fs->stats.pins_taken += m->ext[i].len;
+	}
+	mapping_link(fs, m);
+	fs->stats.maps++;
+	pthread_mutex_unlock(&fs->pin_lock);
+
+	req->id = m->id;
+	req->length = (uint64_t)m->nblk * DX_BLOCK_SIZE;
+	req->nextents = m->next;
+	for (uint32_t i = 0; i < m->next; i++) {
+		req->ext[i].file_off = (uint64_t)m->ext[i].lblk * DX_BLOCK_SIZE;
+		req->ext[i].pool_off = m->ext[i].pblk * DX_BLOCK_SIZE;
+		req->ext[i].len = (uint64_t)m->ext[i].len * DX_BLOCK_SIZE;
+	}
+	return 0;
+}
+
+/* Drop a mapping's pins and records (pin_lock held); frees m. */
+static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
+{
+	mapping_unlink(fs, m);
+	for (uint32_t i = 0; i < m->next; i++) {
+		if (!(m->flags & DAXFS_PIN_REVOKED)) {
+			pin_blocks(fs, m->ext[i].pblk, m->ext[i].len, -1);
+			fs->stats.pins_dropped += m->ext[i].len;
+		}
+		rec_clear(fs, m->ext[i].rec);
+	}
+	fs->stats.unmaps++;
+	free(m);
+}
+
+DX_EXPORT int daxfs_unmap(struct daxfs *fs, struct daxfs_file *f, uint64_t id)
+{
+	struct dx_mapping *m;
+
+	pthread_mutex_lock(&fs->pin_lock);
+	for (m = f->maps; m && m->id != id; m = m->fnext)
+		;
+	if (m)
+		mapping_drop(fs, m);
+	pthread_mutex_unlock(&fs->pin_lock);
+	if (!m)
+		return -EINVAL;
+	/* The last pin in the way of a waiting layout change may just have
+	 * gone: run what can run now, on this thread. */
+	dx_layout_run(fs, f->ip);
+	return 0;
+}
+
+bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&fs->pin_lock);
+	while (f->maps) {
+		mapping_drop(fs, f->maps);
+		any = true;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+	return any;
+}
+
+DX_EXPORT int daxfs_map_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
+			      uint64_t *len)
+{
+	struct dx_mapping *m;
+	uint64_t ms, me, s = *off, e = *off + *len;
+	int ret = -EINVAL;
+
+	pthread_mutex_lock(&fs->pin_lock);
+	for (m = f->maps; m && m->id != id; m = m->fnext)
+		;
+	if (m) {
+		ms = (uint64_t)m->lblk * DX_BLOCK_SIZE;
+		me = ms + (uint64_t)m->nblk * DX_BLOCK_SIZE;
+		if (!*len) {
+			s = ms;
+			e = me;
+		}
+		if (s < ms)
+			s = ms;
+		if (e > me)
+			e = me;
+		*off = s;
+		*len = e > s ? e - s : 0;
+		ret = (m->flags & DAXFS_PIN_REVOKED) ? -ENOLINK : 0;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+	return ret;
+}
+
+DX_EXPORT int daxfs_list_pins(struct daxfs *fs, uint64_t cursor, uint64_t ino,
+			      struct daxfs_pin_info *out, int max)
+{
+	uint64_t now = dx_now_ns();
+	int n = 0;
+
+	pthread_mutex_lock(&fs->pin_lock);
+	for (struct dx_mapping *m = fs->mhead; m && n < max; m = m->gnext) {
+		if (m->id <= cursor || (ino && m->ip->ino != ino))
+			continue;
+		out[n] = (struct daxfs_pin_info){
+			.id = m->id,
+			.ino = m->ip->ino,
+			.offset = (uint64_t)m->lblk * DX_BLOCK_SIZE,
+			.length = (uint64_t)m->nblk * DX_BLOCK_SIZE,
+			.age_ns = now - m->created_ns,
+			.holder_pid = (uint32_t)m->pid,
+			.flags = m->flags,
+			.nextents = m->next,
+		};
+		n++;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+	return n;
+}
+
+DX_EXPORT void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st)
+{
+	pthread_mutex_lock(&fs->pin_lock);
+	*st = fs->stats;
+	st->busy_timeout_s = fs->busy_timeout;
+	pthread_mutex_unlock(&fs->pin_lock);
+}

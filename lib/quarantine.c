@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quarantine.c - blocks that an outside holder may still write into, kept
+ * out of every file and out of the free pool until that holder is gone.
+ *
+ * A client's mapping of the pool outlives a crash of the daemon, so the
+ * pins that lived in the daemon's memory are gone but the holder may still
+ * be writing.  At open, every mapping record whose holder process still
+ * lives (same pid, same start time) has its blocks taken out of the file:
+ * a copy of their bytes takes their place in the file (a hole if the pool
+ * is full), and the originals become a quarantine record.  Records of dead
+ * holders are dropped: their blocks simply stay with the file.  Quarantine
+ * records are freed by daxfs_tick() once their holder has exited.
+ *
+ * Each record change is logged in the same transaction as the block map
+ * change it goes with, so a crash in between cannot free a block twice.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "core.h"
+
+static bool holder_alive(uint64_t pid, uint64_t start)
+{
+	uint64_t now;
+
+	if (!pid || pid > INT32_MAX || dx_holder_start((pid_t)pid, &now))
+		return false;
+	return !start || now == start;
+}
+
+/* Is pool block b held by a live quarantine record other than skip? */
+static bool held_elsewhere(struct daxfs *fs, uint64_t b, size_t nrec, size_t skip)
+{
+	for (size_t i = 0; i < nrec; i++) {
+		const struct dx_maprec *r = &fs->maprecs[i];
+		if (i != skip && r->kind == DX_MAPREC_QUARANTINE && b >= r->pblk &&
+		    b < r->pblk + r->nblocks)
+			return true;
+	}
+	return false;
+}
+
+/* Does ip map file blocks [lblk, lblk+n) to pool blocks [pblk, pblk+n)? */
+static bool maps_exactly(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n,
+			 uint64_t pblk)
+{
+	for (uint64_t b = 0; b < n; b++)
+		if (dx_xmap_addr(fs, ip, lblk + b) != dx_blk(fs, pblk + b))
+			return false;
+	return true;
+}
+
+/*
+ * In a transaction, with ip->lock held: take file blocks [lblk, lblk+n),
+ * which live at pblk, out of ip without freeing them, and put copies of
+ * their bytes in their place where the pool has room.
+ */
+static void swap_out(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n, uint64_t pblk)
+{
+	uint64_t allocated = 0, stop;
+
+	if (dx_xmap_remove(fs, ip, lblk, lblk + n, true))
+		return;
+	if (ip->d->nlink == 0)
+		return; /* an orphan: nobody will read a copy */
+	stop = dx_fill_holes(fs, ip, lblk, lblk + n, lblk * DX_BLOCK_SIZE,
+			     (lblk + n) * DX_BLOCK_SIZE, &allocated);
+	for (uint64_t b = lblk; b < stop; b++)
+		dx_memcpy_nodrain(dx_xmap_addr(fs, ip, b), dx_blk(fs, pblk + (b - lblk)),
+				  DX_BLOCK_SIZE);
+	dx_add_blocks(fs, ip, allocated);
+	if (stop < lblk + n)
+		fprintf(stderr,
+			"daxfs: inode %llu: no room to copy blocks %llu-%llu out of quarantine; "
+			"they read as zeros\n",
+			(unsigned long long)ip->ino, (unsigned long long)stop,
+			(unsigned long long)(lblk + n - 1));
+}
+
+int dx_maprecs_recover(struct daxfs *fs)
+{
+	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+
+	for (size_t i = 0; i < nrec; i++) {
+		struct dx_maprec *r = &fs->maprecs[i];
+		struct dx_ino *ip;
+
+		if (r->kind == DX_MAPREC_QUARANTINE) {
+			fs->stats.quarantined_blocks += r->nblocks;
+			continue; /* the reaper frees it when its holder is gone */
+		}
+		if (r->kind != DX_MAPREC_MAP)
+			continue;
+		if (fs->readonly)
+			return dx_err(-EROFS, "the pool holds mappings of a crashed daemon; "
+					      "mount read-write once to recover them");
+		ip = holder_alive(r->holder_pid, r->holder_start) ? dx_iget(fs, r->ino) : NULL;
+		if (ip && dx_iload(fs, ip)) {
+			dx_iput(fs, ip);
+			return dx_err(-ENOMEM, "out of memory recovering mappings");
+		}
+		dx_tx_begin(fs);
+		if (ip) {
+			pthread_rwlock_wrlock(&ip->lock);
+			/* A crash after an earlier swap leaves the blocks owned
+			 * by nobody: then only the record changes. */
+			if (maps_exactly(fs, ip, r->lblk, r->nblocks, r->pblk))
+				swap_out(fs, ip, r->lblk, r->nblocks, r->pblk);
+			pthread_rwlock_unlock(&ip->lock);
+		}
+		dx_tx_add(fs, &r->kind, sizeof(r->kind));
+		if (ip) {
+			r->kind = DX_MAPREC_QUARANTINE;
+			fs->stats.quarantined_blocks += r->nblocks;
+			fs->stats.quarantine_total += r->nblocks;
+		} else {
+			r->kind = 0; /* holder gone: the blocks stay the file's */
+		}
+		dx_tx_commit(fs);
+		if (!r->kind)
+			fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+		dx_iput(fs, ip);
+	}
+	return 0;
+}
+
+void dx_quarantine_reap(struct daxfs *fs)
+{
+	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+
+	if (!__atomic_load_n(&fs->stats.quarantined_blocks, __ATOMIC_RELAXED) || fs->readonly)
+		return;
+	dx_tx_begin(fs);
+	pthread_mutex_lock(&fs->pin_lock);
+	for (size_t i = 0; i < nrec && dx_tx_room(fs) > 65536; i++) {
+		struct dx_maprec *r = &fs->maprecs[i];
+		uint64_t run = 0;
+
+		if (r->kind != DX_MAPREC_QUARANTINE || holder_alive(r->holder_pid, r->holder_start))
+			continue;
+		/* Free what no other live quarantine record still holds. */
+		for (uint64_t b = r->pblk; b <= r->pblk + r->nblocks; b++) {
+			if (b < r->pblk + r->nblocks && !held_elsewhere(fs, b, nrec, i)) {
+				run++;
+				continue;
+			}
+			dx_free_blocks(fs, b - run, run);
+			run = 0;
+		}
+		dx_tx_add(fs, &r->kind, sizeof(r->kind));
+		r->kind = 0;
+		fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+		fs->stats.quarantined_blocks -= r->nblocks;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+	dx_tx_commit(fs);
+}
