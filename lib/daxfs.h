@@ -225,20 +225,20 @@ void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, off_t off, 
 /* ---- direct access: mappings and pins (docs/pins.md) ----
  * A mapping pins the pool blocks of a file range for a client that reads or
  * writes them through its own mapping of the pool.  It belongs to the open
- * file f and is dropped by daxfs_unmap() or daxfs_release(f).  pid is the
+ * file f and is dropped by daxfs_mapping_drop() or daxfs_release(f).  pid is the
  * holder, recorded in the pool so that recovery after a daemon crash keeps
  * the blocks out of every file while the holder lives.
  */
-void daxfs_map_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid,
+void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid,
 		     daxfs_done_t done, void *ctx);
-int daxfs_map(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid);
-int daxfs_unmap(struct daxfs *fs, struct daxfs_file *f, uint64_t id);
+int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid);
+int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_t id);
 /* The file range of mapping id of f, clipped to [off, off+len) (len 0 =
  * whole mapping), for cache invalidation after a direct write. */
-int daxfs_map_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
+int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
 		    uint64_t *len);
 /* Mappings with id > cursor (of inode ino, or all when ino == 0). */
-int daxfs_list_pins(struct daxfs *fs, uint64_t cursor, uint64_t ino, struct daxfs_pin_info *out,
+int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino, struct daxfs_pin_info *out,
 		    int max);
 void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st);
 /* Housekeeping: expire waits past busy_timeout, free quarantined blocks

@@ -269,7 +269,7 @@ DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t of
 	return wait_for(&w);
 }
 
-DX_EXPORT void daxfs_map_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m,
+DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m,
 			       pid_t pid, daxfs_done_t done, void *ctx)
 {
 	struct dx_lop *op = calloc(1, sizeof(*op));
@@ -288,11 +288,11 @@ DX_EXPORT void daxfs_map_async(struct daxfs *fs, struct daxfs_file *f, struct da
 	dx_layout_submit(fs, f->ip, op);
 }
 
-DX_EXPORT int daxfs_map(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid)
+DX_EXPORT int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid)
 {
 	struct waiter w = WAITER_INIT;
 
-	daxfs_map_async(fs, f, m, pid, wake, &w);
+	daxfs_mapping_create_async(fs, f, m, pid, wake, &w);
 	return wait_for(&w);
 }
 

@@ -326,7 +326,7 @@ static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
 	free(m);
 }
 
-DX_EXPORT int daxfs_unmap(struct daxfs *fs, struct daxfs_file *f, uint64_t id)
+DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_t id)
 {
 	struct dx_mapping *m;
 
@@ -357,7 +357,7 @@ bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f)
 	return any;
 }
 
-DX_EXPORT int daxfs_map_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
+DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
 			      uint64_t *len)
 {
 	struct dx_mapping *m;
@@ -386,7 +386,7 @@ DX_EXPORT int daxfs_map_range(struct daxfs *fs, struct daxfs_file *f, uint64_t i
 	return ret;
 }
 
-DX_EXPORT int daxfs_list_pins(struct daxfs *fs, uint64_t cursor, uint64_t ino,
+DX_EXPORT int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
 			      struct daxfs_pin_info *out, int max)
 {
 	uint64_t now = dx_now_ns();

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c - libdaxfs-client.
+ *
+ * A mapping is a run of virtual memory reserved once, into which each pool
+ * extent the daemon reports is mapped at its file offset: the client sees
+ * the file range contiguously, however the blocks lie in the pool, as a
+ * DAX mmap would show it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <libpmem.h>
+#include "daxfs/daxfs_client.h"
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+struct daxfs_client {
+	int pool_fd;
+	int is_pmem;
+	uint64_t pool_size;
+};
+
+struct daxfs_mapping {
+	struct daxfs_client *c;
+	int fd;
+	uint64_t id;
+	uint64_t off;
+	size_t len;
+	unsigned flags;
+	char *addr;
+};
+
+static __thread char errmsg[256];
+
+const char *daxfs_client_errormsg(void)
+{
+	return errmsg;
+}
+
+/* Record a message and leave errno as err; returns -1 for convenience. */
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	va_end(ap);
+	errno = err;
+	return -1;
+}
+
+struct daxfs_client *daxfs_client_open(int fd)
+{
+	struct daxfs_ioc_pool_info pi;
+	struct daxfs_client *c;
+	void *probe;
+
+	if (ioctl(fd, DAXFS_IOC_POOL_INFO, &pi) < 0) {
+		int e = errno;
+		fail(e == ENOTTY || e == ENOSYS ? ENOTTY : e, "not a file on a daxfs mount: %s",
+		     strerror(e));
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		fail(ENOMEM, "out of memory");
+		return NULL;
+	}
+	pi.path[sizeof(pi.path) - 1] = '\0';
+	c->pool_fd = open(pi.path, O_RDWR | O_CLOEXEC);
+	if (c->pool_fd < 0) {
+		int e = errno;
+		free(c);
+		fail(e, "cannot open the pool %s: %s", pi.path, strerror(e));
+		return NULL;
+	}
+	c->pool_size = pi.size;
+	/* Persistence as the daemon does it: cache flushes on pmem (or when
+	 * PMEM_IS_PMEM_FORCE says so), msync otherwise. */
+	probe = mmap(NULL, 4096, PROT_READ, MAP_SHARED, c->pool_fd, 0);
+	c->is_pmem = probe != MAP_FAILED && pmem_is_pmem(probe, 4096);
+	if (probe != MAP_FAILED)
+		munmap(probe, 4096);
+	return c;
+}
+
+void daxfs_client_close(struct daxfs_client *c)
+{
+	if (!c)
+		return;
+	close(c->pool_fd);
+	free(c);
+}
+
+/* Map one pool extent at addr; MAP_SYNC where the pool is real DAX. */
+static int map_extent(struct daxfs_client *c, void *addr, size_t len, int prot, uint64_t pool_off)
+{
+	void *p = mmap(addr, len, prot, MAP_SHARED_VALIDATE | MAP_SYNC | MAP_FIXED, c->pool_fd,
+		       (off_t)pool_off);
+
+	if (p == MAP_FAILED)
+		p = mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, c->pool_fd, (off_t)pool_off);
+	return p == MAP_FAILED ? -1 : 0;
+}
+
+void *daxfs_map(struct daxfs_client *c, int fd, off_t off, size_t len, unsigned flags,
+		struct daxfs_mapping **mp)
+{
+	struct daxfs_ioc_map req;
+	struct daxfs_mapping *m;
+	int prot = PROT_READ | ((flags & DAXFS_MAP_WRITE) ? PROT_WRITE : 0);
+	char *base;
+
+	memset(&req, 0, sizeof(req));
+	req.offset = (uint64_t)off;
+	req.length = len;
+	req.flags = flags;
+	if (ioctl(fd, DAXFS_IOC_MAP, &req) < 0) {
+		int e = errno;
+		fail(e, "map of %zu bytes at %lld failed: %s", len, (long long)off, strerror(e));
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	base = mmap(NULL, req.length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!m || base == MAP_FAILED)
+		goto undo;
+	for (uint32_t i = 0; i < req.nextents; i++)
+		if (map_extent(c, base + (req.ext[i].file_off - req.offset), req.ext[i].len, prot,
+			       req.ext[i].pool_off) < 0)
+			goto undo;
+	m->c = c;
+	m->fd = fd;
+	m->id = req.id;
+	m->off = req.offset;
+	m->len = req.length;
+	m->flags = flags;
+	m->addr = base;
+	*mp = m;
+	return base;
+undo: {
+	int e = errno ? errno : ENOMEM;
+	struct daxfs_ioc_unmap u = {req.id};
+
+	if (base != MAP_FAILED)
+		munmap(base, req.length);
+	ioctl(fd, DAXFS_IOC_UNMAP, &u);
+	free(m);
+	fail(e, "cannot map the pool: %s", strerror(e));
+	return NULL;
+}
+}
+
+int daxfs_persist(struct daxfs_mapping *m, const void *addr, size_t len)
+{
+	const char *a = addr;
+	struct daxfs_ioc_sync s;
+
+	if (a < m->addr || a + len > m->addr + m->len)
+		return fail(EINVAL, "range is outside the mapping");
+	if (m->c->is_pmem)
+		pmem_persist(addr, len);
+	else if (pmem_msync(addr, len))
+		return fail(errno, "msync: %s", strerror(errno));
+	s.id = m->id;
+	s.offset = m->off + (uint64_t)(a - m->addr);
+	s.length = len;
+	if (ioctl(m->fd, DAXFS_IOC_SYNC, &s) < 0)
+		return fail(errno, "sync ioctl: %s", strerror(errno));
+	return 0;
+}
+
+int daxfs_unmap(struct daxfs_mapping *m)
+{
+	struct daxfs_ioc_unmap u = {m->id};
+	int ret = 0;
+
+	if (m->flags & DAXFS_MAP_WRITE) {
+		if (m->c->is_pmem)
+			pmem_persist(m->addr, m->len);
+		else
+			pmem_msync(m->addr, m->len);
+	}
+	/* Stop using the blocks before the pins go. */
+	munmap(m->addr, m->len);
+	if (ioctl(m->fd, DAXFS_IOC_UNMAP, &u) < 0)
+		ret = fail(errno, "unmap ioctl: %s", strerror(errno));
+	free(m);
+	return ret;
+}
+
+uint64_t daxfs_mapping_id(const struct daxfs_mapping *m)
+{
+	return m->id;
+}
+
+size_t daxfs_mapping_length(const struct daxfs_mapping *m)
+{
+	return m->len;
+}
+
+void *daxfs_mapping_addr(const struct daxfs_mapping *m)
+{
+	return m->addr;
+}
