@@ -40,4 +40,105 @@ struct daxfs_ioc_pool_info {
 };
 #define DAXFS_IOC_POOL_INFO _IOR(DAXFS_IOC_MAGIC, 2, struct daxfs_ioc_pool_info)
 
+
+/* ---- direct access: mappings and pins (docs/pins.md) ---- */
+
+#define DAXFS_MAP_READ	   0x1	/* file open for reading */
+#define DAXFS_MAP_WRITE	   0x2	/* file open for writing; holes are backed and zeroed */
+#define DAXFS_MAP_LONGTERM 0x4	/* needs a layout lease (EPERM without one) */
+
+#define DAXFS_MAP_MAX_EXTENTS 32
+
+struct daxfs_map_extent {
+	uint64_t file_off;	/* offset in the file */
+	uint64_t pool_off;	/* offset in the pool: mmap the pool here */
+	uint64_t len;		/* bytes, a multiple of 4096 */
+};
+
+/*
+ * Map [offset, offset + length) of the file: offset must be a multiple of
+ * 4096 and the range must lie within the file's size rounded up to a block.
+ * The blocks are pinned until DAXFS_IOC_UNMAP or the release of the file
+ * descriptor's open file.  When the range needs more than
+ * DAXFS_MAP_MAX_EXTENTS extents, the mapping is shortened: length on return
+ * says how much was mapped.  The call waits behind a pending layout change
+ * of the same file.
+ */
+struct daxfs_ioc_map {
+	uint64_t offset;	/* in */
+	uint64_t length;	/* in: wanted; out: mapped */
+	uint32_t flags;		/* in: DAXFS_MAP_* */
+	uint32_t nextents;	/* out */
+	uint64_t id;		/* out: the mapping */
+	struct daxfs_map_extent ext[DAXFS_MAP_MAX_EXTENTS];
+};
+#define DAXFS_IOC_MAP _IOWR(DAXFS_IOC_MAGIC, 3, struct daxfs_ioc_map)
+
+/* Drop a mapping made through the same open file (EINVAL otherwise). */
+struct daxfs_ioc_unmap {
+	uint64_t id;
+};
+#define DAXFS_IOC_UNMAP _IOW(DAXFS_IOC_MAGIC, 4, struct daxfs_ioc_unmap)
+
+/*
+ * After writing through a mapping and flushing it to the pool: make the
+ * mount's readers see the bytes (drops the kernel's cached pages of the
+ * range).  length 0 means the whole mapping.
+ */
+struct daxfs_ioc_sync {
+	uint64_t id;
+	uint64_t offset;	/* file offset */
+	uint64_t length;
+};
+#define DAXFS_IOC_SYNC _IOW(DAXFS_IOC_MAGIC, 5, struct daxfs_ioc_sync)
+
+/* One mapping as listed by DAXFS_IOC_PINS. */
+struct daxfs_pin_info {
+	uint64_t id;
+	uint64_t ino;
+	uint64_t offset;	/* file range */
+	uint64_t length;
+	uint64_t age_ns;	/* since the mapping was made */
+	uint32_t holder_pid;
+	uint32_t flags;		/* DAXFS_MAP_*, DAXFS_PIN_REVOKED */
+	uint32_t nextents;
+	uint32_t reserved;
+};
+#define DAXFS_PIN_REVOKED 0x100
+
+#define DAXFS_PINS_MAX 32
+/*
+ * List the mount's mappings (all files, or with DAXFS_PINS_THIS_FILE the
+ * file the ioctl is issued on) with ids greater than cursor; call again
+ * with cursor = the last id returned until count < DAXFS_PINS_MAX.
+ */
+#define DAXFS_PINS_THIS_FILE 0x1
+struct daxfs_ioc_pins {
+	uint64_t cursor;	/* in */
+	uint32_t flags;		/* in */
+	uint32_t count;		/* out */
+	struct daxfs_pin_info pin[DAXFS_PINS_MAX];
+};
+#define DAXFS_IOC_PINS _IOWR(DAXFS_IOC_MAGIC, 6, struct daxfs_ioc_pins)
+
+/* Counters of the mount since it was mounted. */
+struct daxfs_stats {
+	uint64_t maps;			/* mappings made */
+	uint64_t unmaps;		/* mappings dropped (unmap, release, revoke) */
+	uint64_t pins_taken;		/* block pins taken */
+	uint64_t pins_dropped;		/* block pins dropped */
+	uint64_t pinned_blocks;		/* blocks with a pin now */
+	uint64_t mappings;		/* live mappings now */
+	uint64_t deferrals;		/* layout changes that had to wait */
+	uint64_t deferred_now;		/* requests waiting now */
+	uint64_t deferral_total_ns;
+	uint64_t deferral_max_ns;
+	uint64_t ebusy;			/* layout changes failed by busy_timeout */
+	uint64_t quarantined_blocks;	/* held in quarantine now */
+	uint64_t quarantine_total;	/* blocks ever quarantined */
+	uint64_t busy_timeout_s;	/* the mount's busy_timeout */
+	uint64_t reserved[18];
+};
+#define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_stats)
+
 #endif
