@@ -38,7 +38,7 @@ refuse() {
 	fi
 	wait "$pid"
 	rc=$?
-	dx_log "$name: exit status $rc, message: $(head -c 300 "$T/err" "$T/out" | tr '\n' ' ')"
+	dx_log "$name: exit status $rc, message: $(cat "$T/err" "$T/out" | head -c 300 | tr '\n' ' ')"
 	[ "$rc" != 0 ] || dx_fail "$name: daxfs exited with status 0"
 	[ "$rc" -lt 128 ] || dx_fail "$name: daxfs died by signal $((rc - 128))"
 	[ -s "$T/err" ] || [ -s "$T/out" ] || dx_fail "$name: no message"

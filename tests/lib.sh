@@ -67,7 +67,7 @@ dx_daemon_pids() {
 	[ -n "$DX_POOL" ] || return 0
 	for p in /proc/[0-9]*; do
 		[ "${p#/proc/}" = $$ ] && continue
-		if tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qxF "$DX_POOL"; then
+		if tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF "$DX_POOL"; then
 			echo "${p#/proc/}"
 		fi
 	done
