@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daxfsctl - control and observe a mounted daxfs through its ioctls.
+ *
+ * It reaches the filesystem only through include/daxfs/daxfs_ioctl.h and
+ * libdaxfs-client, as any other program may.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libaio.h>
+#include <linux/falloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "daxfs/daxfs_client.h"
+#include "daxfs/daxfs_ioctl.h"
+#include "size_arg.h"
+
+static const char *prog = "daxfsctl";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s COMMAND [ARGS]\n"
+		"Commands:\n"
+		"  collapse FILE OFFSET LENGTH   remove a block-aligned range, shifting the rest down\n"
+		"  insert FILE OFFSET LENGTH     insert a block-aligned hole, shifting the rest up\n"
+		"  info PATH                     show the pool behind the mount of PATH\n"
+		"  map FILE OFFSET LENGTH [--write] [--hold SECONDS]\n"
+		"                                map a range, print its pool extents, hold the pins\n"
+		"                                (SECONDS 0: until interrupted; no --hold: unmap at once)\n"
+		"  pins MOUNT|FILE               list mappings and their pins (of FILE only, for a file)\n"
+		"  stats MOUNT                   show pin and deferral counters\n"
+		"  dma FILE OFFSET LENGTH (--from SRC | --to DST) [--bs SIZE] [--depth N]\n"
+		"                                O_DIRECT transfers between SRC/DST and the mapped\n"
+		"                                range with libaio; each block is pinned exactly while\n"
+		"                                its I/O is in flight\n"
+		"Sizes take K, M, G or T suffixes.  Options: -h/--help, -V/--version.\n",
+		prog);
+}
+
+static int die(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(err));
+	return 1;
+}
+
+static int parse_u64(const char *s, const char *what, uint64_t *v)
+{
+	if (dx_parse_size(s, v)) {
+		fprintf(stderr, "%s: invalid %s '%s'\n", prog, what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_falloc(int argc, char **argv, uint32_t mode)
+{
+	struct daxfs_ioc_falloc fa = {.mode = mode};
+	int fd, ret = 0;
+
+	if (argc != 4) {
+		usage(stderr);
+		return 2;
+	}
+	if (parse_u64(argv[2], "offset", &fa.offset) || parse_u64(argv[3], "length", &fa.length))
+		return 2;
+	fd = open(argv[1], O_RDWR);
+	if (fd < 0)
+		return die(argv[1], errno);
+	if (ioctl(fd, DAXFS_IOC_FALLOCATE, &fa) < 0)
+		ret = die(argv[0], errno);
+	close(fd);
+	return ret;
+}
+
+static int open_any(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+	return fd;
+}
+
+static void print_uuid(const uint8_t *u)
+{
+	for (int i = 0; i < 16; i++)
+		printf("%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	struct daxfs_ioc_pool_info pi;
+	int fd;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_any(argv[1]);
+	if (fd < 0)
+		return 1;
+	if (ioctl(fd, DAXFS_IOC_POOL_INFO, &pi) < 0) {
+		int e = errno;
+		close(fd);
+		return die(e == ENOTTY ? "not on a daxfs mount" : argv[1], e);
+	}
+	close(fd);
+	pi.path[sizeof(pi.path) - 1] = pi.label[sizeof(pi.label) - 1] = '\0';
+	printf("pool:        %s\nsize:        %" PRIu64 " bytes\nblock size:  %u\nUUID:        ",
+	       pi.path, pi.size, pi.block_size);
+	print_uuid(pi.uuid);
+	printf("\nlabel:       %s\npersistence: %s\n", pi.label,
+	       pi.is_pmem ? "pmem (cache flushes)" : "page cache (msync)");
+	return 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int cmd_map(int argc, char **argv)
+{
+	static const struct option lo[] = {{"write", no_argument, NULL, 'w'},
+					   {"hold", required_argument, NULL, 'H'},
+					   {NULL, 0, NULL, 0}};
+	struct daxfs_ioc_map m;
+	uint64_t hold = 0;
+	int c, fd, write = 0, holding = 0;
+
+	memset(&m, 0, sizeof(m));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "wH:", lo, NULL)) != -1) {
+		if (c == 'w') {
+			write = 1;
+		} else if (c == 'H') {
+			holding = 1;
+			if (parse_u64(optarg, "seconds", &hold))
+				return 2;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 3) {
+		usage(stderr);
+		return 2;
+	}
+	if (parse_u64(argv[optind + 1], "offset", &m.offset) ||
+	    parse_u64(argv[optind + 2], "length", &m.length))
+		return 2;
+	fd = open(argv[optind], write ? O_RDWR : O_RDONLY);
+	if (fd < 0)
+		return die(argv[optind], errno);
+	m.flags = DAXFS_MAP_READ | (write ? DAXFS_MAP_WRITE : 0);
+	if (ioctl(fd, DAXFS_IOC_MAP, &m) < 0) {
+		int e = errno;
+		close(fd);
+		return die("map", e);
+	}
+	printf("mapping %" PRIu64 ": %" PRIu64 " bytes at %" PRIu64 " in %u extent%s\n", m.id,
+	       m.length, m.offset, m.nextents, m.nextents == 1 ? "" : "s");
+	for (uint32_t i = 0; i < m.nextents; i++)
+		printf("  file %" PRIu64 "+%" PRIu64 " -> pool %" PRIu64 "\n", m.ext[i].file_off,
+		       m.ext[i].len, m.ext[i].pool_off);
+	fflush(stdout);
+	if (holding) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		for (uint64_t t = 0; !stop && (hold == 0 || t < hold * 10); t++)
+			usleep(100000);
+	}
+	{
+		struct daxfs_ioc_unmap u = {m.id};
+		if (ioctl(fd, DAXFS_IOC_UNMAP, &u) < 0) {
+			int e = errno;
+			close(fd);
+			return die("unmap", e);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static const char *kind(uint32_t flags, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s%s%s%s", flags & DAXFS_MAP_READ ? "r" : "-",
+		 flags & DAXFS_MAP_WRITE ? "w" : "-", flags & DAXFS_MAP_LONGTERM ? " longterm" : "",
+		 flags & DAXFS_PIN_REVOKED ? " revoked" : "");
+	return buf;
+}
+
+static int cmd_pins(int argc, char **argv)
+{
+	struct daxfs_ioc_pins p;
+	struct stat st;
+	int fd, n = 0;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_any(argv[1]);
+	if (fd < 0)
+		return 1;
+	memset(&p, 0, sizeof(p));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		p.flags = DAXFS_PINS_THIS_FILE;
+	printf("%-8s %-10s %-14s %-12s %-8s %-10s %s\n", "ID", "INODE", "OFFSET", "LENGTH", "PID",
+	       "AGE", "KIND");
+	do {
+		if (ioctl(fd, DAXFS_IOC_PINS, &p) < 0) {
+			int e = errno;
+			close(fd);
+			return die("pins", e);
+		}
+		for (uint32_t i = 0; i < p.count; i++) {
+			const struct daxfs_pin_info *q = &p.pin[i];
+			char k[40];
+			printf("%-8" PRIu64 " %-10" PRIu64 " %-14" PRIu64 " %-12" PRIu64
+			       " %-8u %-10.3f %s\n",
+			       q->id, q->ino, q->offset, q->length, q->holder_pid, q->age_ns / 1e9,
+			       kind(q->flags, k, sizeof(k)));
+			p.cursor = q->id;
+			n++;
+		}
+	} while (p.count == DAXFS_PINS_MAX);
+	close(fd);
+	printf("%d mapping%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	struct daxfs_stats s;
+	int fd;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_any(argv[1]);
+	if (fd < 0)
+		return 1;
+	if (ioctl(fd, DAXFS_IOC_STATS, &s) < 0) {
+		int e = errno;
+		close(fd);
+		return die("stats", e);
+	}
+	close(fd);
+	printf("mappings made:            %" PRIu64 "\n", s.maps);
+	printf("mappings dropped:         %" PRIu64 "\n", s.unmaps);
+	printf("live mappings:            %" PRIu64 "\n", s.mappings);
+	printf("block pins taken:         %" PRIu64 "\n", s.pins_taken);
+	printf("block pins dropped:       %" PRIu64 "\n", s.pins_dropped);
+	printf("pinned blocks now:        %" PRIu64 "\n", s.pinned_blocks);
+	printf("deferred layout changes:  %" PRIu64 "\n", s.deferrals);
+	printf("requests waiting now:     %" PRIu64 "\n", s.deferred_now);
+	printf("total deferral:           %.6f s\n", s.deferral_total_ns / 1e9);
+	printf("longest deferral:         %.6f s\n", s.deferral_max_ns / 1e9);
+	printf("failed with EBUSY:        %" PRIu64 "\n", s.ebusy);
+	printf("quarantined blocks now:   %" PRIu64 "\n", s.quarantined_blocks);
+	printf("blocks ever quarantined:  %" PRIu64 "\n", s.quarantine_total);
+	printf("busy_timeout:             %" PRIu64 " s%s\n", s.busy_timeout_s,
+	       s.busy_timeout_s ? "" : " (wait for ever)");
+	return 0;
+}
+
+/* ---- dma: the transient pinner ---- */
+
+struct dma_slot {
+	struct iocb cb;
+	struct daxfs_mapping *m;
+	uint64_t len;
+	int busy;
+};
+
+static int cmd_dma(int argc, char **argv)
+{
+	static const struct option lo[] = {{"from", required_argument, NULL, 'f'},
+					   {"to", required_argument, NULL, 't'},
+					   {"bs", required_argument, NULL, 'b'},
+					   {"depth", required_argument, NULL, 'd'},
+					   {NULL, 0, NULL, 0}};
+	const char *from = NULL, *to = NULL;
+	uint64_t off, len, bs = 1 << 20, depth = 4, pos = 0, done = 0;
+	struct daxfs_client *cl;
+	struct dma_slot *slots;
+	io_context_t ctx = 0;
+	int c, fd, xfd, ret = 0, inflight = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:t:b:d:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			from = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'b':
+			if (parse_u64(optarg, "block size", &bs))
+				return 2;
+			break;
+		case 'd':
+			if (parse_u64(optarg, "depth", &depth))
+				return 2;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 3 || !from == !to || !bs || bs % 4096 || !depth || depth > 256) {
+		fprintf(stderr, "%s: dma needs FILE OFFSET LENGTH, one of --from/--to, a block size "
+				"that is a multiple of 4096 and a depth of 1-256\n", prog);
+		return 2;
+	}
+	if (parse_u64(argv[optind + 1], "offset", &off) ||
+	    parse_u64(argv[optind + 2], "length", &len))
+		return 2;
+	fd = open(argv[optind], from ? O_RDWR : O_RDONLY);
+	if (fd < 0)
+		return die(argv[optind], errno);
+	xfd = from ? open(from, O_RDONLY | O_DIRECT) : open(to, O_WRONLY | O_CREAT | O_DIRECT, 0644);
+	if (xfd < 0) {
+		ret = die(from ? from : to, errno);
+		close(fd);
+		return ret;
+	}
+	cl = daxfs_client_open(fd);
+	if (!cl) {
+		fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+		close(fd);
+		close(xfd);
+		return 1;
+	}
+	slots = calloc(depth, sizeof(*slots));
+	if (!slots || io_setup((int)depth, &ctx) < 0) {
+		fprintf(stderr, "%s: io_setup failed\n", prog);
+		return 1;
+	}
+	while ((pos < len || inflight) && !ret) {
+		struct io_event ev[256];
+		int n;
+
+		/* Fill the queue: pin a chunk, then start its I/O. */
+		for (uint64_t i = 0; i < depth && pos < len; i++) {
+			struct dma_slot *s = &slots[i];
+			struct iocb *cbs[1] = {&s->cb};
+			uint64_t want = len - pos < bs ? len - pos : bs;
+			void *p;
+
+			if (s->busy)
+				continue;
+			p = daxfs_map(cl, fd, (off_t)(off + pos), want,
+				      DAXFS_MAP_READ | (from ? DAXFS_MAP_WRITE : 0), &s->m);
+			if (!p) {
+				fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+				ret = 1;
+				break;
+			}
+			s->len = daxfs_mapping_length(s->m) < want ? daxfs_mapping_length(s->m) : want;
+			if (from)
+				io_prep_pread(&s->cb, xfd, p, s->len, (long long)pos);
+			else
+				io_prep_pwrite(&s->cb, xfd, p, s->len, (long long)pos);
+			s->cb.data = s;
+			if (io_submit(ctx, 1, cbs) != 1) {
+				fprintf(stderr, "%s: io_submit failed\n", prog);
+				daxfs_unmap(s->m);
+				ret = 1;
+				break;
+			}
+			s->busy = 1;
+			inflight++;
+			pos += s->len;
+		}
+		if (!inflight)
+			break;
+		n = io_getevents(ctx, 1, (long)depth, ev, NULL);
+		for (int i = 0; i < n; i++) {
+			struct dma_slot *s = ev[i].data;
+			long res = (long)ev[i].res;
+
+			if (res < 0 || (uint64_t)res != s->len) {
+				fprintf(stderr, "%s: I/O failed: %s\n", prog,
+					res < 0 ? strerror((int)-res) : "short transfer");
+				ret = 1;
+			} else {
+				done += s->len;
+			}
+			/* The transfer is over: the pin goes with it. */
+			if (daxfs_unmap(s->m) < 0) {
+				fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+				ret = 1;
+			}
+			s->busy = 0;
+			inflight--;
+		}
+	}
+	io_destroy(ctx);
+	free(slots);
+	daxfs_client_close(cl);
+	close(xfd);
+	close(fd);
+	if (!ret)
+		printf("%" PRIu64 " bytes transferred\n", done);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("daxfsctl %s\n", DAXFS_VERSION);
+		return 0;
+	}
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "collapse"))
+		return cmd_falloc(argc, argv, FALLOC_FL_COLLAPSE_RANGE);
+	if (!strcmp(cmd, "insert"))
+		return cmd_falloc(argc, argv, FALLOC_FL_INSERT_RANGE);
+	if (!strcmp(cmd, "info"))
+		return cmd_info(argc, argv);
+	if (!strcmp(cmd, "map"))
+		return cmd_map(argc, argv);
+	if (!strcmp(cmd, "pins"))
+		return cmd_pins(argc, argv);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(argc, argv);
+	if (!strcmp(cmd, "dma"))
+		return cmd_dma(argc, argv);
+	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
+	usage(stderr);
+	return 2;
+}
