@@ -35,6 +35,31 @@ struct dfs_ioc_cmd {
 	int (*handler)(const struct dfs_ioc_call *call);
 };
 
+/*
+ * The kernel did not see a change that moved data from off on and changed
+ * the size: tell it before the caller learns the call is done.
+ *
+ * Invalidation drops the pages and marks the attributes stale, but i_size
+ * keeps its old value until the next getattr, and some paths use it
+ * without asking (copy_file_range's range checks, page faults: a fault
+ * past a stale smaller size is SIGBUS).  A zero-length store at the new
+ * end of file makes the kernel raise i_size at once; it cannot lower it,
+ * so after a collapse the larger size lasts until the next getattr.
+ *
+ * (With -s and dirty shared mappings of the file the kernel would wait for
+ * a write that this thread should serve; the default multithreaded loop
+ * has no such problem.)
+ */
+static void kernel_size_changed(struct dfs_ctx *ctx, fuse_ino_t ino, off_t off)
+{
+	struct fuse_bufvec none = FUSE_BUFVEC_INIT(0);
+	struct stat st;
+
+	fuse_lowlevel_notify_inval_inode(ctx->se, ino, off, 0);
+	if (daxfs_getattr(ctx->fs, ino, &st) == 0)
+		fuse_lowlevel_notify_store(ctx->se, ino, st.st_size, &none, 0);
+}
+
 static int ioc_fallocate(const struct dfs_ioc_call *call)
 {
 	const struct daxfs_ioc_falloc *a = &call->in->falloc;
@@ -57,14 +82,7 @@ static int ioc_fallocate(const struct dfs_ioc_call *call)
 	if (ret < 0)
 		return ret;
 
-	/*
-	 * The kernel did not see this change: its cached size and pages
-	 * from offset on are stale.  Drop them before the caller learns the
-	 * call is done.  (With -s and dirty shared mappings of the file the
-	 * kernel would wait on a write that this thread should serve; the
-	 * default multithreaded loop has no such problem.)
-	 */
-	fuse_lowlevel_notify_inval_inode(ctx->se, call->ino, (off_t)a->offset, 0);
+	kernel_size_changed(ctx, call->ino, (off_t)a->offset);
 	return 0;
 }
 
