@@ -1,0 +1,1619 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.c - fsck for daxfs: an offline check, and repair, of an unmounted
+ * pool.
+ *
+ * Passes, in order; each works from the decisions of the ones before:
+ *
+ *   0  superblock and journal: an interrupted transaction is rolled back
+ *      before anything else is read, as a mount would;
+ *   1  inodes: type, extent records and chains, xattr block.  Every block
+ *      is claimed in an owner map as it is met, so a block claimed twice is
+ *      caught on the second claim;
+ *   1b blocks claimed twice: the later claimant gets a copy of them;
+ *      mapping records (pins and quarantined runs) are noted;
+ *   2  directory entries, walked breadth first from the root, which gives
+ *      reachability and each directory's one true parent;
+ *   3  ".." (parent) fields, orphans, and inodes cut off from the tree,
+ *      which go to /lost+found as "#INO" the way e2fsck does it;
+ *   4  link counts, and orphans freed;
+ *   5  the block bitmap against the owner map.
+ *
+ * Decisions are kept in DRAM whatever the mode, so -n reports the same
+ * cascade of problems that -y goes on to fix.  Repairs are written straight
+ * into the pool, one persisted store at a time, without the journal: the
+ * checker runs alone, and every step leaves a pool that a second run can
+ * finish.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <libpmem.h>
+#include "core.h"
+#include "crc32c.h"
+#include "check.h"
+
+#define U(x) ((unsigned long long)(x))
+
+/* Owner map values besides an inode number (ninodes < 0xFFFFFFF0). */
+#define OWN_FREE  0u
+#define OWN_QFREE 0xFFFFFFFCu /* released by a repair; its bit is cleared quietly */
+#define OWN_QUAR  0xFFFFFFFDu /* quarantined by a mapping record */
+#define OWN_HELD  0xFFFFFFFEu /* in an extent that shares blocks; see pass 1b */
+#define OWN_META  0xFFFFFFFFu /* below data_blk */
+
+static inline bool own_used(uint32_t o)
+{
+	return o != OWN_FREE && o != OWN_QFREE;
+}
+
+static inline bool own_ino(uint32_t o)
+{
+	return o != OWN_FREE && o < OWN_QFREE;
+}
+
+/* An extent record as pass 1 accepted it. */
+struct xrec {
+	uint32_t lblk, len;
+	uint64_t pblk;
+	struct dx_extent *slot;
+};
+
+struct dirinfo {
+	uint64_t ino;
+	struct xrec *x;		/* sorted, mapping blocks 0 .. nblocks-1 */
+	size_t n;
+	uint64_t nblocks;
+	struct dx_dirent *entry; /* the entry that names this directory */
+	uint64_t nentries;	/* live entries kept by pass 2 */
+	bool queued;
+};
+
+/* Per inode, indexed by ino (slot 0 unused). */
+struct ist {
+	uint32_t refs;		/* kept entries naming it */
+	uint32_t subdirs;	/* directories: kept entries naming directories */
+	uint32_t fparent;	/* directories: the directory holding its entry */
+	uint32_t dir;		/* directories: index + 1 in ck->dirs */
+	uint32_t mark;		/* pass 3 walk id */
+	uint8_t used;		/* in use after pass 1 */
+	uint8_t reach;		/* reachable from the root */
+	uint8_t orphan;
+	uint8_t freed;
+};
+
+/* An extent that shares blocks with an earlier claim. */
+struct dupent {
+	uint64_t ino;
+	struct dx_extent *slot;
+	uint32_t lblk, len;
+	uint64_t pblk;
+	bool fix;
+};
+
+struct ck {
+	const struct daxfs_check_opts *o;
+	struct daxfs_check_result *r;
+	const char *pool;
+	int fd;
+	char *base;
+	size_t mapped_len;
+	bool pmem_mapped;	/* pmem_map_file(): unmap with pmem_unmap */
+	bool repair, preen, stopped;
+	bool shadow;		/* -n on a private copy-on-write mapping */
+	struct dx_super sb;
+	uint64_t N, D, I;
+	struct dx_inode *itable;
+	uint64_t *bitmap;
+	uint64_t bm_words;
+	uint32_t *owner;
+	uint64_t *pinned;	/* blocks a mapping record may hold */
+	struct ist *is;
+	struct dirinfo *dirs;
+	size_t ndirs, dirs_cap;
+	struct dupent *dups;
+	size_t ndups, dups_cap;
+	uint64_t alloc_hint;
+	uint64_t lf;		/* /lost+found once found or made */
+	struct dx_time now;
+};
+
+/* ---- messages ---- */
+
+static void vemit(struct ck *ck, const char *suffix, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	if (suffix && n >= 0 && (size_t)n < sizeof(buf))
+		snprintf(buf + n, sizeof(buf) - (size_t)n, " (%s)", suffix);
+	if (ck->o->report)
+		ck->o->report(ck->o->ctx, buf);
+}
+
+static void __attribute__((format(printf, 2, 3))) say(struct ck *ck, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vemit(ck, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 2, 3))) verbose(struct ck *ck, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ck->o->verbose)
+		return;
+	va_start(ap, fmt);
+	vemit(ck, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* A note that is not an error (an orphan, a pinned range). */
+static void __attribute__((format(printf, 2, 3))) note(struct ck *ck, const char *fmt, ...)
+{
+	va_list ap;
+
+	ck->r->info++;
+	va_start(ap, fmt);
+	vemit(ck, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Report a problem and decide whether to fix it now: true in a repair mode,
+ * unless -p meets a problem that is not safe to fix without a human (then
+ * nothing more is changed, as e2fsck -p stops at an unexpected one).
+ */
+static bool __attribute__((format(printf, 4, 5)))
+problem(struct ck *ck, bool preen_ok, const char *action, const char *fmt, ...)
+{
+	bool fix = ck->repair && !ck->stopped;
+	const char *suffix = action;
+	va_list ap;
+
+	ck->r->errors++;
+	if (fix && ck->preen && !preen_ok) {
+		ck->stopped = true;
+		ck->r->preen_stopped = 1;
+		fix = false;
+	}
+	if (fix) {
+		ck->r->fixed++;
+	} else {
+		ck->r->uncorrected++;
+		suffix = ck->preen && ck->stopped ? "not fixed: needs fsck.daxfs -y" : "not fixed";
+	}
+	va_start(ap, fmt);
+	vemit(ck, suffix, fmt, ap);
+	va_end(ap);
+	return fix;
+}
+
+/* A fix that problem() promised could not be made after all. */
+static void __attribute__((format(printf, 2, 3))) fix_failed(struct ck *ck, const char *fmt, ...)
+{
+	va_list ap;
+
+	ck->r->fixed--;
+	ck->r->uncorrected++;
+	va_start(ap, fmt);
+	vemit(ck, "not fixed", fmt, ap);
+	va_end(ap);
+}
+
+/* ---- pool access and persistent stores (repair mode only) ---- */
+
+static inline void *blk(struct ck *ck, uint64_t b)
+{
+	return ck->base + (b << DX_BLOCK_SHIFT);
+}
+
+static void put64(uint64_t *p, uint64_t v)
+{
+	dx_store64_persist(p, v);
+}
+
+static void put32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	dx_persist(p, sizeof(*p));
+}
+
+static void put8(uint8_t *p, uint8_t v)
+{
+	*p = v;
+	dx_persist(p, 1);
+}
+
+static inline bool bit(const uint64_t *map, uint64_t b)
+{
+	return map[b >> 6] >> (b & 63) & 1;
+}
+
+static inline void bit_set(uint64_t *map, uint64_t b)
+{
+	map[b >> 6] |= 1ULL << (b & 63);
+}
+
+/* Set bitmap bits [b, b+len) in the pool, persisted word by word. */
+static void bitmap_set(struct ck *ck, uint64_t b, uint64_t len)
+{
+	for (uint64_t i = b; i < b + len; i++) {
+		ck->bitmap[i >> 6] |= 1ULL << (i & 63);
+		if ((i & 63) == 63 || i + 1 == b + len)
+			dx_flush(&ck->bitmap[i >> 6], sizeof(uint64_t));
+	}
+	dx_drain();
+}
+
+static bool can_alloc(struct ck *ck, uint64_t b)
+{
+	return ck->owner[b] == OWN_FREE && !bit(ck->pinned, b) && !bit(ck->bitmap, b);
+}
+
+/* A free block for a repair, marked in use in the bitmap before it is used. */
+static uint64_t alloc_block(struct ck *ck, uint64_t ino)
+{
+	uint64_t span = ck->N - ck->D, b = ck->alloc_hint;
+
+	for (uint64_t i = 0; i < span; i++, b++) {
+		if (b < ck->D || b >= ck->N)
+			b = ck->D;
+		if (can_alloc(ck, b)) {
+			bitmap_set(ck, b, 1);
+			ck->owner[b] = (uint32_t)ino;
+			ck->alloc_hint = b + 1;
+			return b;
+		}
+	}
+	return 0;
+}
+
+/* First of len free blocks in a row, or 0. */
+static uint64_t find_free_run(struct ck *ck, uint64_t len)
+{
+	uint64_t run = 0;
+
+	for (uint64_t b = ck->D; b < ck->N; b++) {
+		run = can_alloc(ck, b) ? run + 1 : 0;
+		if (run == len)
+			return b + 1 - len;
+	}
+	return 0;
+}
+
+/* ---- growing tables ---- */
+
+static int grow(void **v, size_t *cap, size_t need, size_t size)
+{
+	if (need > *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		void *nv;
+		while (nc < need)
+			nc *= 2;
+		nv = realloc(*v, nc * size);
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	return 0;
+}
+
+static struct dirinfo *dinfo(struct ck *ck, uint64_t ino)
+{
+	return ck->is[ino].dir ? &ck->dirs[ck->is[ino].dir - 1] : NULL;
+}
+
+static const char *type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "file";
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symlink";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	}
+	return "unknown";
+}
+
+/* A directory entry's name, printable, for messages. */
+static const char *show_name(const struct dx_dirent *de, char *buf)
+{
+	size_t n = de->name_len;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)de->name[i];
+		buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ---- opening ---- */
+
+static int ck_open(struct ck *ck)
+{
+	struct stat st;
+	uint64_t size;
+	ssize_t n;
+	int ret;
+
+	ck->fd = open(ck->pool, (ck->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (ck->fd < 0)
+		return dx_err(-errno, "cannot open %s: %s", ck->pool, strerror(errno));
+	/* A daemon holds a lock on its pool for as long as it runs. */
+	if (flock(ck->fd, LOCK_EX | LOCK_NB) < 0)
+		return dx_err(errno == EWOULDBLOCK ? -EBUSY : -errno, "%s is in use (mounted?)",
+			      ck->pool);
+	if (fstat(ck->fd, &st) < 0)
+		return dx_err(-errno, "cannot stat %s: %s", ck->pool, strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		off_t end = lseek(ck->fd, 0, SEEK_END);
+		size = end < 0 ? 0 : (uint64_t)end;
+	} else {
+		return dx_err(-EINVAL, "%s is not a regular file or a device", ck->pool);
+	}
+	n = pread(ck->fd, &ck->sb, sizeof(ck->sb), 0);
+	if (n != (ssize_t)sizeof(ck->sb))
+		return dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool", ck->pool);
+	ret = dx_super_check(&ck->sb, size);
+	if (ret)
+		return ret;
+
+	if (ck->repair) {
+		int is_pmem;
+		ck->base = pmem_map_file(ck->pool, 0, 0, 0, &ck->mapped_len, &is_pmem);
+		if (!ck->base)
+			return dx_err(errno ? -errno : -EIO, "cannot map %s: %s", ck->pool,
+				      pmem_errormsg());
+		ck->pmem_mapped = true;
+		dx_persist_init(is_pmem);
+	} else {
+		/*
+		 * A private mapping of a read-only descriptor: the kernel
+		 * cannot write it back, so -n changes no byte, yet the journal
+		 * can be rolled back in the copy and the rest checked as a
+		 * mount would see it.  A device that only maps shared (devdax)
+		 * is checked as it stands.
+		 */
+		ck->mapped_len = (size_t)(ck->sb.nblocks * DX_BLOCK_SIZE);
+		ck->base = mmap(NULL, ck->mapped_len, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				ck->fd, 0);
+		ck->shadow = ck->base != MAP_FAILED;
+		if (!ck->shadow)
+			ck->base = mmap(NULL, ck->mapped_len, PROT_READ, MAP_SHARED, ck->fd, 0);
+		if (ck->base == MAP_FAILED) {
+			ck->base = NULL;
+			return dx_err(-errno, "cannot map %s: %s", ck->pool, strerror(errno));
+		}
+	}
+	ret = dx_super_check(&ck->sb, ck->mapped_len);
+	if (ret)
+		return ret;
+
+	ck->N = ck->sb.nblocks;
+	ck->D = ck->sb.data_blk;
+	ck->I = ck->sb.ninodes;
+	ck->itable = blk(ck, ck->sb.itable_blk);
+	ck->bitmap = blk(ck, ck->sb.bitmap_blk);
+	ck->bm_words = ck->sb.bitmap_blocks * DX_BLOCK_SIZE / sizeof(uint64_t);
+	ck->alloc_hint = ck->D;
+	ck->owner = calloc(ck->N, sizeof(*ck->owner));
+	ck->pinned = calloc((ck->N + 63) / 64, sizeof(uint64_t));
+	ck->is = calloc(ck->I + 1, sizeof(*ck->is));
+	if (!ck->owner || !ck->pinned || !ck->is)
+		return dx_err(-ENOMEM, "out of memory for the block and inode maps of %s",
+			      ck->pool);
+	for (uint64_t b = 0; b < ck->D; b++)
+		ck->owner[b] = OWN_META;
+	dx_now(&ck->now);
+	return 0;
+}
+
+static void ck_close(struct ck *ck)
+{
+	if (ck->base) {
+		if (ck->pmem_mapped)
+			pmem_unmap(ck->base, ck->mapped_len);
+		else
+			munmap(ck->base, ck->mapped_len);
+	}
+	if (ck->fd >= 0)
+		close(ck->fd);
+	for (size_t i = 0; i < ck->ndirs; i++)
+		free(ck->dirs[i].x);
+	free(ck->dirs);
+	free(ck->dups);
+	free(ck->owner);
+	free(ck->pinned);
+	free(ck->is);
+}
+
+/* ---- pass 0: journal ---- */
+
+static uint32_t jentry_crc(const struct dx_journal_entry *e, const void *data)
+{
+	struct dx_journal_entry h = *e;
+
+	h.crc = 0;
+	return dx_crc32c(dx_crc32c(0, &h, sizeof(h)), data, e->len);
+}
+
+/*
+ * The entries that recovery would roll back (the same walk as
+ * dx_journal_recover(), without the writes): their offsets in the entry
+ * area, oldest first.  Returns the count or -ENOMEM.
+ */
+static ssize_t journal_scan(struct ck *ck, size_t **offsp)
+{
+	struct dx_journal_hdr *h = blk(ck, ck->sb.journal_blk);
+	char *area = (char *)h + sizeof(*h);
+	size_t size = ck->sb.journal_blocks * DX_BLOCK_SIZE - sizeof(*h);
+	uint64_t pool = ck->N * DX_BLOCK_SIZE;
+	size_t *offs = NULL, n = 0, cap = 0, pos = 0;
+
+	while (pos + sizeof(struct dx_journal_entry) <= size) {
+		struct dx_journal_entry *e = (void *)(area + pos);
+
+		if (e->seq != h->seq || e->len == 0 || e->len > size - pos - sizeof(*e) ||
+		    e->off >= pool || e->len > pool - e->off)
+			break;
+		if (jentry_crc(e, e + 1) != e->crc)
+			break;
+		if (grow((void **)&offs, &cap, n + 1, sizeof(*offs))) {
+			free(offs);
+			return -ENOMEM;
+		}
+		offs[n++] = pos;
+		pos += dx_tx_cost(e->len);
+	}
+	*offsp = offs;
+	return (ssize_t)n;
+}
+
+static int pass_journal(struct ck *ck)
+{
+	struct dx_journal_hdr *h = blk(ck, ck->sb.journal_blk);
+	char *area = (char *)h + sizeof(*h);
+	size_t *offs = NULL;
+	ssize_t n;
+
+	if (h->magic != DX_JOURNAL_MAGIC) {
+		if (problem(ck, false, "journal reset",
+			    "journal header is damaged (bad magic); an interrupted transaction in it "
+			    "cannot be rolled back")) {
+			/* A new seq first, so that no old entry matches it. */
+			put64(&h->seq, h->seq + 1);
+			put64(&h->magic, DX_JOURNAL_MAGIC);
+		}
+		return 0;
+	}
+	n = journal_scan(ck, &offs);
+	if (n < 0)
+		return dx_err(-ENOMEM, "out of memory reading the journal");
+	if (n == 0) {
+		free(offs);
+		return 0;
+	}
+	if (problem(ck, true, "rolled back",
+		    "journal: a transaction was interrupted (%zd saved ranges to restore)", n)) {
+		struct daxfs *fs = calloc(1, sizeof(*fs));
+		int ret;
+
+		if (!fs) {
+			free(offs);
+			return dx_err(-ENOMEM, "out of memory");
+		}
+		/* Just what the recovery reads; the same code a mount runs. */
+		fs->base = ck->base;
+		fs->sb = ck->sb;
+		fs->jr.hdr = h;
+		fs->jr.area = area;
+		fs->jr.size = ck->sb.journal_blocks * DX_BLOCK_SIZE - sizeof(*h);
+		ret = dx_journal_recover(fs);
+		free(fs);
+		if (ret < 0) {
+			free(offs);
+			return ret;
+		}
+	} else if (ck->shadow) {
+		/* Roll back in the private copy only, newest entry first. */
+		for (ssize_t i = n; i-- > 0;) {
+			struct dx_journal_entry *e = (void *)(area + offs[i]);
+			memcpy(ck->base + e->off, e + 1, e->len);
+		}
+		say(ck, "journal: checking the pool as the rollback will leave it");
+	} else {
+		say(ck, "journal: checking the pool as it is, before the rollback");
+	}
+	free(offs);
+	return 0;
+}
+
+/* ---- pass 1: inodes, extents, block ownership ---- */
+
+static bool valid_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
+		return true;
+	}
+	return false;
+}
+
+static bool is_special(uint32_t mode)
+{
+	return S_ISCHR(mode) || S_ISBLK(mode) || S_ISFIFO(mode) || S_ISSOCK(mode);
+}
+
+static int xrec_cmp(const void *a, const void *b)
+{
+	const struct xrec *x = a, *y = b;
+
+	return x->lblk < y->lblk ? -1 : x->lblk > y->lblk;
+}
+
+static int push_rec(struct xrec **v, size_t *n, size_t *cap, struct dx_extent *slot)
+{
+	if (!slot->len)
+		return 0;
+	if (grow((void **)v, cap, *n + 1, sizeof(**v)))
+		return -ENOMEM;
+	(*v)[(*n)++] = (struct xrec){slot->lblk, slot->len, slot->pblk, slot};
+	return 0;
+}
+
+static int new_dirinfo(struct ck *ck, uint64_t ino, struct xrec *x, size_t n, uint64_t nblocks)
+{
+	if (grow((void **)&ck->dirs, &ck->dirs_cap, ck->ndirs + 1, sizeof(*ck->dirs)))
+		return -ENOMEM;
+	ck->dirs[ck->ndirs] = (struct dirinfo){.ino = ino, .x = x, .n = n, .nblocks = nblocks};
+	ck->is[ino].dir = (uint32_t)++ck->ndirs;
+	return 0;
+}
+
+/* Write a fresh, empty directory inode into slot ino (the mode last). */
+static void write_empty_dir(struct ck *ck, uint64_t ino, uint64_t parent, uint32_t perm)
+{
+	struct dx_inode *d = &ck->itable[ino - 1], t;
+
+	memset(&t, 0, sizeof(t));
+	t.nlink = 2;
+	t.parent = parent;
+	t.generation = d->generation + 1;
+	t.atime = t.mtime = t.ctime = t.btime = ck->now;
+	put32(&d->mode, 0);
+	memcpy(d, &t, sizeof(t));
+	dx_persist(d, sizeof(*d));
+	put32(&d->mode, S_IFDIR | perm);
+}
+
+/* Claim an accepted extent's blocks for ino; a shared one waits for 1b. */
+static int claim(struct ck *ck, uint64_t ino, const struct xrec *x)
+{
+	uint64_t first = 0, nbusy = 0, end = x->pblk + x->len;
+	uint32_t other = 0;
+	char who[64];
+	bool fix;
+
+	for (uint64_t b = x->pblk; b < end; b++) {
+		if (ck->owner[b] != OWN_FREE && !nbusy++) {
+			first = b;
+			other = ck->owner[b];
+		}
+	}
+	if (!nbusy) {
+		for (uint64_t b = x->pblk; b < end; b++)
+			ck->owner[b] = (uint32_t)ino;
+		return 0;
+	}
+	for (uint64_t b = x->pblk; b < end; b++)
+		if (ck->owner[b] == OWN_FREE)
+			ck->owner[b] = OWN_HELD;
+	if (own_ino(other))
+		snprintf(who, sizeof(who), "inode %u", other);
+	else
+		snprintf(who, sizeof(who), "another shared extent");
+	fix = problem(ck, false, "given a copy",
+		      "inode %llu: %llu of the %u blocks of its extent at file block %u (pool block "
+		      "%llu) are also used by %s (first: block %llu)",
+		      U(ino), U(nbusy), x->len, x->lblk, U(x->pblk), who, U(first));
+	if (grow((void **)&ck->dups, &ck->dups_cap, ck->ndups + 1, sizeof(*ck->dups)))
+		return -ENOMEM;
+	ck->dups[ck->ndups++] = (struct dupent){ino, x->slot, x->lblk, x->len, x->pblk, fix};
+	return 0;
+}
+
+/* Is the xattr list well formed?  Truncate it at the first bad record. */
+static void check_xattrs(struct ck *ck, uint64_t ino, char *xb)
+{
+	static const char *const prefixes[] = {"user.", "trusted.", "security."};
+	size_t pos = 0;
+	int idx = 0;
+
+	while (pos + sizeof(struct dx_xattr_rec) <= DX_XATTR_SPACE) {
+		struct dx_xattr_rec *r = (void *)(xb + pos);
+		size_t rs = sizeof(*r) + ((r->name_len + (size_t)r->value_len + 7) & ~(size_t)7);
+		const char *why = NULL;
+		bool prefix_ok = false;
+
+		if (!r->name_len)
+			return;
+		if (pos + rs > DX_XATTR_SPACE) {
+			why = "runs past the end of the block";
+		} else {
+			for (size_t i = 0; i < 3; i++) {
+				size_t pl = strlen(prefixes[i]);
+				if (r->name_len > pl && !memcmp(r->data, prefixes[i], pl))
+					prefix_ok = true;
+			}
+			if (!prefix_ok || memchr(r->data, '\0', r->name_len))
+				why = "has an invalid name";
+		}
+		if (why) {
+			if (problem(ck, false, "list truncated there",
+				    "inode %llu: xattr record %d (byte %zu of block %llu) %s", U(ino),
+				    idx, pos, U(ck->itable[ino - 1].xattr_blk), why))
+				put8(&r->name_len, 0);
+			return;
+		}
+		pos += rs;
+		idx++;
+	}
+}
+
+/* Root is missing or not a directory: the one inode fsck can recreate. */
+static int root_bad(struct ck *ck)
+{
+	struct dx_inode *d = &ck->itable[0];
+
+	if (!problem(ck, false, "recreated empty; its contents go to /lost+found",
+		     "root inode is not a directory (mode 0%o)", d->mode))
+		return 0;
+	write_empty_dir(ck, DX_ROOT_INO, DX_ROOT_INO, 0755);
+	ck->is[DX_ROOT_INO].used = 1;
+	return new_dirinfo(ck, DX_ROOT_INO, NULL, 0, 0);
+}
+
+static int pass1_inode(struct ck *ck, uint64_t ino)
+{
+	struct dx_inode *d = &ck->itable[ino - 1];
+	uint32_t mode = d->mode;
+	struct xrec *v = NULL;
+	uint64_t *chain = NULL, *link, b, sum = 0, contig = 0;
+	size_t n = 0, cap = 0, nchain = 0, chain_cap = 0, k;
+	bool clear = false;
+	int ret = -ENOMEM;
+
+	if (!valid_type(mode)) {
+		if (problem(ck, false, "inode cleared", "inode %llu: invalid file type (mode 0%o)",
+			    U(ino), mode))
+			put32(&d->mode, 0);
+		return 0;
+	}
+
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (push_rec(&v, &n, &cap, &d->ext[i]))
+			goto out;
+	/* The chain: each block in range, met once, and marked as ours. */
+	link = &d->ext_next;
+	while ((b = *link)) {
+		const char *why = NULL;
+		struct dx_extent_block *eb;
+
+		if (b < ck->D || b >= ck->N)
+			why = "is outside the data region";
+		else if (ck->owner[b] == ino)
+			why = "loops back into the chain";
+		else if (ck->owner[b] != OWN_FREE)
+			why = "is already in use";
+		else if (((struct dx_extent_block *)blk(ck, b))->owner != ino)
+			why = "belongs to another inode (owner field)";
+		if (why) {
+			if (problem(ck, false, "chain cut there",
+				    "inode %llu: extent block %llu %s; the extents past it are lost",
+				    U(ino), U(b), why))
+				put64(link, 0);
+			break;
+		}
+		eb = blk(ck, b);
+		ck->owner[b] = (uint32_t)ino;
+		if (grow((void **)&chain, &chain_cap, nchain + 1, sizeof(*chain)))
+			goto out;
+		chain[nchain++] = b;
+		for (int i = 0; i < DX_EXTENTS_PER_BLOCK; i++)
+			if (push_rec(&v, &n, &cap, &eb->ext[i]))
+				goto out;
+		link = &eb->next;
+	}
+
+	/* Each record on its own. */
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct xrec *x = &v[i];
+		const char *why = NULL;
+
+		if (x->len > DX_EXTENT_MAX_LEN)
+			why = "is longer than an extent may be";
+		else if ((uint64_t)x->lblk + x->len > DX_MAX_FILE_BLOCKS)
+			why = "ends past the largest file";
+		else if (x->pblk < ck->D || x->pblk >= ck->N || x->len > ck->N - x->pblk)
+			why = "lies outside the data region";
+		else if (is_special(mode))
+			why = "belongs to a device, FIFO or socket, which holds no data";
+		if (why) {
+			if (problem(ck, false, "extent cleared",
+				    "inode %llu: extent at file block %u (%u blocks at %llu) %s",
+				    U(ino), x->lblk, x->len, U(x->pblk), why))
+				put32(&x->slot->len, 0);
+			continue;
+		}
+		v[k++] = *x;
+	}
+	n = k;
+	/* Against each other: no file block mapped twice. */
+	qsort(v, n, sizeof(*v), xrec_cmp);
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k && v[i].lblk < (uint64_t)v[k - 1].lblk + v[k - 1].len) {
+			if (problem(ck, false, "extent cleared",
+				    "inode %llu: extent at file block %u (%u blocks at %llu) overlaps "
+				    "the one at file block %u",
+				    U(ino), v[i].lblk, v[i].len, U(v[i].pblk), v[k - 1].lblk))
+				put32(&v[i].slot->len, 0);
+			continue;
+		}
+		v[k++] = v[i];
+	}
+	n = k;
+
+	if (S_ISDIR(mode)) {
+		/* Slots are addressed by block: blocks 0 .. size/4096 - 1 must
+		 * all be there, and nothing past them (the next block added
+		 * would land on it). */
+		k = 0;
+		while (k < n && v[k].lblk == contig)
+			contig += v[k++].len;
+		for (size_t i = k; i < n; i++)
+			if (problem(ck, false, "extent cleared",
+				    "directory %llu: extent at block %u (%u blocks at %llu) lies past "
+				    "a hole at block %llu",
+				    U(ino), v[i].lblk, v[i].len, U(v[i].pblk), U(contig)))
+				put32(&v[i].slot->len, 0);
+		n = k;
+		if (d->size != contig * DX_BLOCK_SIZE &&
+		    problem(ck, false, "fixed",
+			    "directory %llu: size is %llu, should be %llu (the blocks mapped from 0)",
+			    U(ino), U(d->size), U(contig * DX_BLOCK_SIZE)))
+			put64(&d->size, contig * DX_BLOCK_SIZE);
+	} else if (S_ISLNK(mode)) {
+		const char *why = NULL;
+		if (d->size == 0 || d->size > DX_SYMLINK_MAX)
+			why = "has an invalid target length";
+		else if (!n || v[0].lblk != 0)
+			why = "has no data block";
+		else if (memchr(blk(ck, v[0].pblk), '\0', d->size))
+			why = "has a NUL byte in its target";
+		if (why) {
+			if (problem(ck, false, "inode cleared", "symlink %llu %s (size %llu)", U(ino),
+				    why, U(d->size)))
+				put32(&d->mode, 0);
+			clear = true;
+		}
+	} else if (S_ISREG(mode) && d->size > DX_MAX_FILE_SIZE) {
+		uint64_t sz = n ? ((uint64_t)v[n - 1].lblk + v[n - 1].len) * DX_BLOCK_SIZE : 0;
+		if (problem(ck, false, "set to the end of its last block",
+			    "inode %llu: size %llu is past the largest file", U(ino), U(d->size)))
+			put64(&d->size, sz);
+	}
+	if (clear) {
+		/* Nothing of it is kept: its chain blocks are free again. */
+		for (size_t i = 0; i < nchain; i++)
+			ck->owner[chain[i]] = OWN_FREE;
+		ret = 0;
+		goto out;
+	}
+	if (!S_ISDIR(mode) && d->parent &&
+	    problem(ck, true, "cleared", "inode %llu (%s): parent field is %llu, should be 0",
+		    U(ino), type_name(mode), U(d->parent)))
+		put64(&d->parent, 0);
+
+	ck->is[ino].used = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (claim(ck, ino, &v[i]))
+			goto out;
+		sum += v[i].len;
+	}
+	if (d->blocks != sum &&
+	    problem(ck, true, "fixed", "inode %llu: block count is %llu, should be %llu", U(ino),
+		    U(d->blocks), U(sum)))
+		put64(&d->blocks, sum);
+
+	if (d->xattr_blk) {
+		const char *why = NULL;
+		b = d->xattr_blk;
+		if (b < ck->D || b >= ck->N)
+			why = "is outside the data region";
+		else if (ck->owner[b] != OWN_FREE)
+			why = "is already in use";
+		if (why) {
+			if (problem(ck, false, "xattrs dropped", "inode %llu: xattr block %llu %s",
+				    U(ino), U(b), why))
+				put64(&d->xattr_blk, 0);
+		} else {
+			ck->owner[b] = (uint32_t)ino;
+			check_xattrs(ck, ino, blk(ck, b));
+		}
+	}
+	if (S_ISDIR(mode)) {
+		if (new_dirinfo(ck, ino, v, n, contig))
+			goto out;
+		v = NULL;
+	}
+	ret = 0;
+out:
+	free(v);
+	free(chain);
+	return ret ? dx_err(ret, "out of memory checking inode %llu", U(ino)) : 0;
+}
+
+static int pass1(struct ck *ck)
+{
+	int ret;
+
+	verbose(ck, "pass 1: inodes, extents and block ownership");
+	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+		struct dx_inode *d = &ck->itable[ino - 1];
+
+		if (ino == DX_ROOT_INO && !S_ISDIR(d->mode)) {
+			ret = root_bad(ck);
+			if (ret)
+				return dx_err(ret, "out of memory");
+			continue;
+		}
+		if (!d->mode)
+			continue;
+		ret = pass1_inode(ck, ino);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- pass 1b: shared blocks; mapping records ---- */
+
+/* Drop directory extents from index i on: the directory ends there. */
+static void dir_truncate(struct ck *ck, struct dirinfo *di, size_t i)
+{
+	struct dx_inode *d = &ck->itable[di->ino - 1];
+
+	for (size_t j = i; j < di->n; j++) {
+		struct xrec *x = &di->x[j];
+		for (uint64_t b = x->pblk; b < x->pblk + x->len; b++)
+			if (ck->owner[b] == di->ino || ck->owner[b] == OWN_HELD)
+				ck->owner[b] = OWN_QFREE;
+		put32(&x->slot->len, 0);
+		put64(&d->blocks, d->blocks - x->len);
+	}
+	di->n = i;
+	di->nblocks = i ? di->x[i - 1].lblk + (uint64_t)di->x[i - 1].len : 0;
+	put64(&d->size, di->nblocks * DX_BLOCK_SIZE);
+}
+
+static void pass1b(struct ck *ck)
+{
+	if (ck->ndups)
+		verbose(ck, "pass 1b: blocks claimed twice");
+	for (size_t i = 0; i < ck->ndups; i++) {
+		struct dupent *u = &ck->dups[i];
+		struct dx_inode *d = &ck->itable[u->ino - 1];
+		struct dirinfo *di = dinfo(ck, u->ino);
+		uint64_t nb;
+		size_t j = 0;
+
+		if (!u->fix)
+			continue;
+		if (di) {
+			for (j = 0; j < di->n && di->x[j].slot != u->slot; j++)
+				;
+			if (j == di->n)
+				continue; /* dropped with the end of its directory */
+		}
+		nb = find_free_run(ck, u->len);
+		if (nb) {
+			/* In use first, then the copy, then the record moves. */
+			bitmap_set(ck, nb, u->len);
+			for (uint64_t j = 0; j < u->len; j++)
+				ck->owner[nb + j] = (uint32_t)u->ino;
+			dx_memcpy_nodrain(blk(ck, nb), blk(ck, u->pblk),
+					  (size_t)u->len * DX_BLOCK_SIZE);
+			dx_drain();
+			put64(&u->slot->pblk, nb);
+			if (di)
+				di->x[j].pblk = nb;
+		} else {
+			say(ck, "inode %llu: no %u free blocks in a row for the copy; extent at file "
+				"block %u dropped instead",
+			    U(u->ino), u->len, u->lblk);
+			if (di) {
+				dir_truncate(ck, di, j);
+			} else {
+				put32(&u->slot->len, 0);
+				put64(&d->blocks, d->blocks - u->len);
+			}
+		}
+		/* The blocks only this extent held are free now. */
+		for (uint64_t b = u->pblk; b < u->pblk + u->len; b++)
+			if (ck->owner[b] == OWN_HELD)
+				ck->owner[b] = OWN_QFREE;
+	}
+}
+
+static void pass_maprecs(struct ck *ck)
+{
+	size_t nrec = ck->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+	struct dx_maprec *recs = blk(ck, ck->sb.maprec_blk);
+
+	for (size_t i = 0; i < nrec; i++) {
+		struct dx_maprec *m = &recs[i];
+		bool ok;
+
+		if (!m->kind)
+			continue;
+		ok = (m->kind == DX_MAPREC_MAP || m->kind == DX_MAPREC_QUARANTINE) && m->nblocks &&
+		     m->pblk >= ck->D && m->pblk < ck->N && m->nblocks <= ck->N - m->pblk;
+		if (ok && m->kind == DX_MAPREC_MAP)
+			ok = m->ino >= 1 && m->ino <= ck->I;
+		if (!ok) {
+			if (problem(ck, false, "cleared",
+				    "mapping record %zu is damaged (kind %u, blocks %llu+%llu)", i,
+				    m->kind, U(m->pblk), U(m->nblocks))) {
+				m->kind = 0;
+				dx_persist(&m->kind, sizeof(m->kind));
+			}
+			continue;
+		}
+		/* Left for the daemon: it knows whether the holder still runs. */
+		if (m->kind == DX_MAPREC_MAP)
+			note(ck, "mapping record %zu: blocks %llu-%llu of inode %llu are mapped by "
+				 "pid %llu; the next mount drops the record if that process is gone",
+			     i, U(m->pblk), U(m->pblk + m->nblocks - 1), U(m->ino), U(m->holder_pid));
+		else
+			note(ck, "mapping record %zu: blocks %llu-%llu are quarantined for pid %llu; "
+				 "the next mount frees them once that process is gone",
+			     i, U(m->pblk), U(m->pblk + m->nblocks - 1), U(m->holder_pid));
+		for (uint64_t b = m->pblk; b < m->pblk + m->nblocks; b++) {
+			if (m->kind == DX_MAPREC_QUARANTINE && ck->owner[b] == OWN_FREE)
+				ck->owner[b] = OWN_QUAR;
+			else
+				bit_set(ck->pinned, b);
+		}
+	}
+}
+
+/* ---- pass 2: directory entries ---- */
+
+static uint32_t name_hash(const char *name, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 16777619u;
+	return h;
+}
+
+static bool name_ok(const struct dx_dirent *de)
+{
+	if (!de->name_len)
+		return false;
+	if (memchr(de->name, '/', de->name_len) || memchr(de->name, '\0', de->name_len))
+		return false;
+	if (de->name[0] == '.' && (de->name_len == 1 || (de->name_len == 2 && de->name[1] == '.')))
+		return false;
+	return true;
+}
+
+/* Open-addressing set of the names met in one directory. */
+struct nameset {
+	struct dx_dirent **v;
+	size_t mask;
+};
+
+/* Insert de; false when the name is there already. */
+static bool nameset_add(struct nameset *s, struct dx_dirent *de)
+{
+	size_t i = name_hash(de->name, de->name_len) & s->mask;
+
+	for (; s->v[i]; i = (i + 1) & s->mask)
+		if (s->v[i]->name_len == de->name_len &&
+		    !memcmp(s->v[i]->name, de->name, de->name_len))
+			return false;
+	s->v[i] = de;
+	return true;
+}
+
+/* Address of directory block lb (all of 0 .. nblocks-1 are mapped). */
+static struct dx_dirent *dir_block(struct ck *ck, const struct dirinfo *di, uint64_t lb)
+{
+	for (size_t i = 0; i < di->n; i++)
+		if (lb >= di->x[i].lblk && lb < (uint64_t)di->x[i].lblk + di->x[i].len)
+			return blk(ck, di->x[i].pblk + (lb - di->x[i].lblk));
+	return NULL;
+}
+
+static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
+{
+	struct dirinfo *di = dinfo(ck, dino);
+	uint64_t nslots = di->nblocks * DX_DIRENTS_PER_BLOCK;
+	bool reach = ck->is[dino].reach;
+	struct nameset set;
+	size_t size = 16;
+	char name[DX_NAME_MAX + 1];
+
+	while (size < nslots * 2)
+		size *= 2;
+	set.v = calloc(size, sizeof(*set.v));
+	if (!set.v)
+		return dx_err(-ENOMEM, "out of memory checking directory %llu", U(dino));
+	set.mask = size - 1;
+
+	for (uint64_t lb = 0; lb < di->nblocks; lb++) {
+		struct dx_dirent *blkp = dir_block(ck, di, lb);
+
+		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++) {
+			struct dx_dirent *de = &blkp[s];
+			uint64_t t = de->ino;
+			char why[128] = "";
+			uint8_t want;
+
+			if (!t)
+				continue;
+			if (!name_ok(de))
+				snprintf(why, sizeof(why), "has an invalid name");
+			else if (t > ck->I)
+				snprintf(why, sizeof(why), "names inode %llu, past the inode table",
+					 U(t));
+			else if (!ck->is[t].used)
+				snprintf(why, sizeof(why), "names inode %llu, which is not in use",
+					 U(t));
+			else if (t == DX_ROOT_INO)
+				snprintf(why, sizeof(why), "names the root directory");
+			else if (S_ISDIR(ck->itable[t - 1].mode) && ck->is[t].fparent)
+				snprintf(why, sizeof(why),
+					 "is a second link to directory %llu (the first is in %u)",
+					 U(t), ck->is[t].fparent);
+			else if (!nameset_add(&set, de))
+				snprintf(why, sizeof(why), "repeats a name already in the directory");
+			if (why[0]) {
+				if (problem(ck, false, "entry cleared",
+					    "directory %llu: entry '%s' (slot %llu) %s", U(dino),
+					    show_name(de, name), U(lb * DX_DIRENTS_PER_BLOCK + s), why))
+					put64(&de->ino, 0);
+				continue;
+			}
+			want = dx_mode_to_dtype(ck->itable[t - 1].mode);
+			if (de->type != want &&
+			    problem(ck, true, "fixed",
+				    "directory %llu: entry '%s' has type %u, inode %llu is a %s",
+				    U(dino), show_name(de, name), de->type, U(t),
+				    type_name(ck->itable[t - 1].mode)))
+				put8(&de->type, want);
+			ck->is[t].refs++;
+			di->nentries++;
+			if (S_ISDIR(ck->itable[t - 1].mode)) {
+				struct dirinfo *ci = dinfo(ck, t);
+				ck->is[t].fparent = (uint32_t)dino;
+				ck->is[dino].subdirs++;
+				ci->entry = de;
+				if (reach)
+					ck->is[t].reach = 1;
+				if (!ci->queued) {
+					ci->queued = true;
+					queue[(*tail)++] = ck->is[t].dir - 1;
+				}
+			} else if (reach) {
+				ck->is[t].reach = 1;
+			}
+		}
+	}
+	free(set.v);
+	return 0;
+}
+
+static int pass2(struct ck *ck)
+{
+	uint32_t *queue = malloc((ck->ndirs + 1) * sizeof(*queue));
+	size_t head = 0, tail = 0;
+	int ret = 0;
+
+	verbose(ck, "pass 2: directory entries");
+	if (!queue)
+		return dx_err(-ENOMEM, "out of memory");
+	/* From the root first: whatever that reaches is connected. */
+	if (ck->is[DX_ROOT_INO].used) {
+		ck->is[DX_ROOT_INO].reach = 1;
+		ck->dirs[ck->is[DX_ROOT_INO].dir - 1].queued = true;
+		queue[tail++] = ck->is[DX_ROOT_INO].dir - 1;
+	}
+	for (size_t i = 0;; i++) {
+		while (!ret && head < tail)
+			ret = scan_dir(ck, ck->dirs[queue[head++]].ino, queue, &tail);
+		if (ret || i >= ck->ndirs)
+			break;
+		/* Then the rest, to count the links they hold. */
+		if (!ck->dirs[i].queued) {
+			ck->dirs[i].queued = true;
+			queue[tail++] = (uint32_t)i;
+		}
+	}
+	free(queue);
+	return ret;
+}
+
+/* ---- pass 3: parents, orphans, disconnected inodes ---- */
+
+/* Add an entry to directory dino, growing it by a block when it is full. */
+static int dir_add(struct ck *ck, uint64_t dino, const char *name, uint64_t ino, uint8_t type,
+		   struct dx_dirent **dep)
+{
+	struct dirinfo *di = dinfo(ck, dino);
+	struct dx_inode *d = &ck->itable[dino - 1];
+	struct dx_dirent *de = NULL;
+	size_t len = strlen(name);
+
+	for (uint64_t lb = 0; lb < di->nblocks && !de; lb++) {
+		struct dx_dirent *b = dir_block(ck, di, lb);
+		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK && !de; s++)
+			if (!b[s].ino)
+				de = &b[s];
+	}
+	if (!de) {
+		struct dx_extent *slot = NULL;
+		struct xrec *last, *nx;
+		uint64_t nb = alloc_block(ck, dino);
+
+		if (!nb)
+			return -ENOSPC;
+		dx_memset_nodrain(blk(ck, nb), 0, DX_BLOCK_SIZE);
+		dx_drain();
+		nx = realloc(di->x, (di->n + 1) * sizeof(*di->x));
+		if (!nx)
+			return -ENOMEM;
+		di->x = nx;
+		last = di->n ? &di->x[di->n - 1] : NULL;
+		if (last && last->pblk + last->len == nb && last->len < DX_EXTENT_MAX_LEN) {
+			/* Right after the last extent: make that one longer. */
+			put32(&last->slot->len, last->len + 1);
+			last->len++;
+		} else {
+			for (int i = 0; i < DX_INLINE_EXTENTS && !slot; i++)
+				if (!d->ext[i].len)
+					slot = &d->ext[i];
+			for (uint64_t b = d->ext_next; b && !slot;) {
+				struct dx_extent_block *eb = blk(ck, b);
+				for (int i = 0; i < DX_EXTENTS_PER_BLOCK && !slot; i++)
+					if (!eb->ext[i].len)
+						slot = &eb->ext[i];
+				b = eb->next;
+			}
+			if (!slot) {
+				uint64_t eb_blk = alloc_block(ck, dino);
+				struct dx_extent_block *eb;
+				if (!eb_blk)
+					return -ENOSPC;
+				eb = blk(ck, eb_blk);
+				memset(eb, 0, sizeof(*eb));
+				eb->owner = dino;
+				eb->next = d->ext_next;
+				dx_persist(eb, sizeof(*eb));
+				put64(&d->ext_next, eb_blk);
+				slot = &eb->ext[0];
+			}
+			/* The length makes the record live: it goes last. */
+			slot->lblk = (uint32_t)di->nblocks;
+			slot->pblk = nb;
+			dx_persist(slot, sizeof(*slot));
+			put32(&slot->len, 1);
+			di->x[di->n++] = (struct xrec){(uint32_t)di->nblocks, 1, nb, slot};
+		}
+		put64(&d->blocks, d->blocks + 1);
+		put64(&d->size, d->size + DX_BLOCK_SIZE);
+		de = blk(ck, nb);
+		di->nblocks++;
+	}
+	/* The name first; the ino brings the slot to life. */
+	de->type = type;
+	de->name_len = (uint8_t)len;
+	memcpy(de->name, name, len);
+	if (len < sizeof(de->name))
+		de->name[len] = '\0';
+	dx_persist(de, sizeof(*de));
+	put64(&de->ino, ino);
+	di->nentries++;
+	if (dep)
+		*dep = de;
+	return 0;
+}
+
+/* Look name up among the kept entries of directory dino. */
+static struct dx_dirent *dir_find(struct ck *ck, uint64_t dino, const char *name)
+{
+	struct dirinfo *di = dinfo(ck, dino);
+	size_t len = strlen(name);
+
+	for (uint64_t lb = 0; lb < di->nblocks; lb++) {
+		struct dx_dirent *b = dir_block(ck, di, lb);
+		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++)
+			if (b[s].ino && b[s].name_len == len && !memcmp(b[s].name, name, len))
+				return &b[s];
+	}
+	return NULL;
+}
+
+/* Find /lost+found, or make it. */
+static int get_lost_found(struct ck *ck, const char **why)
+{
+	struct dx_dirent *de;
+	struct dx_inode *root = &ck->itable[DX_ROOT_INO - 1];
+	uint64_t ino = 0;
+	int ret;
+
+	if (ck->lf)
+		return 0;
+	if (!ck->is[DX_ROOT_INO].used) {
+		*why = "there is no root directory";
+		return -ENOENT;
+	}
+	de = dir_find(ck, DX_ROOT_INO, "lost+found");
+	if (de) {
+		if (!S_ISDIR(ck->itable[de->ino - 1].mode)) {
+			*why = "/lost+found is not a directory";
+			return -ENOTDIR;
+		}
+		ck->lf = de->ino;
+		return 0;
+	}
+	for (uint64_t i = 2; i <= ck->I && !ino; i++)
+		if (!ck->itable[i - 1].mode && !ck->is[i].used)
+			ino = i;
+	if (!ino) {
+		*why = "no free inode for /lost+found";
+		return -ENOSPC;
+	}
+	write_empty_dir(ck, ino, DX_ROOT_INO, 0700);
+	ck->is[ino].used = 1;
+	ck->is[ino].reach = 1;
+	if (new_dirinfo(ck, ino, NULL, 0, 0)) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	ret = dir_add(ck, DX_ROOT_INO, "lost+found", ino, DT_DIR, &de);
+	if (ret) {
+		*why = "no room in the root directory for /lost+found";
+		return ret;
+	}
+	dinfo(ck, ino)->entry = de;
+	ck->is[ino].fparent = DX_ROOT_INO;
+	ck->is[ino].refs = 1;
+	ck->is[DX_ROOT_INO].subdirs++;
+	put32(&root->nlink, root->nlink + 1);
+	ck->lf = ino;
+	say(ck, "/lost+found created (inode %llu)", U(ino));
+	return 0;
+}
+
+/* Put ino into /lost+found as "#INO"; cycle: first cut it from its parent. */
+static void reconnect(struct ck *ck, uint64_t ino, bool cycle)
+{
+	struct dx_inode *d = &ck->itable[ino - 1];
+	bool dir = S_ISDIR(d->mode);
+	const char *why = "";
+	struct dx_dirent *de;
+	char name[32];
+	int ret;
+
+	ret = get_lost_found(ck, &why);
+	if (ret) {
+		fix_failed(ck, "inode %llu: cannot reconnect it: %s", U(ino), why);
+		return;
+	}
+	snprintf(name, sizeof(name), "#%llu", U(ino));
+	for (int i = 1; dir_find(ck, ck->lf, name); i++)
+		snprintf(name, sizeof(name), "#%llu.%d", U(ino), i);
+	if (cycle) {
+		struct dirinfo *di = dinfo(ck, ino);
+		uint64_t p = ck->is[ino].fparent;
+		put64(&di->entry->ino, 0);
+		ck->is[p].subdirs--;
+		dinfo(ck, p)->nentries--;
+		ck->is[ino].refs--;
+		put32(&ck->itable[p - 1].nlink, ck->itable[p - 1].nlink - 1);
+	}
+	ret = dir_add(ck, ck->lf, name, ino, dx_mode_to_dtype(d->mode), &de);
+	if (ret) {
+		fix_failed(ck, "inode %llu: cannot reconnect it: /lost+found is full and the pool "
+			       "has no free block",
+			   U(ino));
+		return;
+	}
+	ck->is[ino].refs++;
+	ck->is[ino].reach = 1;
+	if (dir) {
+		struct dx_inode *lfd = &ck->itable[ck->lf - 1];
+		put64(&d->parent, ck->lf);
+		ck->is[ino].fparent = (uint32_t)ck->lf;
+		dinfo(ck, ino)->entry = de;
+		ck->is[ck->lf].subdirs++;
+		put32(&lfd->nlink, lfd->nlink + 1);
+	}
+}
+
+static void disconnected(struct ck *ck, uint64_t ino, bool cycle)
+{
+	struct dx_inode *d = &ck->itable[ino - 1];
+
+	if (problem(ck, false, "reconnected to /lost+found",
+		    "inode %llu (%s, %llu bytes) is not connected to the directory tree%s", U(ino),
+		    type_name(d->mode), U(d->size), cycle ? " (its directory loop is cut)" : ""))
+		reconnect(ck, ino, cycle);
+}
+
+static void pass3(struct ck *ck)
+{
+	uint32_t walk = 0;
+
+	verbose(ck, "pass 3: directory connectivity");
+	for (size_t i = 0; i < ck->ndirs; i++) {
+		uint64_t ino = ck->dirs[i].ino, want;
+		struct dx_inode *d = &ck->itable[ino - 1];
+
+		if (!ck->is[ino].used)
+			continue;
+		want = ino == DX_ROOT_INO ? DX_ROOT_INO : ck->is[ino].fparent;
+		if (want && d->parent != want &&
+		    problem(ck, true, "fixed", "directory %llu: parent is %llu, should be %llu",
+			    U(ino), U(d->parent), U(want)))
+			put64(&d->parent, want);
+	}
+
+	/* Unlinked while open when the pool was last used: not an error. */
+	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+		struct ist *s = &ck->is[ino];
+		struct dx_inode *d = &ck->itable[ino - 1];
+		struct dirinfo *di = dinfo(ck, ino);
+
+		if (s->used && !s->reach && !d->nlink && !s->refs && (!di || !di->nentries))
+			s->orphan = 1;
+	}
+
+	/*
+	 * The tops of what is cut off: a directory no entry names, a
+	 * non-directory no entry names (nlink > 0, else it is an orphan),
+	 * and one directory of each loop of directories naming each other.
+	 * The rest hangs below these and comes back with them.
+	 */
+	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+		struct ist *s = &ck->is[ino];
+		uint64_t y;
+
+		if (!s->used || s->reach || s->orphan)
+			continue;
+		if (!S_ISDIR(ck->itable[ino - 1].mode)) {
+			if (!s->refs)
+				disconnected(ck, ino, false);
+			continue;
+		}
+		if (!s->fparent) {
+			disconnected(ck, ino, false);
+			continue;
+		}
+		if (s->mark)
+			continue;
+		walk++;
+		for (y = ino; y && !ck->is[y].reach && !ck->is[y].mark; y = ck->is[y].fparent)
+			ck->is[y].mark = walk;
+		if (y && ck->is[y].mark == walk && ck->is[y].fparent && !ck->is[y].reach)
+			disconnected(ck, y, true);
+	}
+}
+
+/* ---- pass 4: link counts, orphans ---- */
+
+static void pass4(struct ck *ck)
+{
+	bool freed = false;
+
+	verbose(ck, "pass 4: link counts");
+	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+		struct ist *s = &ck->is[ino];
+		struct dx_inode *d = &ck->itable[ino - 1];
+		uint64_t want;
+
+		if (!s->used)
+			continue;
+		if (s->orphan) {
+			if (ck->repair && !ck->stopped) {
+				put32(&d->mode, 0);
+				s->used = 0;
+				s->freed = 1;
+				freed = true;
+				ck->r->fixed++;
+			}
+			note(ck, "inode %llu (%s, %llu blocks): orphan, unlinked while open when the pool "
+				 "was last used; %s",
+			     U(ino), type_name(d->mode), U(d->blocks),
+			     s->freed ? "freed" : "the next mount frees it");
+			continue;
+		}
+		if (!S_ISDIR(d->mode) && !s->refs)
+			continue; /* cut off and left so: reported in pass 3 */
+		want = S_ISDIR(d->mode) ? 2 + (uint64_t)s->subdirs : s->refs;
+		if (d->nlink != want &&
+		    problem(ck, true, "fixed", "inode %llu (%s): link count is %u, should be %llu",
+			    U(ino), type_name(d->mode), d->nlink, U(want)))
+			put32(&d->nlink, (uint32_t)want);
+	}
+	/* Their blocks go with them, without counting as bitmap errors. */
+	if (freed)
+		for (uint64_t b = ck->D; b < ck->N; b++)
+			if (own_ino(ck->owner[b]) && ck->is[ck->owner[b]].freed)
+				ck->owner[b] = OWN_QFREE;
+}
+
+/* ---- pass 5: block bitmap ---- */
+
+/* What bitmap word w should hold: must-be-set bits, bits that may be
+ * either (pinned, unowned), bits that repairs freed. */
+static void word_want(struct ck *ck, uint64_t w, uint64_t *set, uint64_t *either, uint64_t *quiet)
+{
+	*set = *either = *quiet = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		uint64_t b = w * 64 + i, m = 1ULL << i;
+		uint32_t o;
+
+		if (b < ck->D || b >= ck->N) {
+			*set |= m;
+			continue;
+		}
+		o = ck->owner[b];
+		if (own_used(o))
+			*set |= m;
+		else if (bit(ck->pinned, b))
+			*either |= m;
+		else if (o == OWN_QFREE)
+			*quiet |= m;
+	}
+}
+
+static void list_add(char *buf, size_t size, unsigned *n, uint64_t b)
+{
+	size_t len = strlen(buf);
+
+	if (*n < 8)
+		snprintf(buf + len, size - len, "%s%llu", *n ? ", " : "", U(b));
+	else if (*n == 8)
+		snprintf(buf + len, size - len, ", ...");
+	(*n)++;
+}
+
+static void pass5(struct ck *ck)
+{
+	uint64_t nmiss = 0, nextra = 0;
+	unsigned lmiss = 0, lextra = 0;
+	char miss[256] = "", extra[256] = "";
+	bool fix_miss = false, fix_extra = false;
+
+	verbose(ck, "pass 5: block bitmap");
+	for (uint64_t w = 0; w < ck->bm_words; w++) {
+		uint64_t set, either, quiet, a = ck->bitmap[w], m, x;
+
+		word_want(ck, w, &set, &either, &quiet);
+		m = set & ~a;
+		x = a & ~set & ~either & ~quiet;
+		nmiss += (uint64_t)__builtin_popcountll(m);
+		nextra += (uint64_t)__builtin_popcountll(x);
+		for (; m && lmiss <= 8; m &= m - 1)
+			list_add(miss, sizeof(miss), &lmiss, w * 64 + (uint64_t)__builtin_ctzll(m));
+		for (; x && lextra <= 8; x &= x - 1)
+			list_add(extra, sizeof(extra), &lextra, w * 64 + (uint64_t)__builtin_ctzll(x));
+	}
+	if (nmiss)
+		fix_miss = problem(ck, true, "fixed",
+				   "block bitmap: %llu blocks in use are marked free (%s)", U(nmiss),
+				   miss);
+	if (nextra)
+		fix_extra = problem(ck, true, "fixed",
+				    "block bitmap: %llu free blocks are marked in use (%s)", U(nextra),
+				    extra);
+	if (!ck->repair)
+		return;
+	for (uint64_t w = 0; w < ck->bm_words; w++) {
+		uint64_t set, either, quiet, a = ck->bitmap[w], n = a;
+
+		word_want(ck, w, &set, &either, &quiet);
+		if (fix_miss)
+			n |= set;
+		if (fix_extra)
+			n &= set | either | quiet;
+		/* Blocks that earlier repairs let go of (orphans, copies). */
+		n &= ~quiet;
+		if (n != a) {
+			ck->bitmap[w] = n;
+			dx_flush(&ck->bitmap[w], sizeof(uint64_t));
+		}
+	}
+	dx_drain();
+}
+
+static void stats(struct ck *ck)
+{
+	struct daxfs_check_result *r = ck->r;
+
+	r->ninodes = ck->I;
+	r->data_blocks = ck->N - ck->D;
+	r->inodes_used = 0;
+	r->data_blocks_used = 0;
+	for (uint64_t ino = 1; ino <= ck->I; ino++)
+		r->inodes_used += ck->is[ino].used;
+	for (uint64_t b = ck->D; b < ck->N; b++)
+		if (own_used(ck->owner[b]) || (bit(ck->pinned, b) && bit(ck->bitmap, b)))
+			r->data_blocks_used++;
+}
+
+DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
+			  struct daxfs_check_result *r)
+{
+	struct ck ck = {.o = o, .r = r, .pool = pool, .fd = -1};
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	ck.repair = o->mode != DAXFS_CHECK_ONLY;
+	ck.preen = o->mode == DAXFS_CHECK_PREEN;
+	ret = ck_open(&ck);
+	if (!ret)
+		ret = pass_journal(&ck);
+	if (!ret)
+		ret = pass1(&ck);
+	if (!ret) {
+		pass1b(&ck);
+		pass_maprecs(&ck);
+		ret = pass2(&ck);
+	}
+	if (!ret) {
+		pass3(&ck);
+		pass4(&ck);
+		pass5(&ck);
+		stats(&ck);
+	}
+	ck_close(&ck);
+	return ret;
+}
