@@ -10,24 +10,28 @@ dx_watchdog 500
 T=$DX_TMP
 dx_mkfs 256M
 dx_mount
-dx_tree_build "$DX_MNT"
-dx_tree_list "$DX_MNT" >"$T/list.before"
-dx_tree_content "$DX_MNT" "$T/list.before" >"$T/content.before"
-dx_tree_settimes "$DX_MNT" "$T/list.before"
-dx_tree_meta "$DX_MNT" "$T/list.before" >"$T/meta.before"
+base=$(dx_baseline "$DX_MNT" tree)
+mkdir "$DX_MNT/tree"
+R=$DX_MNT/tree
+dx_tree_build "$R"
+dx_tree_list "$R" >"$T/list.before"
+dx_tree_content "$R" "$T/list.before" >"$T/content.before"
+dx_tree_settimes "$R" "$T/list.before"
+dx_tree_meta "$R" "$T/list.before" >"$T/meta.before"
 dx_kill9
 dx_fsck
 
 dx_mount
-dx_tree_meta "$DX_MNT" "$T/list.before" >"$T/meta.after"
-dx_tree_list "$DX_MNT" >"$T/list.after"
-dx_tree_content "$DX_MNT" "$T/list.before" >"$T/content.after"
+dx_tree_meta "$R" "$T/list.before" >"$T/meta.after"
+dx_tree_list "$R" >"$T/list.after"
+dx_tree_content "$R" "$T/list.before" >"$T/content.after"
 dx_compare "the list of paths after kill -9" "$T/list.before" "$T/list.after"
 dx_compare "metadata after kill -9" "$T/meta.before" "$T/meta.after"
 dx_compare "content and xattrs after kill -9" "$T/content.before" "$T/content.after"
 
 # an open, unlinked file at the time of the crash is an orphan that the
 # next mount must reclaim
+before=$(dx_free "$DX_MNT")
 free0=$(stat -f -c %f "$DX_MNT")
 head -c $((16 << 20)) /dev/urandom >"$DX_MNT/orphan" || dx_fail "writing 16 MiB"
 exec 3<"$DX_MNT/orphan"
@@ -41,10 +45,10 @@ dx_log "free blocks: $free0 before, $free1 with the unlinked file open"
 dx_kill9
 exec 3<&-
 dx_mount
-free2=$(stat -f -c %f "$DX_MNT")
-dx_log "free blocks after the crash and remount: $free2"
-[ "$free2" -ge $((free0 - 16)) ] ||
-	dx_fail "orphan not reclaimed: $free2 free blocks after remount, $free0 before the file"
+dx_log "after the crash and remount: $(dx_free "$DX_MNT")"
+dx_expect_free "$DX_MNT" "$before"
+rm -rf "$R" || dx_fail "rm -rf of the tree"
+dx_expect_free "$DX_MNT" "$base"
 dx_umount
 dx_fsck
 dx_pass

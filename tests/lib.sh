@@ -342,3 +342,28 @@ dx_compare() {
 	fi
 	dx_log "ok: $1 identical ($(wc -l <"$2") lines)"
 }
+
+# ---- leak checks ----
+
+# dx_free DIR: free blocks and inodes of the filesystem holding DIR
+dx_free() {
+	stat -f -c '%f blocks and %d inodes free' "$1"
+}
+
+# dx_expect_free DIR WANT: the free counts must come back to WANT (a
+# dx_free line); poll, because FUSE delivers releases and forgets late
+dx_expect_free() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(dx_free "$1")" = "$2" ] && { dx_log "ok: no leak ($2)"; return 0; }
+		sleep 0.1
+	done
+	dx_fail "space or inodes leaked: $(dx_free "$1"), expected $2"
+}
+
+# dx_baseline DIR SUB: create and remove SUB once (so the parent directory
+# has its block), then print the free counts to compare against later
+dx_baseline() {
+	mkdir "$1/$2" && rmdir "$1/$2" || dx_fail "mkdir/rmdir $1/$2"
+	dx_free "$1"
+}

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1724,6 +1725,209 @@ static void t_efbig(void)
 	section_end("efbig");
 }
 
+/* Many small extents: more than fit in the inode, so extent blocks chain. */
+static void t_fragmented(void)
+{
+	const int nblk = 2000;
+	const size_t len = (size_t)nblk * 4096;
+	unsigned char *b = xmalloc(len);
+	int fd, bad;
+
+	section("frag");
+	fd = create_file("f");
+	if (!check_ok(fd, "create")) {
+		free(b);
+		return;
+	}
+	bad = 0;
+	for (int i = 0; i < nblk; i += 2)
+		bad += write_pat(fd, (off_t)i * 4096, 4096, 501) < 0;
+	check_eq(bad, 0, "write every other block of %d", nblk);
+	check_eq(xfstat(fd).st_size, (long long)(nblk - 1) * 4096, "size after sparse writes");
+	check_eq(xfstat(fd).st_blocks, (long long)nblk / 2 * 8, "st_blocks counts only data blocks");
+	bad = pread_full(fd, b, len, 0) != (ssize_t)len - 4096;
+	for (int i = 0; !bad && i < nblk - 1; i++) {
+		const unsigned char *blk = b + (size_t)i * 4096;
+
+		bad = (i % 2) ? first_nonzero(blk, 4096) >= 0
+			      : cmp_pat(blk, 4096, 501, (uint64_t)i * 4096) >= 0;
+		if (bad)
+			printf("# first bad block %d\n", i);
+	}
+	check(!bad, "alternating data and holes read back");
+	check_eq(lseek(fd, 0, SEEK_HOLE), 4096, "SEEK_HOLE in a fragmented file");
+	check_eq(lseek(fd, 4096, SEEK_DATA), 8192, "SEEK_DATA in a fragmented file");
+	check_eq(lseek(fd, 1000 * 4096 + 1, SEEK_DATA), 1000 * 4096 + 1, "SEEK_DATA inside a data block");
+	check_eq(lseek(fd, 1001 * 4096 + 7, SEEK_DATA), 1002 * 4096, "SEEK_DATA from a hole");
+	check_eq(lseek(fd, 1998 * 4096, SEEK_HOLE), 1999 * 4096, "SEEK_HOLE at the last block is EOF");
+
+	/* fill the gaps: neighbouring extents now touch */
+	bad = 0;
+	for (int i = 1; i < nblk; i += 2)
+		bad += write_pat(fd, (off_t)i * 4096, 4096, 501) < 0;
+	check_eq(bad, 0, "fill the holes");
+	check_eq(xfstat(fd).st_blocks, (long long)nblk * 8, "st_blocks after filling the holes");
+	check_data(fd, 0, len, 501, "filled file reads back whole");
+	check_eq(lseek(fd, 0, SEEK_HOLE), (long long)len, "no hole left");
+
+	/* punch every third block, then cut the file in the middle of a block */
+	bad = 0;
+	for (int i = 0; i < nblk; i += 3)
+		bad += fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)i * 4096,
+				 4096) < 0;
+	check_eq(bad, 0, "punch every third block");
+	check_eq(xfstat(fd).st_blocks, (long long)(nblk - (nblk + 2) / 3) * 8,
+		 "st_blocks after punching");
+	bad = pread_full(fd, b, len, 0) != (ssize_t)len;
+	for (int i = 0; !bad && i < nblk; i++) {
+		const unsigned char *blk = b + (size_t)i * 4096;
+
+		bad = (i % 3 == 0) ? first_nonzero(blk, 4096) >= 0
+				   : cmp_pat(blk, 4096, 501, (uint64_t)i * 4096) >= 0;
+	}
+	check(!bad, "punched blocks read zero, the others keep their data");
+	check_ok(ftruncate(fd, 1000 * 4096 + 123), "truncate into the middle of a block");
+	check_ok(ftruncate(fd, (off_t)len), "extend again");
+	check_data(fd, 1000 * 4096 + 123, len - 1000 * 4096 - 123, 0,
+		   "everything past the cut reads zero after re-extension");
+	check_data(fd, 1000 * 4096 + 1, 122, 501, "bytes before the cut kept");
+	close(fd);
+	free(b);
+	section_end("frag");
+}
+
+/* Unlinked-but-open objects that are not plain unlinks. */
+static void t_orphans(void)
+{
+	const size_t n = 2 * MiB;
+	struct statvfs sv;
+	long long f0, f1;
+	int fd, dfd;
+
+	section("orphans");
+	fstatvfs(D, &sv);
+	fd = create_file("victim");
+	write_pat(fd, 0, n, 111);
+	fsync(fd);
+	mkfile("newer", "replacement");
+	f0 = bfree_now();
+	check_ok(renameat(D, "newer", D, "victim"), "rename over a file that is open");
+	check(has_content("victim", "replacement"), "the name shows the new file");
+	check_eq(xfstat(fd).st_nlink, 0, "replaced open file has nlink 0");
+	check_data(fd, 0, n, 111, "replaced file still readable through its fd");
+	check_ok(write_pat(fd, 0, 4096, 112), "replaced file still writable through its fd");
+	usleep(200 * 1000);
+	f1 = bfree_now();
+	check(f1 < f0 + (long long)(n / sv.f_frsize), "replaced file keeps its space while open");
+	close(fd);
+	f1 = wait_bfree_at_least(f0 + (long long)(n / sv.f_frsize));
+	check(f1 >= f0 + (long long)(n / sv.f_frsize),
+	      "replaced file's space comes back after close (%lld -> %lld)", f0, f1);
+
+	check_ok(mkdirat(D, "gone", 0755), "mkdir");
+	dfd = openat(D, "gone", O_RDONLY | O_DIRECTORY);
+	check_ok(unlinkat(D, "gone", AT_REMOVEDIR), "rmdir of a directory that is open");
+	check_eq(xfstat(dfd).st_nlink, 0, "removed open directory has nlink 0");
+	check_err(openat(dfd, "x", O_CREAT | O_WRONLY, 0644), ENOENT,
+		  "create inside a removed directory");
+	{
+		char buf[4096];
+
+		check_err(getdents64(dfd, buf, sizeof(buf)), ENOENT, "getdents of a removed directory");
+		close(dfd);
+	}
+	section_end("orphans");
+}
+
+/* Several threads at once: the daemon and the core must keep them apart. */
+#define NTHREADS 4
+#define NOPS 400
+
+struct worker {
+	int id;
+	int errors;
+	int shared_fd;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char name[64], name2[64], content[64];
+
+	for (int k = 0; k < NOPS; k++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "tmp-%d-%d", w->id, k);
+		snprintf(name2, sizeof(name2), "final-%d-%d", w->id, k);
+		snprintf(content, sizeof(content), "thread %d op %d", w->id, k);
+		fd = openat(D, name, O_CREAT | O_EXCL | O_WRONLY, 0644);
+		if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content)) {
+			w->errors++;
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		close(fd);
+		if (renameat(D, name, D, name2) < 0)
+			w->errors++;
+		if (k % 2 && unlinkat(D, name2, 0) < 0)
+			w->errors++;
+		/* each thread owns a 1 MiB region of the shared file */
+		if (write_pat(w->shared_fd, (off_t)w->id * MiB + (k % 256) * 4096, 4096, 900) < 0)
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void t_threads(void)
+{
+	struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+	int fd, errors = 0, missing = 0, wrong = 0, extra = 0;
+
+	section("threads");
+	fd = create_file("shared");
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){ .id = i, .shared_fd = fd };
+		if (pthread_create(&th[i], NULL, worker_main, &w[i]))
+			die("pthread_create");
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		errors += w[i].errors;
+	}
+	check_eq(errors, 0, "%d threads creating, renaming, unlinking and writing", NTHREADS);
+	for (int i = 0; i < NTHREADS; i++) {
+		for (int k = 0; k < NOPS; k++) {
+			char name[64], content[64];
+
+			snprintf(name, sizeof(name), "final-%d-%d", i, k);
+			snprintf(content, sizeof(content), "thread %d op %d", i, k);
+			if (k % 2)
+				extra += faccessat(D, name, F_OK, 0) == 0;
+			else if (faccessat(D, name, F_OK, 0) < 0)
+				missing++;
+			else
+				wrong += !has_content(name, content);
+		}
+	}
+	check(!missing && !wrong && !extra, "files after the threads: %d missing, %d wrong, %d extra",
+	      missing, wrong, extra);
+	{
+		DIR *d = fdopendir(dup(D));
+		struct dirent *de;
+		int n = 0;
+
+		while ((de = readdir(d)))
+			n += !strncmp(de->d_name, "final-", 6) || !strncmp(de->d_name, "tmp-", 4);
+		closedir(d);
+		check_eq(n, NTHREADS * NOPS / 2, "readdir after the threads");
+	}
+	check_data(fd, 0, NTHREADS * MiB, 900, "shared file written by all threads");
+	close(fd);
+	section_end("threads");
+}
+
 static void t_mmap(void)
 {
 	const size_t n = 3 * 4096;
@@ -1874,7 +2078,8 @@ static const struct {
 	{ "link", t_hardlink },	     { "rename", t_rename },   { "unlink-open", t_unlink_open },
 	{ "attrs", t_attrs },	     { "statfs", t_statfs },   { "special", t_special },
 	{ "xattr", t_xattr },	     { "names", t_names },     { "efbig", t_efbig },
-	{ "mmap", t_mmap },
+	{ "mmap", t_mmap },	     { "frag", t_fragmented }, { "orphans", t_orphans },
+	{ "threads", t_threads },
 };
 
 static void usage(void)
