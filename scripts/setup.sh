@@ -35,6 +35,9 @@ ninja -C build
 
 log "installing"
 meson install -C build --no-rebuild
+# meson does not refresh the linker cache, and daxfsctl needs the
+# libdaxfs-client it just installed.
+ldconfig
 
 # Where meson put the programs (prefix/sbindir, /usr/local/sbin by default).
 sbin=$(meson introspect --buildoptions build | python3 -c '
@@ -43,6 +46,9 @@ opts = {o["name"]: o["value"] for o in json.load(sys.stdin)}
 print(os.path.join(opts["prefix"], opts["sbindir"]))')
 [[ -x $sbin/daxfs && -x $sbin/mkfs.daxfs ]] || die "daxfs was not installed into $sbin"
 export PATH=$sbin:$PATH
+if [[ -x $sbin/daxfsctl ]] && ! daxfsctl --version >/dev/null 2>&1; then
+	echo "warning: $sbin/daxfsctl cannot run (libdaxfs-client not in the linker's path?)" >&2
+fi
 
 # fstype and source of the mount on $1, if any.
 mount_of() {
@@ -79,7 +85,12 @@ elif command -v fsck.daxfs >/dev/null; then
 	fsck.daxfs -n "$pool" || rc=$?
 	case $rc in
 	0) ;;
-	8) die "$pool exists but cannot be opened as a daxfs pool; move it away, or format it with mkfs.daxfs -f (destroys its contents)" ;;
+	8)
+		# fsck has said why (in use, not a daxfs pool, ...) just above.
+		die "fsck.daxfs could not check $pool (see above); if it is not a" \
+			"daxfs pool, move it away or format it with mkfs.daxfs -f" \
+			"(destroys its contents)"
+		;;
 	*) die "$pool has errors (fsck.daxfs -n exit $rc); repair it with: fsck.daxfs -y $pool" ;;
 	esac
 else
