@@ -42,9 +42,10 @@ struct dfs_ioc_cmd {
  * Invalidation drops the pages and marks the attributes stale, but i_size
  * keeps its old value until the next getattr, and some paths use it
  * without asking (copy_file_range's range checks, page faults: a fault
- * past a stale smaller size is SIGBUS).  A zero-length store at the new
- * end of file makes the kernel raise i_size at once; it cannot lower it,
- * so after a collapse the larger size lasts until the next getattr.
+ * past a stale smaller size is SIGBUS).  Storing the true last page of the
+ * file makes the kernel raise i_size at once (a store of nothing does
+ * not).  A store cannot lower i_size, so after a collapse the larger size
+ * lasts until the next getattr; reads there come back short, not wrong.
  *
  * (With -s and dirty shared mappings of the file the kernel would wait for
  * a write that this thread should serve; the default multithreaded loop
@@ -52,12 +53,22 @@ struct dfs_ioc_cmd {
  */
 static void kernel_size_changed(struct dfs_ctx *ctx, fuse_ino_t ino, off_t off)
 {
-	struct fuse_bufvec none = FUSE_BUFVEC_INIT(0);
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	char page[DFS_BLKSIZE];
 	struct stat st;
+	off_t start;
+	ssize_t n;
 
 	fuse_lowlevel_notify_inval_inode(ctx->se, ino, off, 0);
-	if (daxfs_getattr(ctx->fs, ino, &st) == 0)
-		fuse_lowlevel_notify_store(ctx->se, ino, st.st_size, &none, 0);
+	if (daxfs_getattr(ctx->fs, ino, &st) < 0 || st.st_size == 0)
+		return;
+	start = (st.st_size - 1) & ~(off_t)(DFS_BLKSIZE - 1);
+	n = daxfs_pread(ctx->fs, ino, page, (size_t)(st.st_size - start), start);
+	if (n <= 0)
+		return;
+	bv.buf[0].mem = page;
+	bv.buf[0].size = (size_t)n;
+	fuse_lowlevel_notify_store(ctx->se, ino, start, &bv, 0);
 }
 
 static int ioc_fallocate(const struct dfs_ioc_call *call)
