@@ -1352,11 +1352,11 @@ static void reconnect(struct ck *ck, uint64_t ino, bool cycle)
 	if (cycle) {
 		struct dirinfo *di = dinfo(ck, ino);
 		uint64_t p = ck->is[ino].fparent;
+		/* The old parent's link count is left to pass 4. */
 		put64(&di->entry->ino, 0);
 		ck->is[p].subdirs--;
 		dinfo(ck, p)->nentries--;
 		ck->is[ino].refs--;
-		put32(&ck->itable[p - 1].nlink, ck->itable[p - 1].nlink - 1);
 	}
 	ret = dir_add(ck, ck->lf, name, ino, dx_mode_to_dtype(d->mode), &de);
 	if (ret) {
@@ -1392,19 +1392,6 @@ static void pass3(struct ck *ck)
 	uint32_t walk = 0;
 
 	verbose(ck, "pass 3: directory connectivity");
-	for (size_t i = 0; i < ck->ndirs; i++) {
-		uint64_t ino = ck->dirs[i].ino, want;
-		struct dx_inode *d = &ck->itable[ino - 1];
-
-		if (!ck->is[ino].used)
-			continue;
-		want = ino == DX_ROOT_INO ? DX_ROOT_INO : ck->is[ino].fparent;
-		if (want && d->parent != want &&
-		    problem(ck, true, "fixed", "directory %llu: parent is %llu, should be %llu",
-			    U(ino), U(d->parent), U(want)))
-			put64(&d->parent, want);
-	}
-
 	/* Unlinked while open when the pool was last used: not an error. */
 	for (uint64_t ino = 1; ino <= ck->I; ino++) {
 		struct ist *s = &ck->is[ino];
@@ -1444,6 +1431,20 @@ static void pass3(struct ck *ck)
 		if (y && ck->is[y].mark == walk && ck->is[y].fparent && !ck->is[y].reach)
 			disconnected(ck, y, true);
 	}
+
+	/* After the reconnections, which set the parents they make. */
+	for (size_t i = 0; i < ck->ndirs; i++) {
+		uint64_t ino = ck->dirs[i].ino, want;
+		struct dx_inode *d = &ck->itable[ino - 1];
+
+		if (!ck->is[ino].used)
+			continue;
+		want = ino == DX_ROOT_INO ? DX_ROOT_INO : ck->is[ino].fparent;
+		if (want && d->parent != want &&
+		    problem(ck, true, "fixed", "directory %llu: parent is %llu, should be %llu",
+			    U(ino), U(d->parent), U(want)))
+			put64(&d->parent, want);
+	}
 }
 
 /* ---- pass 4: link counts, orphans ---- */
@@ -1461,6 +1462,7 @@ static void pass4(struct ck *ck)
 		if (!s->used)
 			continue;
 		if (s->orphan) {
+			const char *type = type_name(d->mode);
 			if (ck->repair && !ck->stopped) {
 				put32(&d->mode, 0);
 				s->used = 0;
@@ -1470,8 +1472,7 @@ static void pass4(struct ck *ck)
 			}
 			note(ck, "inode %llu (%s, %llu blocks): orphan, unlinked while open when the pool "
 				 "was last used; %s",
-			     U(ino), type_name(d->mode), U(d->blocks),
-			     s->freed ? "freed" : "the next mount frees it");
+			     U(ino), type, U(d->blocks), s->freed ? "freed" : "the next mount frees it");
 			continue;
 		}
 		if (!S_ISDIR(d->mode) && !s->refs)
