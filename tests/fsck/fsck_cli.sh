@@ -1,0 +1,145 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# fsck.daxfs from the command line: the e2fsck exit codes (0 clean, 1 fixed,
+# 4 left uncorrected, 8 operational error, 16 usage), -n changing nothing,
+# -p stopping where it must, and a mounted pool refused.
+. "$(dirname "$0")/../lib.sh"
+dx_need_root
+dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_FSCK"
+dx_watchdog 240
+
+T=$DX_TMP
+
+# fsck WANT ARGS...: run fsck.daxfs and expect exit status WANT
+fsck() {
+	local want=$1 rc
+	shift
+	"$DX_FSCK" "$@" >"$T/fsck.out" 2>"$T/fsck.err"
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		cat "$T/fsck.out" "$T/fsck.err"
+		dx_fail "fsck.daxfs $*: exit status $rc, expected $want"
+	fi
+	dx_log "ok: fsck.daxfs $* -> $rc"
+}
+
+# u64 OFFSET: the little-endian 64-bit number at OFFSET of the pool
+u64() {
+	od -An -tu8 -j "$1" -N8 "$DX_POOL" | tr -d ' '
+}
+
+# put32 OFFSET VALUE: store a little-endian 32-bit number into the pool
+put32() {
+	local v=$2
+	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((v & 255)) $((v >> 8 & 255)) \
+		$((v >> 16 & 255)) $((v >> 24 & 255)))" |
+		dd of="$DX_POOL" bs=1 seek="$1" conv=notrunc status=none
+}
+
+# put8 OFFSET VALUE
+put8() {
+	printf "$(printf '\\%03o' "$2")" | dd of="$DX_POOL" bs=1 seek="$1" conv=notrunc status=none
+}
+
+# Superblock fields (lib/format.h, struct dx_super).
+sb_field() {
+	case $1 in
+	nblocks) u64 96 ;;
+	itable_blk) u64 136 ;;
+	bitmap_blk) u64 152 ;;
+	esac
+}
+
+# inode_off INO: pool offset of the inode slot
+inode_off() {
+	echo $(($(sb_field itable_blk) * 4096 + ($1 - 1) * 256))
+}
+
+# Mark the pool's last block (free on a fresh pool) in use in the bitmap.
+leak_last_block() {
+	local last byte off
+	last=$(($(sb_field nblocks) - 1))
+	off=$(($(sb_field bitmap_blk) * 4096 + last / 8))
+	byte=$(od -An -tu1 -j "$off" -N1 "$DX_POOL" | tr -d ' ')
+	put8 "$off" $((byte | 1 << (last % 8)))
+}
+
+# ---- usage errors: 16; help and version: 0 ----
+fsck 16
+fsck 16 -n -y "$T/x"
+fsck 16 -p -n "$T/x"
+fsck 16 -Q "$T/x"
+fsck 16 -n "$T/x" "$T/y"
+fsck 0 -h
+grep -q "Usage" "$T/fsck.out" || dx_fail "-h prints no usage"
+fsck 0 -V
+grep -q "fsck.daxfs" "$T/fsck.out" || dx_fail "-V prints no version"
+
+# ---- operational errors: 8 ----
+fsck 8 -n "$T/does-not-exist"
+head -c 1048576 /dev/zero >"$T/zeros"
+fsck 8 -n "$T/zeros"
+grep -q "not a daxfs pool" "$T/fsck.err" || dx_fail "no reason given for a foreign file"
+
+# ---- a fresh pool is clean in every mode ----
+dx_mkfs 64M -q
+cp "$DX_POOL" "$T/orig"
+fsck 0 -n "$DX_POOL"
+grep -q "; clean$" "$T/fsck.out" || dx_fail "no 'clean' summary: $(cat "$T/fsck.out")"
+fsck 0 -n -f -v "$DX_POOL"
+grep -q "pass 5" "$T/fsck.out" || dx_fail "-v shows no passes"
+fsck 0 -y "$DX_POOL"
+fsck 0 -p "$DX_POOL"
+fsck 0 -a -f "$DX_POOL"
+cmp -s "$T/orig" "$DX_POOL" || dx_fail "checking a clean pool changed it"
+
+# a damaged superblock: operational error, pool untouched
+put8 40 65
+cp "$DX_POOL" "$T/orig"
+fsck 8 -y "$DX_POOL"
+grep -q "checksum" "$T/fsck.err" || dx_fail "no checksum message: $(cat "$T/fsck.err")"
+cmp -s "$T/orig" "$DX_POOL" || dx_fail "fsck -y wrote to a pool with a bad superblock"
+
+# ---- a used pool, and the same pool while mounted ----
+dx_mkfs 64M -q
+dx_mount
+dx_tree_build "$DX_MNT"
+file_ino=$(stat -c %i "$DX_MNT/a/hello.txt")
+fsck 8 -n "$DX_POOL"
+grep -q "in use" "$T/fsck.err" || dx_fail "mounted pool: no 'in use' message: $(cat "$T/fsck.err")"
+fsck 8 -y "$DX_POOL"
+dx_umount
+cp "$DX_POOL" "$T/orig"
+fsck 0 -n "$DX_POOL"
+fsck 0 -y "$DX_POOL"
+cmp -s "$T/orig" "$DX_POOL" || dx_fail "fsck -y changed a clean used pool"
+
+# ---- a safe problem: 4 with -n (no change), 1 with -y and with -p ----
+leak_last_block
+cp "$DX_POOL" "$T/orig"
+fsck 4 -n "$DX_POOL"
+grep -q "free blocks are marked in use" "$T/fsck.out" || dx_fail "-n did not name the problem"
+cmp -s "$T/orig" "$DX_POOL" || dx_fail "fsck -n changed the pool"
+fsck 1 -y "$DX_POOL"
+fsck 0 -n "$DX_POOL"
+leak_last_block
+put32 $(($(inode_off 1) + 4)) 42	# the root's link count
+fsck 1 -p "$DX_POOL"
+fsck 0 -n "$DX_POOL"
+
+# ---- a problem preen must not fix alone: 4 with -p (no change), then -y ----
+put32 "$(inode_off "$file_ino")" $((0170000 | 0644))	# no such file type
+cp "$DX_POOL" "$T/orig"
+fsck 4 -p "$DX_POOL"
+grep -q "UNEXPECTED INCONSISTENCY" "$T/fsck.out" || dx_fail "-p did not say why it stopped"
+cmp -s "$T/orig" "$DX_POOL" || dx_fail "fsck -p changed the pool before stopping"
+fsck 1 -y "$DX_POOL"
+fsck 0 -n "$DX_POOL"
+
+# the repaired pool mounts, and the lost file's name is gone
+dx_mount
+[ -e "$DX_MNT/a/hello.txt" ] && dx_fail "the cleared inode still has its name"
+[ -f "$DX_MNT/pieces" ] || dx_fail "the rest of the tree is gone"
+dx_umount
+fsck 0 -n "$DX_POOL"
+dx_pass

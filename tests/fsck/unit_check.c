@@ -1,0 +1,1002 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unit_check.c - daxfs_check() (fsck.daxfs) against pools built with lib/
+ * calls and then damaged on purpose, one kind of damage per case.
+ *
+ * For each case: a check-only run finds the damage and changes no byte of
+ * the pool; a repair run fixes it; a second check is clean; the pool
+ * mounts and what should have survived is there.  A fresh pool and a pool
+ * after heavy use are clean, and repairing them changes nothing.
+ *
+ * The cases run in a child; the parent removes the private directory of
+ * pools however the child ends.  Set FSCK_UNIT_VERBOSE=1 to see every
+ * message of every check.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "daxfs.h"
+#include "check.h"
+#include "format.h"
+#include "crc32c.h"
+
+#define POOL_SIZE (32ULL << 20)
+
+static char tmpdir[64];
+static char pool[128];
+static struct {
+	int pass, fail;
+} *cnt;
+static const struct daxfs_cred cred = {.uid = 0, .gid = 0};
+static bool verbose;
+
+/* Messages of the latest checks, printed when a case fails. */
+static char log_buf[1 << 16];
+static size_t log_len;
+
+static void log_reset(void)
+{
+	log_len = 0;
+	log_buf[0] = '\0';
+}
+
+static void report(void *ctx, const char *msg)
+{
+	const char *tag = ctx;
+	int n;
+
+	if (verbose)
+		printf("    [%s] %s\n", tag, msg);
+	n = snprintf(log_buf + log_len, sizeof(log_buf) - log_len, "    [%s] %s\n", tag, msg);
+	if (n > 0 && log_len + (size_t)n < sizeof(log_buf))
+		log_len += (size_t)n;
+}
+
+static bool expect(bool cond, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static bool expect(bool cond, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cond) {
+		cnt->pass++;
+		return true;
+	}
+	cnt->fail++;
+	printf("FAIL %s: ", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (log_len)
+		printf("%s", log_buf);
+	fflush(stdout);
+	return false;
+}
+
+static void ok(const char *name)
+{
+	printf("ok   %s\n", name);
+	fflush(stdout);
+}
+
+static int check(enum daxfs_check_mode mode, struct daxfs_check_result *r)
+{
+	static const char *const tags[] = {"-n", "-y", "-p"};
+	struct daxfs_check_opts o = {.mode = mode, .report = report, .ctx = (void *)tags[mode]};
+
+	return daxfs_check(pool, &o, r);
+}
+
+/* ---- building pools ---- */
+
+static struct daxfs *fresh(void)
+{
+	struct daxfs_mkfs_opts mo = {.size = POOL_SIZE, .force = 1};
+	struct daxfs *fs = NULL;
+
+	unlink(pool);
+	if (daxfs_mkfs(pool, &mo, NULL) || daxfs_open(pool, NULL, &fs)) {
+		printf("FAIL cannot make a pool: %s\n", daxfs_errormsg());
+		exit(1);
+	}
+	return fs;
+}
+
+static struct daxfs *reopen(void)
+{
+	struct daxfs *fs = NULL;
+
+	if (daxfs_open(pool, NULL, &fs))
+		return NULL;
+	return fs;
+}
+
+/* Create and drop the lookup reference, as the kernel's forget would. */
+static uint64_t mkfile(struct daxfs *fs, uint64_t dir, const char *name, size_t size, int seed)
+{
+	struct stat st;
+	char *buf;
+
+	if (daxfs_mknod(fs, dir, name, S_IFREG | 0644, 0, &cred, &st)) {
+		printf("FAIL mknod %s: %s\n", name, strerror(errno));
+		exit(1);
+	}
+	daxfs_forget(fs, st.st_ino, 1);
+	if (size) {
+		buf = malloc(size);
+		for (size_t i = 0; i < size; i++)
+			buf[i] = (char)(i * 7 + (size_t)seed * 131 + i / 4096);
+		if (daxfs_write(fs, st.st_ino, buf, size, 0, 0) != (ssize_t)size) {
+			printf("FAIL write %s\n", name);
+			exit(1);
+		}
+		free(buf);
+	}
+	return st.st_ino;
+}
+
+static uint64_t mkdir_(struct daxfs *fs, uint64_t dir, const char *name)
+{
+	struct stat st;
+
+	if (daxfs_mkdir(fs, dir, name, 0755, &cred, &st)) {
+		printf("FAIL mkdir %s\n", name);
+		exit(1);
+	}
+	daxfs_forget(fs, st.st_ino, 1);
+	return st.st_ino;
+}
+
+static uint64_t lookup(struct daxfs *fs, uint64_t dir, const char *name)
+{
+	struct stat st;
+
+	if (daxfs_lookup(fs, dir, name, &st))
+		return 0;
+	daxfs_forget(fs, st.st_ino, 1);
+	return st.st_ino;
+}
+
+/* ---- raw access to the unmounted pool ---- */
+
+static int pfd(void)
+{
+	int fd = open(pool, O_RDWR);
+
+	if (fd < 0) {
+		printf("FAIL open %s: %s\n", pool, strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static void rd(uint64_t off, void *buf, size_t len)
+{
+	int fd = pfd();
+
+	if (pread(fd, buf, len, (off_t)off) != (ssize_t)len)
+		exit(1);
+	close(fd);
+}
+
+static void wr(uint64_t off, const void *buf, size_t len)
+{
+	int fd = pfd();
+
+	if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		exit(1);
+	close(fd);
+}
+
+static struct dx_super sb(void)
+{
+	struct dx_super s;
+
+	rd(0, &s, sizeof(s));
+	return s;
+}
+
+static uint64_t ioff(uint64_t ino)
+{
+	return sb().itable_blk * DX_BLOCK_SIZE + (ino - 1) * DX_INODE_SIZE;
+}
+
+static struct dx_inode iget(uint64_t ino)
+{
+	struct dx_inode d;
+
+	rd(ioff(ino), &d, sizeof(d));
+	return d;
+}
+
+static void iput(uint64_t ino, const struct dx_inode *d)
+{
+	wr(ioff(ino), d, sizeof(*d));
+}
+
+/* The first live inline extent record (lib/ fills the slots from the last). */
+static struct dx_extent *xt(struct dx_inode *d)
+{
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (d->ext[i].len)
+			return &d->ext[i];
+	printf("FAIL inode without an inline extent\n");
+	exit(1);
+}
+
+static uint64_t pblk0(uint64_t ino)
+{
+	struct dx_inode d = iget(ino);
+
+	return xt(&d)->pblk;
+}
+
+static bool bm_get(uint64_t b)
+{
+	uint64_t w;
+
+	rd(sb().bitmap_blk * DX_BLOCK_SIZE + (b / 64) * 8, &w, 8);
+	return w >> (b % 64) & 1;
+}
+
+static void bm_put(uint64_t b, bool v)
+{
+	uint64_t off = sb().bitmap_blk * DX_BLOCK_SIZE + (b / 64) * 8, w;
+
+	rd(off, &w, 8);
+	w = v ? w | 1ULL << (b % 64) : w & ~(1ULL << (b % 64));
+	wr(off, &w, 8);
+}
+
+/* Pool offset of the entry name in directory dino (inline extents only). */
+static uint64_t dirent_off(uint64_t dino, const char *name)
+{
+	struct dx_inode d = iget(dino);
+	struct dx_dirent de;
+
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++) {
+		for (uint32_t j = 0; j < d.ext[i].len; j++) {
+			uint64_t base = (d.ext[i].pblk + j) * DX_BLOCK_SIZE;
+			for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++) {
+				uint64_t off = base + s * sizeof(de);
+				rd(off, &de, sizeof(de));
+				if (de.ino && de.name_len == strlen(name) &&
+				    !memcmp(de.name, name, de.name_len))
+					return off;
+			}
+		}
+	}
+	printf("FAIL no entry %s in %llu\n", name, (unsigned long long)dino);
+	exit(1);
+}
+
+static void *slurp(void)
+{
+	char *buf = malloc(POOL_SIZE);
+
+	rd(0, buf, POOL_SIZE);
+	return buf;
+}
+
+/* ---- the common verdict on a damaged pool ---- */
+
+enum { NORMAL = 0, ORPHAN = 1 };
+
+/*
+ * -n finds the damage and changes no byte; -y fixes it; a second check is
+ * clean; the pool mounts.  Returns the mounted pool (or NULL).
+ */
+static struct daxfs *verdict(const char *name, int kind)
+{
+	struct daxfs_check_result r;
+	char *before, *after;
+	bool good = true;
+	int ret;
+
+	log_reset();
+	before = slurp();
+	ret = check(DAXFS_CHECK_ONLY, &r);
+	after = slurp();
+	good &= expect(ret == 0, name, "-n failed: %d %s", ret, daxfs_errormsg());
+	if (kind == ORPHAN)
+		good &= expect(r.errors == 0 && r.info >= 1, name,
+			       "-n: %llu errors, %llu notes; wanted 0 errors and a note",
+			       (unsigned long long)r.errors, (unsigned long long)r.info);
+	else
+		good &= expect(r.errors >= 1 && r.uncorrected == r.errors && !r.fixed, name,
+			       "-n: %llu errors, %llu uncorrected, %llu fixed",
+			       (unsigned long long)r.errors, (unsigned long long)r.uncorrected,
+			       (unsigned long long)r.fixed);
+	good &= expect(!memcmp(before, after, POOL_SIZE), name, "-n changed the pool");
+	free(before);
+	free(after);
+
+	ret = check(DAXFS_CHECK_REPAIR, &r);
+	good &= expect(ret == 0 && r.fixed >= 1 && !r.uncorrected, name,
+		       "-y: ret %d, %llu fixed, %llu uncorrected", ret,
+		       (unsigned long long)r.fixed, (unsigned long long)r.uncorrected);
+	ret = check(DAXFS_CHECK_ONLY, &r);
+	good &= expect(ret == 0 && !r.errors && !r.info, name,
+		       "second -n: ret %d, %llu errors, %llu notes", ret,
+		       (unsigned long long)r.errors, (unsigned long long)r.info);
+	if (good)
+		ok(name);
+	return reopen();
+}
+
+static void clean_pool(const char *name)
+{
+	struct daxfs_check_result r;
+	char *before, *after;
+	int ret;
+
+	log_reset();
+	before = slurp();
+	ret = check(DAXFS_CHECK_ONLY, &r);
+	expect(ret == 0 && !r.errors && !r.info, name, "-n: ret %d, %llu errors, %llu notes", ret,
+	       (unsigned long long)r.errors, (unsigned long long)r.info);
+	ret = check(DAXFS_CHECK_REPAIR, &r);
+	expect(ret == 0 && !r.errors && !r.fixed, name, "-y: ret %d, %llu errors, %llu fixed",
+	       ret, (unsigned long long)r.errors, (unsigned long long)r.fixed);
+	after = slurp();
+	if (expect(!memcmp(before, after, POOL_SIZE), name, "-y changed a clean pool"))
+		ok(name);
+	free(before);
+	free(after);
+}
+
+/* ---- cases ---- */
+
+static void t_fresh(void)
+{
+	daxfs_close(fresh());
+	clean_pool("fresh pool is clean");
+}
+
+static void heavy(struct daxfs *fs)
+{
+	uint64_t d1 = mkdir_(fs, DX_ROOT_INO, "d1"), d2 = mkdir_(fs, d1, "d2");
+	uint64_t big = mkdir_(fs, DX_ROOT_INO, "big"), frag, f, g;
+	char name[64], buf[4096];
+	struct stat st;
+
+	/* A directory of many blocks, then half of it removed. */
+	for (int i = 0; i < 400; i++) {
+		snprintf(name, sizeof(name), "file-%d", i);
+		mkfile(fs, big, name, (size_t)(i % 7) * 1000, i);
+	}
+	for (int i = 0; i < 400; i += 2) {
+		snprintf(name, sizeof(name), "file-%d", i);
+		daxfs_unlink(fs, big, name);
+	}
+	/* Hundreds of extents: an extent-block chain. */
+	frag = mkfile(fs, d2, "frag", 0, 0);
+	memset(buf, 0xab, sizeof(buf));
+	for (int i = 0; i < 1400; i += 2)
+		daxfs_write(fs, frag, buf, sizeof(buf), (off_t)i * 4096, 0);
+	f = mkfile(fs, d1, "punched", 1 << 20, 3);
+	daxfs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 40960, 81920);
+	daxfs_fallocate(fs, f, FALLOC_FL_COLLAPSE_RANGE, 4096 * 100, 4096 * 10);
+	daxfs_fallocate(fs, f, FALLOC_FL_INSERT_RANGE, 4096 * 3, 4096 * 5);
+	daxfs_fallocate(fs, f, FALLOC_FL_KEEP_SIZE, 4 << 20, 1 << 20);
+	g = mkfile(fs, DX_ROOT_INO, "copy", 0, 0);
+	daxfs_copy_file_range(fs, f, 0, g, 8192, 300000, 0);
+	{
+		struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = 5000};
+		daxfs_setattr(fs, g, &sa, &cred, NULL);
+	}
+	/* Links, symlinks, devices, xattrs. */
+	daxfs_link(fs, f, d2, "hard", &st);
+	daxfs_forget(fs, f, 1);
+	memset(name, 'x', 40);
+	name[40] = '\0';
+	daxfs_symlink(fs, d1, "short", "d2/hard", &cred, &st);
+	daxfs_forget(fs, st.st_ino, 1);
+	{
+		char *t = malloc(DX_SYMLINK_MAX + 1);
+		memset(t, 'y', DX_SYMLINK_MAX);
+		t[DX_SYMLINK_MAX] = '\0';
+		daxfs_symlink(fs, DX_ROOT_INO, "long", t, &cred, &st);
+		daxfs_forget(fs, st.st_ino, 1);
+		free(t);
+	}
+	daxfs_mknod(fs, d1, "fifo", S_IFIFO | 0600, 0, &cred, &st);
+	daxfs_forget(fs, st.st_ino, 1);
+	daxfs_mknod(fs, d1, "null", S_IFCHR | 0600, makedev(1, 3), &cred, &st);
+	daxfs_forget(fs, st.st_ino, 1);
+	daxfs_setxattr(fs, f, "user.a", "one", 3, 0);
+	daxfs_setxattr(fs, f, "trusted.b", name, 40, 0);
+	daxfs_setxattr(fs, d2, "user.dir", "x", 1, 0);
+	daxfs_removexattr(fs, f, "user.a");
+	/* Renames: within, across, of a directory, an exchange. */
+	daxfs_rename(fs, d1, "punched", d2, "moved", 0);
+	daxfs_rename(fs, d1, "d2", DX_ROOT_INO, "d2top", 0);
+	mkdir_(fs, big, "sub");
+	daxfs_rename(fs, DX_ROOT_INO, "d2top", big, "sub", 0x2 /* RENAME_EXCHANGE */);
+	mkdir_(fs, DX_ROOT_INO, "gone");
+	daxfs_rmdir(fs, DX_ROOT_INO, "gone");
+	daxfs_unlink(fs, DX_ROOT_INO, "copy");
+}
+
+static void t_heavy(void)
+{
+	struct daxfs *fs = fresh();
+
+	heavy(fs);
+	daxfs_close(fs);
+	clean_pool("pool after heavy use is clean");
+}
+
+static void t_bitmap(void)
+{
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 3 * 4096, 1), b;
+
+	daxfs_close(fs);
+	b = pblk0(f) + 1;
+	bm_put(b, false);
+	fs = verdict("bitmap bit of a used block cleared", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(bm_get(b), "bitmap bit of a used block cleared", "bit not set again");
+	/* And a free block marked used. */
+	fs = fresh();
+	daxfs_close(fs);
+	bm_put(sb().nblocks - 3, true);
+	fs = verdict("bitmap bit of a free block set", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+}
+
+static void t_double(void)
+{
+	const char *name = "block owned by two files";
+	struct daxfs *fs = fresh();
+	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 8192, 1), b = mkfile(fs, DX_ROOT_INO, "b", 8192, 2);
+	char ba[8192], bb[8192];
+	struct dx_inode d;
+
+	daxfs_pread(fs, a, ba, sizeof(ba), 0);
+	daxfs_close(fs);
+	d = iget(b);
+	xt(&d)->pblk = pblk0(a);
+	iput(b, &d);
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount after repair"))
+		return;
+	/* b now has its own copy of what it pointed at. */
+	memset(bb, 0, sizeof(bb));
+	daxfs_pread(fs, b, bb, sizeof(bb), 0);
+	expect(!memcmp(ba, bb, sizeof(ba)), name, "b's copy differs from a");
+	daxfs_close(fs);
+	expect(pblk0(a) != pblk0(b), name, "still shared");
+
+	/* A file block claimed by an extent block of another file. */
+	fs = fresh();
+	a = mkfile(fs, DX_ROOT_INO, "frag", 0, 0);
+	memset(ba, 1, 4096);
+	for (int i = 0; i < 20; i += 2)
+		daxfs_write(fs, a, ba, 4096, (off_t)i * 4096, 0);
+	b = mkfile(fs, DX_ROOT_INO, "b", 4096, 2);
+	daxfs_close(fs);
+	d = iget(b);
+	xt(&d)->pblk = iget(a).ext_next;
+	iput(b, &d);
+	fs = verdict("data block shared with an extent block", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+}
+
+static void t_nlink(void)
+{
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 100, 1), dd = mkdir_(fs, DX_ROOT_INO, "d");
+	struct dx_inode d;
+
+	daxfs_close(fs);
+	d = iget(f);
+	d.nlink = 3;
+	iput(f, &d);
+	d = iget(dd);
+	d.nlink = 7;
+	iput(dd, &d);
+	fs = verdict("wrong link counts", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(iget(f).nlink == 1 && iget(dd).nlink == 2 && iget(DX_ROOT_INO).nlink == 3,
+	       "wrong link counts", "counts after repair: %u %u %u", iget(f).nlink, iget(dd).nlink,
+	       iget(DX_ROOT_INO).nlink);
+}
+
+static void t_free_target(void)
+{
+	const char *name = "entries naming free inodes";
+	struct daxfs *fs = fresh();
+	uint64_t off, b;
+	struct dx_dirent de;
+	struct dx_inode d;
+
+	mkfile(fs, DX_ROOT_INO, "keep", 10, 1);
+	mkfile(fs, DX_ROOT_INO, "dangling", 0, 2);
+	b = mkfile(fs, DX_ROOT_INO, "beyond", 0, 3);
+	daxfs_close(fs);
+	/* The inode of "dangling" freed under its entry. */
+	off = dirent_off(DX_ROOT_INO, "dangling");
+	rd(off, &de, sizeof(de));
+	d = iget(de.ino);
+	d.mode = 0;
+	iput(de.ino, &d);
+	/* "beyond" names no inode at all (its own one is left nameless). */
+	off = dirent_off(DX_ROOT_INO, "beyond");
+	rd(off, &de, sizeof(de));
+	de.ino = sb().ninodes + 5;
+	wr(off, &de, sizeof(de));
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	expect(!lookup(fs, DX_ROOT_INO, "dangling") && !lookup(fs, DX_ROOT_INO, "beyond") &&
+		       lookup(fs, DX_ROOT_INO, "keep"),
+	       name, "wrong entries after repair");
+	expect(iget(b).mode && iget(b).nlink == 1, name, "the nameless inode was not kept");
+	daxfs_close(fs);
+}
+
+static void t_orphan(void)
+{
+	const char *name = "orphan (unlinked while open)";
+	struct daxfs *fs = fresh();
+	struct daxfs_file *fp;
+	struct statvfs s0, s1;
+	uint64_t f;
+
+	/* The root's first block comes with its first entry. */
+	mkfile(fs, DX_ROOT_INO, "first", 0, 0);
+	daxfs_statfs(fs, &s0);
+	f = mkfile(fs, DX_ROOT_INO, "o", 200000, 1);
+	daxfs_open_file(fs, f, O_RDWR, &fp);
+	daxfs_unlink(fs, DX_ROOT_INO, "o");
+	/* No release: as if the daemon died with the file open. */
+	daxfs_close(fs);
+	expect(iget(f).mode != 0 && iget(f).nlink == 0, name, "setup: no orphan in the pool");
+	fs = verdict(name, ORPHAN);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	daxfs_statfs(fs, &s1);
+	expect(s1.f_bfree == s0.f_bfree && s1.f_ffree == s0.f_ffree, name,
+	       "space not returned: %llu/%llu free blocks, %llu/%llu free inodes",
+	       (unsigned long long)s1.f_bfree, (unsigned long long)s0.f_bfree,
+	       (unsigned long long)s1.f_ffree, (unsigned long long)s0.f_ffree);
+	daxfs_close(fs);
+}
+
+/* A transaction interrupted after changing an inode's nlink (7 instead of 1). */
+static void t_journal(void)
+{
+	const char *name = "interrupted journal transaction";
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 100, 1), joff = sb().journal_blk * DX_BLOCK_SIZE;
+	struct dx_journal_hdr h;
+	struct {
+		struct dx_journal_entry e;
+		uint32_t data[2];
+	} ent;
+	struct dx_inode d;
+
+	daxfs_close(fs);
+	rd(joff, &h, sizeof(h));
+	memset(&ent, 0, sizeof(ent));
+	ent.e.seq = h.seq;
+	ent.e.off = ioff(f) + offsetof(struct dx_inode, nlink);
+	ent.e.len = 4;
+	ent.data[0] = 1;
+	ent.e.crc = dx_crc32c(dx_crc32c(0, &ent.e, sizeof(ent.e)), ent.data, 4);
+	/* The undo entry first, then the store it would undo. */
+	wr(joff + sizeof(h), &ent, sizeof(ent));
+	d = iget(f);
+	d.nlink = 7;
+	iput(f, &d);
+	fs = verdict(name, NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(iget(f).nlink == 1, name, "nlink %u after the rollback", iget(f).nlink);
+	{
+		/* -n sees the pool as rolled back: the journal is its only error. */
+		struct daxfs_check_result r;
+		d = iget(f);
+		d.nlink = 7;
+		rd(joff, &h, sizeof(h));
+		ent.e.seq = h.seq;
+		ent.e.crc = 0;
+		ent.e.crc = dx_crc32c(dx_crc32c(0, &ent.e, sizeof(ent.e)), ent.data, 4);
+		wr(joff + sizeof(h), &ent, sizeof(ent));
+		iput(f, &d);
+		log_reset();
+		check(DAXFS_CHECK_ONLY, &r);
+		if (expect(r.errors == 1, "journal: -n checks the rolled-back view",
+			   "%llu errors", (unsigned long long)r.errors))
+			ok("journal: -n checks the rolled-back view");
+		check(DAXFS_CHECK_REPAIR, &r);
+	}
+}
+
+static void t_disconnected(void)
+{
+	const char *name = "directory cut off from the tree";
+	struct daxfs *fs = fresh();
+	uint64_t d = mkdir_(fs, DX_ROOT_INO, "d"), lf, x;
+	char nm[32];
+
+	mkfile(fs, d, "inside", 5000, 1);
+	mkdir_(fs, d, "sub");
+	daxfs_close(fs);
+	wr(dirent_off(DX_ROOT_INO, "d"), &(uint64_t){0}, 8);
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	lf = lookup(fs, DX_ROOT_INO, "lost+found");
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)d);
+	x = lf ? lookup(fs, lf, nm) : 0;
+	expect(lf && x == d && lookup(fs, x, "inside") && lookup(fs, x, "sub"), name,
+	       "not found as /lost+found/%s", nm);
+	daxfs_close(fs);
+
+	/* A file with no name at all (nlink 1). */
+	fs = fresh();
+	x = mkfile(fs, DX_ROOT_INO, "f", 10, 1);
+	daxfs_close(fs);
+	wr(dirent_off(DX_ROOT_INO, "f"), &(uint64_t){0}, 8);
+	fs = verdict("file with no name", NORMAL);
+	if (fs) {
+		lf = lookup(fs, DX_ROOT_INO, "lost+found");
+		snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)x);
+		expect(lf && lookup(fs, lf, nm) == x, "file with no name", "not in /lost+found");
+		daxfs_close(fs);
+	}
+}
+
+/* Two directories naming each other and nothing else naming them. */
+static void t_loop(void)
+{
+	const char *name = "directory loop";
+	struct daxfs *fs = fresh();
+	uint64_t a = mkdir_(fs, DX_ROOT_INO, "a"), b = mkdir_(fs, a, "b"), off;
+	struct dx_dirent de;
+
+	mkfile(fs, b, "leaf", 10, 1);
+	daxfs_close(fs);
+	off = dirent_off(b, "leaf");
+	rd(off, &de, sizeof(de));
+	memset(&de, 0, sizeof(de));
+	de.ino = a;
+	de.type = DT_DIR;
+	de.name_len = 4;
+	memcpy(de.name, "back", 4);
+	wr(off + sizeof(de), &de, sizeof(de)); /* the next slot of b's block */
+	wr(dirent_off(DX_ROOT_INO, "a"), &(uint64_t){0}, 8);
+	fs = verdict(name, NORMAL);
+	if (fs) {
+		expect(lookup(fs, DX_ROOT_INO, "lost+found") != 0, name, "no /lost+found");
+		daxfs_close(fs);
+	}
+}
+
+static void t_extents(void)
+{
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 3 * 4096, 1), g, h;
+	struct dx_inode d;
+	char buf[4096];
+
+	g = mkfile(fs, DX_ROOT_INO, "g", 2 * 4096, 2);
+	h = mkfile(fs, DX_ROOT_INO, "frag", 0, 0);
+	memset(buf, 2, sizeof(buf));
+	for (int i = 0; i < 40; i += 2)
+		daxfs_write(fs, h, buf, sizeof(buf), (off_t)i * 4096, 0);
+	daxfs_close(fs);
+
+	d = iget(f);
+	xt(&d)->pblk = sb().nblocks + 5;
+	iput(f, &d);
+	fs = verdict("extent outside the pool", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(iget(f).blocks == 0, "extent outside the pool", "blocks %llu",
+	       (unsigned long long)iget(f).blocks);
+
+	d = iget(g);
+	d.blocks = 99;
+	iput(g, &d);
+	fs = verdict("wrong block count", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+
+	/* Overlapping records within one file. */
+	d = iget(g);
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (!d.ext[i].len) {
+			d.ext[i] = *xt(&d);
+			d.ext[i].pblk += 100;
+			break;
+		}
+	iput(g, &d);
+	fs = verdict("overlapping extents", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+
+	/* An extent block whose owner field names someone else. */
+	{
+		struct dx_extent_block eb;
+		uint64_t b = iget(h).ext_next;
+		rd(b * DX_BLOCK_SIZE, &eb, sizeof(eb));
+		eb.owner = 2;
+		wr(b * DX_BLOCK_SIZE, &eb, sizeof(eb));
+	}
+	fs = verdict("extent block of another owner", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(iget(h).ext_next == 0, "extent block of another owner", "chain not cut");
+}
+
+static void t_entries(void)
+{
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 10, 1), d = mkdir_(fs, DX_ROOT_INO, "d"), off;
+	struct dx_dirent de;
+	struct dx_inode di;
+
+	mkdir_(fs, d, "sub");
+	mkfile(fs, DX_ROOT_INO, "other", 1, 1);
+	daxfs_close(fs);
+
+	off = dirent_off(DX_ROOT_INO, "f");
+	rd(off, &de, sizeof(de));
+	de.type = DT_FIFO;
+	wr(off, &de, sizeof(de));
+	fs = verdict("entry with the wrong type", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+
+	di = iget(d);
+	di.parent = f;
+	iput(d, &di);
+	fs = verdict("directory with the wrong parent", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+
+	off = dirent_off(DX_ROOT_INO, "other");
+	rd(off, &de, sizeof(de));
+	memcpy(de.name, "f/x", 3);
+	de.name_len = 3;
+	wr(off, &de, sizeof(de));
+	fs = verdict("entry with a '/' in its name", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+
+	/* Two entries with one name. */
+	off = dirent_off(DX_ROOT_INO, "f");
+	rd(off, &de, sizeof(de));
+	{
+		uint64_t o2 = dirent_off(DX_ROOT_INO, "d");
+		struct dx_dirent d2;
+		rd(o2, &d2, sizeof(d2));
+		memcpy(d2.name, "f", 1);
+		d2.name_len = 1;
+		wr(o2, &d2, sizeof(d2));
+	}
+	fs = verdict("duplicate names", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+
+	/* A second name for a directory. */
+	fs = fresh();
+	d = mkdir_(fs, DX_ROOT_INO, "d");
+	mkfile(fs, DX_ROOT_INO, "x", 0, 0);
+	daxfs_close(fs);
+	off = dirent_off(DX_ROOT_INO, "x");
+	rd(off, &de, sizeof(de));
+	{
+		struct dx_inode xi = iget(de.ino);
+		xi.mode = 0;
+		iput(de.ino, &xi);
+	}
+	de.ino = d;
+	de.type = DT_DIR;
+	wr(off, &de, sizeof(de));
+	fs = verdict("hard link to a directory", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+}
+
+static void t_xattr(void)
+{
+	const char *name = "damaged xattr block";
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 10, 1), xb;
+	char buf[4096], v[16];
+
+	daxfs_setxattr(fs, f, "user.first", "1", 1, 0);
+	daxfs_setxattr(fs, f, "user.second", "2", 1, 0);
+	daxfs_close(fs);
+	xb = iget(f).xattr_blk;
+	rd(xb * DX_BLOCK_SIZE, buf, sizeof(buf));
+	/* Records are 8 + name + value rounded to 8: the 2nd is at 24. */
+	memcpy(buf + 8 + 16 + 8, "bogus", 5);
+	wr(xb * DX_BLOCK_SIZE, buf, sizeof(buf));
+	fs = verdict(name, NORMAL);
+	if (!fs)
+		return;
+	expect(daxfs_getxattr(fs, f, "user.first", v, sizeof(v)) == 1, name, "first xattr lost");
+	daxfs_close(fs);
+
+	fs = fresh();
+	f = mkfile(fs, DX_ROOT_INO, "f", 10, 1);
+	daxfs_setxattr(fs, f, "user.first", "1", 1, 0);
+	daxfs_close(fs);
+	{
+		struct dx_inode d = iget(f);
+		d.xattr_blk = 3; /* metadata */
+		iput(f, &d);
+	}
+	fs = verdict("xattr block in the metadata region", NORMAL);
+	if (fs)
+		daxfs_close(fs);
+}
+
+static void t_root(void)
+{
+	const char *name = "root inode cleared";
+	struct daxfs *fs = fresh();
+	uint64_t d = mkdir_(fs, DX_ROOT_INO, "d"), lf;
+	struct dx_inode r;
+
+	mkfile(fs, d, "deep", 9000, 4);
+	mkfile(fs, DX_ROOT_INO, "top", 100, 5);
+	daxfs_close(fs);
+	r = iget(DX_ROOT_INO);
+	r.mode = 0;
+	iput(DX_ROOT_INO, &r);
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	lf = lookup(fs, DX_ROOT_INO, "lost+found");
+	expect(lf != 0, name, "no /lost+found");
+	daxfs_close(fs);
+}
+
+static void t_preen(void)
+{
+	struct daxfs_check_result r;
+	struct daxfs *fs = fresh();
+	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 4096, 1), b = mkfile(fs, DX_ROOT_INO, "b", 4096, 2);
+	struct dx_inode d;
+	char *before, *after;
+
+	daxfs_close(fs);
+	bm_put(pblk0(a), false);
+	log_reset();
+	if (expect(check(DAXFS_CHECK_PREEN, &r) == 0 && r.fixed == 1 && !r.uncorrected &&
+			   !r.preen_stopped,
+		   "preen fixes a bitmap bit", "fixed %llu uncorrected %llu",
+		   (unsigned long long)r.fixed, (unsigned long long)r.uncorrected))
+		ok("preen fixes a bitmap bit");
+
+	d = iget(b);
+	xt(&d)->pblk = pblk0(a);
+	iput(b, &d);
+	before = slurp();
+	log_reset();
+	check(DAXFS_CHECK_PREEN, &r);
+	after = slurp();
+	if (expect(r.preen_stopped && r.uncorrected && !r.fixed && !memcmp(before, after, POOL_SIZE),
+		   "preen stops at a shared block", "stopped %d fixed %llu uncorrected %llu",
+		   r.preen_stopped, (unsigned long long)r.fixed, (unsigned long long)r.uncorrected))
+		ok("preen stops at a shared block");
+	free(before);
+	free(after);
+	check(DAXFS_CHECK_REPAIR, &r);
+	log_reset();
+	check(DAXFS_CHECK_ONLY, &r);
+	expect(!r.errors, "preen stops at a shared block", "-y did not finish the job");
+}
+
+static void t_refusals(void)
+{
+	struct daxfs_check_result r;
+	struct daxfs *fs = fresh();
+	struct dx_super s;
+	int fd, ret;
+
+	daxfs_close(fs);
+	/* The lock a mounted pool's daemon holds. */
+	fd = open(pool, O_RDONLY);
+	flock(fd, LOCK_EX);
+	ret = check(DAXFS_CHECK_ONLY, &r);
+	if (expect(ret == -EBUSY && strstr(daxfs_errormsg(), "in use"), "pool in use is refused",
+		   "ret %d: %s", ret, daxfs_errormsg()))
+		ok("pool in use is refused");
+	close(fd);
+	fs = NULL;
+	/* The daemon itself holding it. */
+	if (!daxfs_open(pool, NULL, &fs)) {
+		ret = check(DAXFS_CHECK_REPAIR, &r);
+		if (expect(ret == -EBUSY, "opened pool is refused", "ret %d", ret))
+			ok("opened pool is refused");
+		daxfs_close(fs);
+	}
+
+	s = sb();
+	s.label[3] ^= 1;
+	wr(0, &s, sizeof(s));
+	ret = check(DAXFS_CHECK_REPAIR, &r);
+	if (expect(ret < 0 && *daxfs_errormsg(), "bad superblock is an operational error",
+		   "ret %d", ret))
+		ok("bad superblock is an operational error");
+	ret = daxfs_check("/nonexistent/pool", &(struct daxfs_check_opts){0}, &r);
+	if (expect(ret == -ENOENT, "missing pool is an operational error", "ret %d", ret))
+		ok("missing pool is an operational error");
+}
+
+static void body(void)
+{
+	t_fresh();
+	t_heavy();
+	t_bitmap();
+	t_double();
+	t_nlink();
+	t_free_target();
+	t_orphan();
+	t_journal();
+	t_disconnected();
+	t_loop();
+	t_extents();
+	t_entries();
+	t_xattr();
+	t_root();
+	t_preen();
+	t_refusals();
+}
+
+int main(void)
+{
+	pid_t pid;
+	int st = 0;
+
+	setenv("PMEM_IS_PMEM_FORCE", "1", 0);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	verbose = getenv("FSCK_UNIT_VERBOSE") != NULL;
+	cnt = mmap(NULL, sizeof(*cnt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	strcpy(tmpdir, "/dev/shm/fsck-unit.XXXXXX");
+	if (cnt == MAP_FAILED || !mkdtemp(tmpdir)) {
+		perror("fsck-unit setup");
+		return 1;
+	}
+	snprintf(pool, sizeof(pool), "%s/pool", tmpdir);
+	pid = fork();
+	if (pid == 0) {
+		body();
+		exit(0);
+	}
+	waitpid(pid, &st, 0);
+	unlink(pool);
+	rmdir(tmpdir);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("FAIL the test process ended abnormally (status 0x%x)\n", st);
+		cnt->fail++;
+	}
+	printf("%d passed, %d failed\n", cnt->pass, cnt->fail);
+	return cnt->fail ? 1 : 0;
+}
