@@ -43,8 +43,8 @@ struct dfs_opts {
 	int noatime;
 	int have_fsname;
 	int have_subtype;
-	/* daxfs-specific, kept for the lease and pin machinery */
-	unsigned busy_timeout;	   /* seconds, 0 = fail at once */
+	/* daxfs-specific, for the lease and pin machinery */
+	unsigned busy_timeout;	   /* seconds, handed to daxfs_open() */
 	unsigned lease_break_time; /* seconds */
 	/* options handed on to fuse_session_new() */
 	struct fuse_args fuse_args;
@@ -79,6 +79,10 @@ static inline struct dfs_file *dfs_file(const struct fuse_file_info *fi)
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops dfs_ops;
+
+/* tick.c */
+int dfs_tick_start(struct daxfs *fs);
+void dfs_tick_stop(void);
 
 /* ioctl.c */
 void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,

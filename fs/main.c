@@ -48,8 +48,8 @@ static void usage(FILE *f)
 		"      fsname=NAME              source shown in /proc/mounts\n"
 		"                               (default daxfs:<absolute pool path>)\n"
 		"      subtype=NAME             filesystem subtype (default daxfs)\n"
-		"      busy_timeout=SECONDS     wait this long for busy mapped ranges\n"
-		"                               (default 0)\n"
+		"      busy_timeout=SECONDS     how long a change waits for busy mapped\n"
+		"                               ranges before failing (default 0: no limit)\n"
 		"      lease_break_time=SECONDS time a lease holder has to give up a\n"
 		"                               mapping (default %d)\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
@@ -359,6 +359,7 @@ int main(int argc, char **argv)
 	/* Open before daemonizing, so a bad pool fails here, unmounted. */
 	memset(&oo, 0, sizeof(oo));
 	oo.readonly = o.readonly;
+	oo.busy_timeout = o.busy_timeout;
 	ret = daxfs_open(o.pool_abs, &oo, &ctx.fs);
 	if (ret < 0) {
 		const char *msg = daxfs_errormsg();
@@ -379,10 +380,20 @@ int main(int argc, char **argv)
 		goto out_signals;
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
+	/* A read-only pool has no waits to expire and nothing to free. */
+	if (!o.readonly) {
+		ret = dfs_tick_start(ctx.fs);
+		if (ret < 0) {
+			fprintf(stderr, "%s: cannot start housekeeping: %s\n", progname,
+				strerror(-ret));
+			goto out_unmount;
+		}
+	}
 
 	ret = serve(se, &o);
 	/* 0: unmounted; > 0: the signal that ended us, a clean stop too. */
 	status = ret < 0 ? 1 : 0;
+	dfs_tick_stop();
 
 out_unmount:
 	fuse_session_unmount(se);
