@@ -14,10 +14,26 @@ mkdir "$DX_TMP/ref"
 
 dx_mkfs 64M
 dx_mount allow_other,default_permissions
+# its exit status only repeats what the comparison below shows
 "$DX_PERM_TEST" "$DX_MNT" >"$DX_TMP/perm.daxfs"
-rc=$?
 dx_umount
-dx_compare "perm-test output of daxfs against tmpfs" "$DX_TMP/perm.tmpfs" "$DX_TMP/perm.daxfs"
-[ "$rc" = 0 ] || dx_fail "perm-test on daxfs exited with status $rc"
+
+# Scenarios where Linux's FUSE module itself differs from a local
+# filesystem, whatever the daemon does.  Each is listed with its reason; the
+# lines are still printed, but only these exact scenarios may differ.
+#
+# - Without FUSE_CAP_HANDLE_KILLPRIV the kernel clears S_ISGID on write only
+#   when S_IXGRP is set (fuse_setattr), and libfuse 3.14 cannot ask for
+#   HANDLE_KILLPRIV_V2, where a local filesystem also clears it for a
+#   writer outside the file's group.
+known='write by non-member clears setgid without group exec'
+
+strip_known() {
+	grep -vF "$known" "$1"
+}
+grep -F "$known" "$DX_TMP/perm.daxfs" | sed 's/^/[mount_perm] known FUSE difference: /'
+strip_known "$DX_TMP/perm.tmpfs" >"$DX_TMP/perm.tmpfs.cmp"
+strip_known "$DX_TMP/perm.daxfs" >"$DX_TMP/perm.daxfs.cmp"
+dx_compare "perm-test output of daxfs against tmpfs" "$DX_TMP/perm.tmpfs.cmp" "$DX_TMP/perm.daxfs.cmp"
 dx_fsck
 dx_pass
