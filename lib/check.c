@@ -781,7 +781,8 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 	}
 	n = k;
 	/* Against each other: no file block mapped twice. */
-	qsort(v, n, sizeof(*v), xrec_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), xrec_cmp);
 	k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (k && v[i].lblk < (uint64_t)v[k - 1].lblk + v[k - 1].len) {
@@ -1061,13 +1062,24 @@ static bool nameset_add(struct nameset *s, struct dx_dirent *de)
 	return true;
 }
 
-/* Address of directory block lb (all of 0 .. nblocks-1 are mapped). */
-static struct dx_dirent *dir_block(struct ck *ck, const struct dirinfo *di, uint64_t lb)
+/* A walk over a directory's blocks in order (extents are sorted and
+ * contiguous from block 0), without a search per block. */
+struct dwalk {
+	size_t i;
+	uint32_t j;
+	uint64_t lb;
+};
+
+static struct dx_dirent *dir_next(struct ck *ck, const struct dirinfo *di, struct dwalk *w)
 {
-	for (size_t i = 0; i < di->n; i++)
-		if (lb >= di->x[i].lblk && lb < (uint64_t)di->x[i].lblk + di->x[i].len)
-			return blk(ck, di->x[i].pblk + (lb - di->x[i].lblk));
-	return NULL;
+	while (w->i < di->n && w->j >= di->x[w->i].len) {
+		w->i++;
+		w->j = 0;
+	}
+	if (w->i >= di->n)
+		return NULL;
+	w->lb = di->x[w->i].lblk + (uint64_t)w->j;
+	return blk(ck, di->x[w->i].pblk + w->j++);
 }
 
 static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
@@ -1075,6 +1087,7 @@ static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
 	struct dirinfo *di = dinfo(ck, dino);
 	uint64_t nslots = di->nblocks * DX_DIRENTS_PER_BLOCK;
 	bool reach = ck->is[dino].reach;
+	struct dx_dirent *blkp;
 	struct nameset set;
 	size_t size = 16;
 	char name[DX_NAME_MAX + 1];
@@ -1086,8 +1099,8 @@ static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
 		return dx_err(-ENOMEM, "out of memory checking directory %llu", U(dino));
 	set.mask = size - 1;
 
-	for (uint64_t lb = 0; lb < di->nblocks; lb++) {
-		struct dx_dirent *blkp = dir_block(ck, di, lb);
+	for (struct dwalk w = {0}; (blkp = dir_next(ck, di, &w));) {
+		uint64_t lb = w.lb;
 
 		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++) {
 			struct dx_dirent *de = &blkp[s];
@@ -1187,14 +1200,13 @@ static int dir_add(struct ck *ck, uint64_t dino, const char *name, uint64_t ino,
 {
 	struct dirinfo *di = dinfo(ck, dino);
 	struct dx_inode *d = &ck->itable[dino - 1];
-	struct dx_dirent *de = NULL;
+	struct dx_dirent *de = NULL, *bp;
 	size_t len = strlen(name);
 
-	for (uint64_t lb = 0; lb < di->nblocks && !de; lb++) {
-		struct dx_dirent *b = dir_block(ck, di, lb);
+	for (struct dwalk w = {0}; !de && (bp = dir_next(ck, di, &w));) {
 		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK && !de; s++)
-			if (!b[s].ino)
-				de = &b[s];
+			if (!bp[s].ino)
+				de = &bp[s];
 	}
 	if (!de) {
 		struct dx_extent *slot = NULL;
@@ -1269,9 +1281,9 @@ static struct dx_dirent *dir_find(struct ck *ck, uint64_t dino, const char *name
 {
 	struct dirinfo *di = dinfo(ck, dino);
 	size_t len = strlen(name);
+	struct dx_dirent *b;
 
-	for (uint64_t lb = 0; lb < di->nblocks; lb++) {
-		struct dx_dirent *b = dir_block(ck, di, lb);
+	for (struct dwalk w = {0}; (b = dir_next(ck, di, &w));) {
 		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++)
 			if (b[s].ino && b[s].name_len == len && !memcmp(b[s].name, name, len))
 				return &b[s];
@@ -1605,8 +1617,9 @@ DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
 	if (!ret)
 		ret = pass1(&ck);
 	if (!ret) {
-		pass1b(&ck);
+		/* Pins first, so that copies do not land on quarantined blocks. */
 		pass_maprecs(&ck);
+		pass1b(&ck);
 		ret = pass2(&ck);
 	}
 	if (!ret) {
