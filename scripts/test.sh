@@ -30,8 +30,31 @@ passed=0
 failed=0
 skipped=0
 
-fuse_mounts() {
-	awk '$3 ~ /^fuse/ { print $2 }' /proc/mounts | sort
+root=$(pwd -P)
+
+# PIDs of processes running a program of build tree $1: after a suite,
+# those are daemons that a test forgot.  (Matching on the executable, not
+# on mounts, keeps other people's FUSE mounts on the machine out of it.)
+tree_processes() {
+	local p exe
+	for p in /proc/[0-9]*; do
+		exe=$(readlink "$p/exe" 2>/dev/null) || continue
+		[[ $exe == "$root/$1/"* ]] && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+# Unmount whatever FUSE mount daemon $1 serves (its last argument that is
+# a mountpoint), then stop it.
+stop_stray() {
+	local pid=$1 arg m
+	while IFS= read -r -d '' arg; do
+		m=$(awk -v m="$arg" '$2 == m && $3 ~ /^fuse/ { print $2 }' /proc/mounts)
+		[[ -n $m ]] && { fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" || true; }
+	done <"/proc/$pid/cmdline"
+	kill "$pid" 2>/dev/null || true
+	sleep 1
+	kill -9 "$pid" 2>/dev/null || true
 }
 
 # setup DIR meson-args...: configure DIR, or reconfigure it if it exists.
@@ -84,7 +107,7 @@ EOF
 
 # suite DIR TEST-ARGS SETUP-ARGS...: configure, build and test one tree.
 suite() {
-	local dir=$1 test_args=$2 before after leftover m
+	local dir=$1 test_args=$2 strays p
 	shift 2
 	log "configuring $dir"
 	if ! setup "$dir" "$@"; then
@@ -100,23 +123,22 @@ suite() {
 		return
 	fi
 	log "testing $dir"
-	before=$(fuse_mounts)
 	# shellcheck disable=SC2086 # test_args is a list of words
 	meson test -C "$dir" --print-errorlogs $test_args || true
 	count "$dir"
 
-	# Tests must clean up after themselves; a mount left behind is a bug
-	# in a test, so count it, then remove it so it cannot hurt the next
-	# suite.
-	after=$(fuse_mounts)
-	leftover=$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')
-	if [[ -n $leftover ]]; then
-		echo "$dir: tests left FUSE mounts behind (counted as one failure):"
-		echo "$leftover"
+	# Tests must clean up after themselves: a daemon (and so a mount)
+	# left behind is a bug in a test.  Count it, then remove it so that
+	# it cannot disturb the next suite.
+	strays=$(tree_processes "$dir")
+	if [[ -n $strays ]]; then
+		echo "$dir: tests left processes behind (counted as one failure):"
+		# shellcheck disable=SC2086
+		ps -o pid=,args= -p $(echo $strays | tr ' ' ,) || true
 		failed=$((failed + 1))
-		while read -r m; do
-			fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" || true
-		done <<<"$leftover"
+		for p in $strays; do
+			stop_stray "$p"
+		done
 	fi
 }
 
