@@ -1928,6 +1928,75 @@ static void t_threads(void)
 	section_end("threads");
 }
 
+/* Files larger than one extent can describe (256 MiB on daxfs). */
+static void t_large(void)
+{
+	const size_t chunk = 8 * MiB;
+	const off_t total = 300 * MiB;
+	unsigned char *b = xmalloc(chunk);
+	long long before, after;
+	int fd, bad = 0;
+
+	section("large");
+	fd = create_file("big");
+	if (!check_ok(fd, "create")) {
+		free(b);
+		return;
+	}
+	before = bfree_now();
+	for (off_t o = 0; o < total && !bad; o += (off_t)chunk) {
+		size_t n = (size_t)(total - o) < chunk ? (size_t)(total - o) : chunk;
+
+		fill_pat(b, n, 1201, (uint64_t)o);
+		bad = pwrite_full(fd, b, n, o) != (ssize_t)n;
+	}
+	check(!bad, "write 300 MiB sequentially");
+	check_eq(xfstat(fd).st_size, total, "size 300 MiB");
+	check_eq(xfstat(fd).st_blocks, total / 512, "st_blocks of a 300 MiB file");
+	for (off_t o = 0; o < total && !bad; o += (off_t)chunk) {
+		size_t n = (size_t)(total - o) < chunk ? (size_t)(total - o) : chunk;
+
+		bad = pread_full(fd, b, n, o) != (ssize_t)n || cmp_pat(b, n, 1201, (uint64_t)o) >= 0;
+		if (bad)
+			printf("# first bad chunk at %lld\n", (long long)o);
+	}
+	check(!bad, "300 MiB read back");
+	check_data(fd, 256 * MiB - 5000, 10000, 1201, "read across the 256 MiB mark");
+	/* a hole straddling 256 MiB, then data written into part of it */
+	check_ok(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 255 * MiB, 2 * MiB),
+		 "punch 2 MiB around the 256 MiB mark");
+	check_data(fd, 255 * MiB, 2 * MiB, 0, "punched range reads zero");
+	check_data(fd, 255 * MiB - 4096, 4096, 1201, "data before the punched range");
+	check_data(fd, 257 * MiB, 4096, 1201, "data after the punched range");
+	check_ok(write_pat(fd, 256 * MiB - 4096, 8192, 1201), "rewrite 8 KiB in the middle of the hole");
+	check_data(fd, 256 * MiB - 4096, 8192, 1201, "rewritten blocks");
+	check_data(fd, 255 * MiB, 1 * MiB - 4096, 0, "rest of the hole still zero (before)");
+	check_data(fd, 256 * MiB + 4096, 1 * MiB - 4096, 0, "rest of the hole still zero (after)");
+	check_eq(lseek(fd, 255 * MiB, SEEK_DATA), 256 * MiB - 4096, "SEEK_DATA finds the rewritten blocks");
+	check_eq(lseek(fd, 256 * MiB - 4096, SEEK_HOLE), 256 * MiB + 4096,
+		 "SEEK_HOLE after the rewritten blocks");
+	close(fd);
+
+	/* a large preallocation that is never written */
+	fd = create_file("prealloc");
+	check_ok(fallocate(fd, 0, 0, 600 * MiB), "fallocate 600 MiB");
+	check(xfstat(fd).st_blocks >= 600 * MiB / 512, "600 MiB preallocated");
+	check_data(fd, 300 * MiB - 1000, 2000, 0, "preallocated space reads zero");
+	check_ok(ftruncate(fd, 0), "truncate the preallocated file to 0");
+	check_eq(xfstat(fd).st_blocks, 0, "no blocks left");
+	close(fd);
+	unlinkat(D, "big", 0);
+	unlinkat(D, "prealloc", 0);
+	/* only a private filesystem gives exact figures */
+	if (is_daxfs) {
+		after = wait_bfree_at_least(before);
+		check(after >= before, "all space back after removing the large files (%lld -> %lld)",
+		      before, after);
+	}
+	free(b);
+	section_end("large");
+}
+
 static void t_mmap(void)
 {
 	const size_t n = 3 * 4096;
@@ -2079,7 +2148,7 @@ static const struct {
 	{ "attrs", t_attrs },	     { "statfs", t_statfs },   { "special", t_special },
 	{ "xattr", t_xattr },	     { "names", t_names },     { "efbig", t_efbig },
 	{ "mmap", t_mmap },	     { "frag", t_fragmented }, { "orphans", t_orphans },
-	{ "threads", t_threads },
+	{ "threads", t_threads },	     { "large", t_large },
 };
 
 static void usage(void)
