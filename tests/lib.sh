@@ -84,7 +84,8 @@ dx_cleanup() {
 	for m in ${DX_EXTRA_MOUNTS:-} "$DX_MNT"; do
 		[ -n "$m" ] || continue
 		if dx_mounted "$m"; then
-			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"
+			fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null ||
+				fusermount3 -uz "$m" 2>/dev/null || umount -l "$m"
 		fi
 	done
 	# a daemon that outlived its mount gets TERM, then KILL
