@@ -79,6 +79,8 @@ static inline struct dfs_file *dfs_file(const struct fuse_file_info *fi)
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops dfs_ops;
+/* Clear the set-id bits a modification by req's caller clears on Linux. */
+void dfs_drop_privs(fuse_req_t req, fuse_ino_t ino, int all);
 
 /* tick.c */
 int dfs_tick_start(struct daxfs *fs);

@@ -94,6 +94,8 @@ static int ioc_fallocate(const struct dfs_ioc_call *call)
 		return ret;
 
 	kernel_size_changed(ctx, call->ino, (off_t)a->offset);
+	/* As fallocate(2) would; the kernel does not see a modification. */
+	dfs_drop_privs(call->req, call->ino, 1);
 	return 0;
 }
 

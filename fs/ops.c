@@ -71,6 +71,78 @@ static void cred_put(struct dfs_cred *dc)
 	free(dc->big);
 }
 
+/* ---- set-id bits after a modification ---- */
+
+static int caller_in_group(fuse_req_t req, gid_t gid)
+{
+	struct dfs_cred dc;
+	int in = 0;
+
+	cred_get(req, &dc);
+	if (dc.c.gid == gid)
+		in = 1;
+	for (int i = 0; !in && i < dc.c.ngroups; i++)
+		in = dc.c.groups[i] == gid;
+	cred_put(&dc);
+	return in;
+}
+
+/*
+ * The set-id bits that a modification of st's file by the caller clears,
+ * by the rules of Linux (setattr_should_drop_suidgid): setuid, and setgid
+ * if the group may execute or the caller is not in the file's group; never
+ * for a caller with CAP_FSETID, for which root stands in since FUSE does
+ * not pass capabilities on.
+ *
+ * all == 0 gives only what the FUSE module misses: without killpriv v2
+ * (which libfuse 3.14 lacks) it clears setuid, and setgid only together
+ * with group exec, so a setgid file without group exec written by a
+ * non-member is the daemon's to fix.  all != 0 is for changes the kernel
+ * does not see as modifications at all (the collapse/insert ioctl).
+ */
+static mode_t privs_to_drop(fuse_req_t req, const struct stat *st, int all)
+{
+	mode_t drop = 0;
+
+	if (!S_ISREG(st->st_mode) || fuse_req_ctx(req)->uid == 0)
+		return 0;
+	if (all && (st->st_mode & S_ISUID))
+		drop |= S_ISUID;
+	if (st->st_mode & S_ISGID) {
+		if (st->st_mode & S_IXGRP) {
+			if (all)
+				drop |= S_ISGID;
+		} else if (!caller_in_group(req, st->st_gid)) {
+			drop |= S_ISGID;
+		}
+	}
+	return drop;
+}
+
+void dfs_drop_privs(fuse_req_t req, fuse_ino_t ino, int all)
+{
+	struct dfs_ctx *ctx = dfs_ctx(req);
+	struct daxfs_setattr sa;
+	struct dfs_cred dc;
+	struct stat st;
+	mode_t drop;
+
+	if (daxfs_getattr(ctx->fs, ino, &st) < 0)
+		return;
+	drop = privs_to_drop(req, &st, all);
+	if (!drop)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = DX_SET_MODE;
+	sa.mode = st.st_mode & ~drop;
+	cred_get(req, &dc);
+	if (daxfs_setattr(ctx->fs, ino, &sa, &dc.c, &st) == 0) {
+		/* Attributes only: takes no lock the request may hold. */
+		fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
+	}
+	cred_put(&dc);
+}
+
 /* ---- replies ---- */
 
 static void fill_attr(struct stat *st)
@@ -256,6 +328,23 @@ static void dfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (to_set & FUSE_SET_ATTR_CTIME) {
 		sa.valid |= DX_SET_CTIME;
 		sa.ctime = attr->st_ctim;
+	}
+
+	/*
+	 * Truncation clears set-id bits the kernel leaves (see above).  A
+	 * mode sent along with a size is the kernel's own clearing, never a
+	 * chmod, so the rule applies on top of it.
+	 */
+	if ((sa.valid & DX_SET_SIZE) && daxfs_getattr(fs, ino, &st) == 0) {
+		mode_t drop;
+
+		if (sa.valid & DX_SET_MODE)
+			st.st_mode = (st.st_mode & S_IFMT) | (sa.mode & 07777);
+		drop = privs_to_drop(req, &st, 0);
+		if (drop) {
+			sa.valid |= DX_SET_MODE;
+			sa.mode = st.st_mode & ~drop;
+		}
 	}
 
 	/* Nothing daxfs stores was asked for: do not touch ctime. */
@@ -503,10 +592,13 @@ static void dfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 	(void)fi;
 	/* The kernel resolves O_APPEND into off itself. */
 	n = daxfs_write(req_fs(req), ino, buf, size, off, 0);
-	if (n < 0)
+	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	if (n > 0)
+		dfs_drop_privs(req, ino, 0);
+	fuse_reply_write(req, (size_t)n);
 }
 
 static void dfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -533,8 +625,13 @@ static void dfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 static void dfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
+	int ret;
+
 	(void)fi;
-	fuse_reply_err(req, -daxfs_fallocate(req_fs(req), ino, mode, offset, length));
+	ret = daxfs_fallocate(req_fs(req), ino, mode, offset, length);
+	if (ret == 0)
+		dfs_drop_privs(req, ino, 0);
+	fuse_reply_err(req, -ret);
 }
 
 static void dfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -565,10 +662,13 @@ static void dfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	(void)fi_out;
 	n = daxfs_copy_file_range(req_fs(req), ino_in, off_in, ino_out, off_out, len,
 				  (unsigned)flags);
-	if (n < 0)
+	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	if (n > 0)
+		dfs_drop_privs(req, ino_out, 0);
+	fuse_reply_write(req, (size_t)n);
 }
 
 /* ---- directories ---- */
