@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -151,6 +152,7 @@ static struct {
 	/* this process */
 	int fd;
 	bool is_daxfs;
+	dev_t dev;		/* reopen must find the file where it was */
 	int strict_holes;	/* -1: decide by filesystem type */
 	uint64_t pagesize;
 	uint64_t gran;		/* hole granularity (coarse, safe) */
@@ -732,6 +734,34 @@ static enum run_result run_write(const struct op *op)
 	return RUN_OK;
 }
 
+/*
+ * A mapping faults with SIGBUS past what the kernel believes is EOF; turn
+ * that into an ordinary failure report instead of dying silently.
+ */
+static sigjmp_buf map_jmp;
+static volatile sig_atomic_t map_armed;
+
+static void on_sigbus(int sig)
+{
+	if (map_armed)
+		siglongjmp(map_jmp, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void map_fault(const char *what, uint64_t off, uint64_t len) __attribute__((noreturn));
+static void map_fault(const char *what, uint64_t off, uint64_t len)
+{
+	struct stat st;
+
+	map_armed = 0;
+	if (fstat(fx.fd, &st))
+		st.st_size = -1;
+	fail("SIGBUS in %s 0x%" PRIx64 " len 0x%" PRIx64 " (expected size 0x%" PRIx64
+	     ", st_size now 0x%jx)",
+	     what, off, len, fx.m.size, (intmax_t)st.st_size);
+}
+
 static void *map_range(uint64_t off, uint64_t len, int prot, uint64_t *pg, uint64_t *maplen)
 {
 	void *p;
@@ -762,7 +792,11 @@ static enum run_result run_mapread(const struct op *op)
 		return RUN_UNSUPPORTED;
 	/* Faulting holes in may allocate them (tmpfs does). */
 	model_touch_pages(&fx.m, op->off, op->len, fx.pagesize);
+	if (sigsetjmp(map_jmp, 1))
+		map_fault("mapread", op->off, op->len);
+	map_armed = 1;
 	memcpy(fx.buf, p + (op->off - pg), op->len);
+	map_armed = 0;
 	munmap(p, maplen);
 	check_bytes("mapread", op->off, fx.buf, op->len);
 	return RUN_OK;
@@ -786,7 +820,11 @@ static enum run_result run_mapwrite(const struct op *op)
 	if (!p)
 		return RUN_UNSUPPORTED;
 	fill_pattern(fx.buf, op->off, op->len, op->num, fx.salt);
+	if (sigsetjmp(map_jmp, 1))
+		map_fault("mapwrite", op->off, op->len);
+	map_armed = 1;
 	memcpy(p + (op->off - pg), fx.buf, op->len);
+	map_armed = 0;
 	if (msync(p, maplen, MS_SYNC))
 		fail("msync 0x%" PRIx64 " len 0x%" PRIx64 ": %s", pg, maplen, strerror(errno));
 	munmap(p, maplen);
@@ -1001,12 +1039,17 @@ static enum run_result run_fsync(const struct op *op)
 
 static enum run_result run_reopen(const struct op *op)
 {
+	struct stat st;
+
 	(void)op;
 	if (close(fx.fd))
 		fail("close: %s", strerror(errno));
 	fx.fd = open(fx.path, O_RDWR);
 	if (fx.fd < 0)
 		fail("reopen %s: %s", fx.path, strerror(errno));
+	if (fstat(fx.fd, &st) || st.st_dev != fx.dev)
+		fail("reopen %s: the file is now on another filesystem (unmounted under us?)",
+		     fx.path);
 	full_check("check after reopen");
 	return RUN_OK;
 }
@@ -1293,13 +1336,70 @@ static void execute(const struct op *op)
 		prt("%s: %" PRIu64 " ops done\n", PROG, fx.done);
 }
 
+/*
+ * Why op cannot run on the file as the model has it now, or NULL.  Replays
+ * skip such ops (hand-edited or shrunk op lists); generated ones never are.
+ */
+static const char *op_invalid(const struct op *op)
+{
+	uint64_t size = fx.m.size, max = fx.m.maxlen, a = fx.falign;
+
+	switch (opcodes[op->code].args) {
+	case A_NONE:
+		return NULL;
+	case A_OFF:
+		if (op->code == OP_TRUNCATE && op->off > max)
+			return "size beyond maxlen";
+		return op->off > (1ull << 62) ? "offset out of range" : NULL;
+	case A_RANGE:
+		if (!op->len || op->off > max || op->len > max - op->off)
+			return "empty or beyond maxlen";
+		break;
+	case A_COPY:
+		if (!op->len || op->dst > max || op->len > max - op->dst)
+			return "empty or beyond maxlen";
+		if (op->code == OP_COPY_SCRATCH)
+			return op->off + op->len > fx.scratch_len ? "beyond the source file" : NULL;
+		if (op->off + op->len > size)
+			return "source beyond EOF";
+		if (op->off < op->dst + op->len && op->dst < op->off + op->len)
+			return "overlapping copy";
+		return NULL;
+	}
+	switch (op->code) {
+	case OP_MAPREAD:
+		return op->off + op->len > size ? "mapread beyond EOF" : NULL;
+	case OP_COLLAPSE:
+		if (op->off % a || op->len % a)
+			return "not block-aligned";
+		return op->off + op->len >= size ? "collapse reaching EOF" : NULL;
+	case OP_INSERT:
+		if (op->off % a || op->len % a)
+			return "not block-aligned";
+		if (op->off >= size)
+			return "insert at or after EOF";
+		return size + op->len > max ? "insert beyond maxlen" : NULL;
+	default:
+		return NULL;
+	}
+}
+
 static void run_generated(void)
 {
 	struct op op;
 
 	for (uint64_t i = 0; !fx.numops || i < fx.numops; i++) {
+		const char *why;
+
 		generate(&op);
 		op.num = (uint32_t)(i + 1);
+		why = op_invalid(&op);
+		if (why) {
+			char line[160];
+
+			format_op(line, sizeof(line), &op);
+			setup_error("internal error: generated an invalid op (%s): %s", why, line);
+		}
 		execute(&op);
 	}
 }
@@ -1312,6 +1412,7 @@ static void run_replay(FILE *f)
 
 	while (fgets(line, sizeof(line), f)) {
 		char *p = line + strspn(line, " \t");
+		const char *why;
 
 		lineno++;
 		if (*p == '#' || *p == '\n' || !*p)
@@ -1323,6 +1424,12 @@ static void run_replay(FILE *f)
 			/* The same filesystem refused it when it was recorded too. */
 			if (fx.verbose)
 				prt("skipping disabled op: %s", p);
+			continue;
+		}
+		why = op_invalid(&op);
+		if (why) {
+			if (!fx.quiet)
+				prt("skipping op not valid here (%s): %s", why, p);
 			continue;
 		}
 		execute(&op);
@@ -1366,6 +1473,7 @@ static void probe_fs(bool print)
 	fx.is_daxfs = ioctl(fx.fd, DAXFS_IOC_POOL_INFO, &info) == 0;
 	if (fstat(fx.fd, &st))
 		setup_error("fstat %s: %s", fx.path, strerror(errno));
+	fx.dev = st.st_dev;
 	if (fstatfs(fx.fd, &sfs))
 		sfs.f_type = 0;
 	blk = st.st_blksize;
@@ -1856,6 +1964,7 @@ int main(int argc, char **argv)
 	fx.multi = fx.nproc > 1;
 	fx.ops_out = xasprintf("%s.fsxops", fx.path);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGBUS, on_sigbus);
 	if (replay)
 		prt("%s: replaying %s (recorded with seed %" PRIu64 ")\n", PROG, fx.replay_path,
 		    fx.seed);
