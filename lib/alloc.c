@@ -143,12 +143,8 @@ void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len)
 static void free_unpinned(struct daxfs *fs, uint64_t b, uint64_t n)
 {
 	uint64_t run = 0;
-	bool pinned;
 
-	pthread_mutex_lock(&fs->pin_lock);
-	pinned = dx_pinned_range(fs, b, n);
-	pthread_mutex_unlock(&fs->pin_lock);
-	if (!pinned) {
+	if (!dx_pinned_range(fs, b, n)) {
 		bits_change(fs, b, n, false);
 		fs->free_blocks += n;
 		return;
@@ -156,9 +152,7 @@ static void free_unpinned(struct daxfs *fs, uint64_t b, uint64_t n)
 	for (uint64_t i = b; i <= b + n; i++) {
 		uint32_t c = 0;
 		if (i < b + n) {
-			pthread_mutex_lock(&fs->pin_lock);
 			c = dx_pin_count(fs, i);
-			pthread_mutex_unlock(&fs->pin_lock);
 			if (!c) {
 				run++;
 				continue;

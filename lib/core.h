@@ -9,12 +9,17 @@
  *   dx_ino->lock       per inode: size, extent map, data, attributes.
  *                      Several at once only in ascending ino order.
  *   dx_ino->load_mu    first load of an inode's extent map / dir index.
+ *   fs->pin_lock       mappings, block pin counts, mapping records, leases,
+ *                      quarantine runs, the per-inode queues of waiting
+ *                      layout changes, stats.
  *   fs->tx_lock        the journal: one transaction at a time.  The block
  *                      and inode allocators are used only inside a
  *                      transaction and so need no lock of their own.
- *   fs->pin_lock       mappings, block pin counts, mapping records, the
- *                      per-inode queues of waiting layout changes, stats.
  *   fs->icache_lock    the inode cache and reference counts (a leaf).
+ *
+ * The allocator's pinned-block check reads pin counts without pin_lock
+ * (the counts are read atomically, and a pin cannot be added to blocks a
+ * layout change is freeing, since that needs the inode lock it holds).
  *
  * A layout change holds its inode's lock while it checks for pins and
  * while it runs; a map holds it while it backs holes and pins.  So no pin
@@ -94,8 +99,9 @@ struct dx_dirindex {
 struct dx_map_ext {
 	uint32_t lblk, len;
 	uint64_t pblk;
-	uint32_t rec;		/* mapping-record slot */
+	uint32_t rec;		/* mapping-record slot, DX_NO_REC once quarantined */
 };
+#define DX_NO_REC UINT32_MAX
 
 struct dx_mapping {
 	uint64_t id;
@@ -104,6 +110,7 @@ struct dx_mapping {
 	uint32_t lblk, nblk;
 	uint32_t flags;		/* DAXFS_MAP_*, DAXFS_PIN_REVOKED */
 	pid_t pid;
+	uid_t uid;
 	uint64_t created_ns;
 	uint32_t next;
 	struct dx_map_ext ext[DAXFS_MAP_MAX_EXTENTS];
@@ -125,6 +132,7 @@ struct dx_lop {
 	struct daxfs_file *f;
 	struct daxfs_ioc_map *map;
 	pid_t pid;
+	uid_t uid;
 	daxfs_done_t done;
 	void *ctx;
 	uint64_t queued_ns;	/* 0: ran without waiting */
@@ -132,10 +140,43 @@ struct dx_lop {
 	struct dx_lop *next;
 };
 
+/* ---- layout leases (lease.c) ---- */
+struct dx_lease {
+	uint64_t id;
+	struct daxfs_file *f;
+	uint32_t flags;		/* DAXFS_LEASE_* */
+	uint32_t state;		/* enum daxfs_lease_state */
+	uid_t uid;
+	pid_t pid;
+	uint64_t created_ns;
+	uint64_t deadline_ns;	/* BREAKING: when it is revoked */
+	uint64_t brk_start, brk_end;	/* BREAKING: file blocks wanted */
+	struct dx_lease *inext;		/* this inode's leases */
+	struct dx_lease *bnext;		/* fs->breaking */
+};
+
+/* Blocks taken out of their file by a revocation, freed once unpinned. */
+struct dx_qrun {
+	uint64_t pblk, len;
+	uint32_t rec;
+	struct dx_qrun *next;
+};
+
+/* Per-user use of leases and mapped blocks, for the mount's caps. */
+struct dx_usage {
+	uid_t uid;
+	uint32_t leases;
+	uint64_t pinned;
+	struct dx_usage *next;
+};
+
 struct daxfs_file {
 	struct dx_ino *ip;
 	int flags;
+	uid_t uid;		/* who opened it */
 	struct dx_mapping *maps;	/* pin_lock */
+	struct dx_lease *lease;		/* pin_lock */
+	void *priv;		/* the daemon's */
 };
 
 /* ---- in-memory inode (inode.c) ---- */
@@ -150,6 +191,8 @@ struct dx_ino {
 	/* Guarded by fs->pin_lock: */
 	struct dx_mapping *maps;
 	uint32_t nmaps;
+	struct dx_lease *leases;
+	uint32_t nbreaking;			/* leases being broken */
 	struct dx_lop *lq_head, *lq_tail;	/* waiting, in order */
 	struct dx_ino *pend_next;		/* in fs->pending while queued */
 	/* Guarded by fs->icache_lock: */
@@ -203,6 +246,17 @@ struct daxfs {
 	struct dx_ino *pending;	/* inodes with waiting requests */
 	unsigned busy_timeout;
 	struct daxfs_stats stats;
+
+	/* Leases (pin_lock). */
+	unsigned lease_break_time;
+	unsigned max_leases;	/* per user, 0 = no cap */
+	uint64_t max_pinned;	/* blocks per user, 0 = no cap */
+	uint64_t next_lease_id;
+	struct dx_lease *breaking;	/* leases in BREAKING state */
+	struct dx_usage *usage;
+	struct dx_qrun *qruns;
+	daxfs_lease_notify_t lease_notify;
+	void *lease_notify_ctx;
 };
 
 #define DX_PIN_CHUNK_SHIFT 16
@@ -344,11 +398,31 @@ bool dx_pinned_range(struct daxfs *fs, uint64_t pblk, uint64_t len);
 bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end);
 /* Execute a map with ip->lock held; returns -errno or 0. */
 int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
-		  struct daxfs_ioc_map *m, pid_t pid);
+		  struct daxfs_ioc_map *m, pid_t pid, uid_t uid);
 /* Drop every mapping of f; returns true if any was dropped. */
 bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f);
 uint64_t dx_now_ns(void);
 int dx_holder_start(pid_t pid, uint64_t *start);
+
+/* lease.c */
+/*
+ * The lease side of a layout change's busy check (pin_lock and ip->lock
+ * held): -ETXTBSY if an exclusive lease pins a block of [s, e); else breaks
+ * every active lease whose mappings pin one.
+ */
+int dx_lease_check(struct daxfs *fs, struct dx_ino *ip, uint64_t s, uint64_t e);
+/* Revoke the leases whose break time is over, and run what waited. */
+void dx_lease_expire(struct daxfs *fs);
+/* Drop f's lease at release (its mappings are gone). */
+void dx_lease_drop(struct daxfs *fs, struct daxfs_file *f);
+struct dx_usage *dx_usage_get(struct daxfs *fs, uid_t uid);
+
+/* quarantine.c */
+/* Take a revoked mapping's blocks out of its file and into quarantine
+ * (ip->lock held, no pin_lock). */
+void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m);
+/* Free quarantine runs that no pin holds any more (pin_lock not held). */
+void dx_quarantine_release(struct daxfs *fs);
 
 /* quarantine.c */
 int dx_maprecs_recover(struct daxfs *fs);

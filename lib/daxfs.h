@@ -57,6 +57,12 @@ struct daxfs_open_opts {
 	/* Seconds a layout change waits for pinned blocks before it fails
 	 * with EBUSY; 0 waits for ever. */
 	unsigned busy_timeout;
+	/* Seconds a broken layout lease has to be released before it is
+	 * revoked (0 = 45, as /proc/sys/fs/lease-break-time). */
+	unsigned lease_break_time;
+	/* Per-user caps: leases, and blocks under mappings (0 = none). */
+	unsigned max_leases_per_user;
+	uint64_t max_pinned_per_user;
 };
 
 /*
@@ -225,13 +231,14 @@ void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, off_t off, 
 /* ---- direct access: mappings and pins (docs/pins.md) ----
  * A mapping pins the pool blocks of a file range for a client that reads or
  * writes them through its own mapping of the pool.  It belongs to the open
- * file f and is dropped by daxfs_mapping_drop() or daxfs_release(f).  pid is the
- * holder, recorded in the pool so that recovery after a daemon crash keeps
+ * file f and is dropped by daxfs_mapping_drop() or daxfs_release(f).  cred->pid
+ * is the holder (cred->uid is charged for the blocks), recorded in the pool so that recovery after a daemon crash keeps
  * the blocks out of every file while the holder lives.
  */
-void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid,
-		     daxfs_done_t done, void *ctx);
-int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid);
+void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m,
+				const struct daxfs_cred *cred, daxfs_done_t done, void *ctx);
+int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m,
+			 const struct daxfs_cred *cred);
 int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_t id);
 /* The file range of mapping id of f, clipped to [off, off+len) (len 0 =
  * whole mapping), for cache invalidation after a direct write. */
@@ -244,6 +251,25 @@ void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st);
 /* Housekeeping: expire waits past busy_timeout, free quarantined blocks
  * whose holder is gone.  Call a few times a second. */
 void daxfs_tick(struct daxfs *fs);
+
+/* ---- layout leases (docs/leases.md) ----
+ * A lease belongs to an open file and covers the whole file; long-term
+ * mappings need one.  cred decides who may take it (the owner, or root as
+ * CAP_LEASE).  l->op selects set, release or get, as for DAXFS_IOC_LEASE.
+ */
+int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_lease *l,
+		const struct daxfs_cred *cred);
+int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
+		     struct daxfs_lease_info *out, int max);
+/* Called (from any thread, with core locks held: do not call back into
+ * the core) when f's lease is broken or revoked. */
+typedef void (*daxfs_lease_notify_t)(void *ctx, struct daxfs_file *f);
+void daxfs_set_lease_notify(struct daxfs *fs, daxfs_lease_notify_t fn, void *ctx);
+/* POLLPRI while f's lease is breaking or revoked. */
+unsigned daxfs_file_poll(struct daxfs *fs, struct daxfs_file *f);
+/* A pointer the daemon keeps with an open file. */
+void daxfs_file_set_private(struct daxfs_file *f, void *priv);
+void *daxfs_file_private(const struct daxfs_file *f);
 
 /* ---- filesystem ---- */
 int daxfs_statfs(struct daxfs *fs, struct statvfs *sv);

@@ -91,6 +91,7 @@ DX_EXPORT void daxfs_release(struct daxfs *fs, struct daxfs_file *f)
 	 * pins runs now. */
 	if (dx_unmap_file(fs, f))
 		dx_layout_run(fs, f->ip);
+	dx_lease_drop(fs, f);
 	/* The last close of an unlinked file frees its blocks here. */
 	dx_open_unref(fs, f->ip);
 	free(f);

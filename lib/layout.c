@@ -37,16 +37,23 @@ static void op_range(struct dx_ino *ip, const struct dx_lop *op, uint64_t *s, ui
 	}
 }
 
-/* pin_lock and ip->lock held.  O(1) for an inode without mappings. */
-static bool op_busy(struct daxfs *fs, struct dx_ino *ip, const struct dx_lop *op)
+/*
+ * The busy check, with pin_lock and ip->lock held: 0 if op may run now,
+ * 1 if a pin is in its way (breaking the leases over such pins), -ETXTBSY
+ * if an exclusive lease is.  O(1) for an inode without mappings.
+ */
+static int op_busy(struct daxfs *fs, struct dx_ino *ip, const struct dx_lop *op)
 {
 	uint64_t s, e;
+	int ret;
 
-	(void)fs;
 	if (!ip->nmaps || op->kind == DX_LOP_MAP)
-		return false;
+		return 0;
 	op_range(ip, op, &s, &e);
-	return s < e && dx_inode_busy(ip, s, e);
+	if (s >= e || !dx_inode_busy(ip, s, e))
+		return 0;
+	ret = dx_lease_check(fs, ip, s, e);
+	return ret ? ret : 1;
 }
 
 static int op_exec(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
@@ -57,7 +64,7 @@ static int op_exec(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 	case DX_LOP_FALLOC:
 		return dx_fallocate_locked(fs, ip, op->mode, op->off, op->len);
 	case DX_LOP_MAP:
-		return dx_map_locked(fs, ip, op->f, op->map, op->pid);
+		return dx_map_locked(fs, ip, op->f, op->map, op->pid, op->uid);
 	}
 	return -EINVAL;
 }
@@ -110,9 +117,11 @@ void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 
 	pthread_rwlock_wrlock(&ip->lock);
 	pthread_mutex_lock(&fs->pin_lock);
-	if (!ip->lq_head && !op_busy(fs, ip, op)) {
+	ret = ip->lq_head ? 1 : op_busy(fs, ip, op);
+	if (ret <= 0) {
 		pthread_mutex_unlock(&fs->pin_lock);
-		ret = op_exec(fs, ip, op);
+		if (!ret)
+			ret = op_exec(fs, ip, op);
 		pthread_rwlock_unlock(&ip->lock);
 		finish(fs, ip, op, ret);
 		return;
@@ -151,10 +160,11 @@ void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
 	pthread_rwlock_wrlock(&ip->lock);
 	for (;;) {
 		struct dx_lop *op;
+		int busy = 0;
 
 		pthread_mutex_lock(&fs->pin_lock);
 		op = ip->lq_head;
-		if (!op || op_busy(fs, ip, op)) {
+		if (!op || (busy = op_busy(fs, ip, op)) > 0) {
 			if (!op && !drained) {
 				pending_remove(fs, ip);
 				drained = true;
@@ -167,7 +177,8 @@ void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
 			ip->lq_tail = NULL;
 		pthread_mutex_unlock(&fs->pin_lock);
 
-		op->result = op_exec(fs, ip, op);
+		/* busy < 0: refused by an exclusive lease, nothing done. */
+		op->result = busy < 0 ? busy : op_exec(fs, ip, op);
 		op->next = NULL;
 		*tail = op;
 		tail = &op->next;
@@ -269,8 +280,9 @@ DX_EXPORT int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t of
 	return wait_for(&w);
 }
 
-DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m,
-			       pid_t pid, daxfs_done_t done, void *ctx)
+DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f,
+					  struct daxfs_ioc_map *m, const struct daxfs_cred *cred,
+					  daxfs_done_t done, void *ctx)
 {
 	struct dx_lop *op = calloc(1, sizeof(*op));
 
@@ -282,22 +294,25 @@ DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f
 	op->kind = DX_LOP_MAP;
 	op->f = f;
 	op->map = m;
-	op->pid = pid;
+	op->pid = cred->pid;
+	op->uid = cred->uid;
 	op->done = done;
 	op->ctx = ctx;
 	dx_layout_submit(fs, f->ip, op);
 }
 
-DX_EXPORT int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_map *m, pid_t pid)
+DX_EXPORT int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f,
+				   struct daxfs_ioc_map *m, const struct daxfs_cred *cred)
 {
 	struct waiter w = WAITER_INIT;
 
-	daxfs_mapping_create_async(fs, f, m, pid, wake, &w);
+	daxfs_mapping_create_async(fs, f, m, cred, wake, &w);
 	return wait_for(&w);
 }
 
 DX_EXPORT void daxfs_tick(struct daxfs *fs)
 {
+	dx_lease_expire(fs);
 	dx_layout_expire(fs);
 	dx_quarantine_reap(fs);
 }

@@ -86,6 +86,16 @@ void dx_pins_fini(struct daxfs *fs)
 		next = m->gnext;
 		free(m);
 	}
+	while (fs->qruns) {
+		struct dx_qrun *q = fs->qruns;
+		fs->qruns = q->next;
+		free(q);
+	}
+	while (fs->usage) {
+		struct dx_usage *u = fs->usage;
+		fs->usage = u->next;
+		free(u);
+	}
 	if (fs->pins)
 		for (size_t i = 0; i < fs->npin_chunks; i++)
 			free(fs->pins[i]);
@@ -94,27 +104,29 @@ void dx_pins_fini(struct daxfs *fs)
 	pthread_mutex_destroy(&fs->pin_lock);
 }
 
+/* Atomic loads: the allocator reads these without pin_lock (core.h). */
 uint32_t dx_pin_count(struct daxfs *fs, uint64_t pblk)
 {
-	uint32_t *c = fs->pins[pblk >> DX_PIN_CHUNK_SHIFT];
+	uint32_t *c = __atomic_load_n(&fs->pins[pblk >> DX_PIN_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
 
-	return c ? c[pblk & ((1u << DX_PIN_CHUNK_SHIFT) - 1)] : 0;
+	return c ? __atomic_load_n(&c[pblk & ((1u << DX_PIN_CHUNK_SHIFT) - 1)], __ATOMIC_RELAXED)
+		 : 0;
 }
 
 bool dx_pinned_range(struct daxfs *fs, uint64_t pblk, uint64_t len)
 {
-	if (!fs->stats.pinned_blocks)
+	if (!__atomic_load_n(&fs->stats.pinned_blocks, __ATOMIC_RELAXED))
 		return false;
 	for (uint64_t b = pblk; b < pblk + len;) {
 		uint64_t chunk = b >> DX_PIN_CHUNK_SHIFT;
 		uint64_t cend = (chunk + 1) << DX_PIN_CHUNK_SHIFT;
 
-		if (!fs->pins[chunk]) {
+		if (!__atomic_load_n(&fs->pins[chunk], __ATOMIC_ACQUIRE)) {
 			b = cend;
 			continue;
 		}
 		for (; b < pblk + len && b < cend; b++)
-			if (fs->pins[chunk][b & ((1u << DX_PIN_CHUNK_SHIFT) - 1)])
+			if (dx_pin_count(fs, b))
 				return true;
 	}
 	return false;
@@ -127,15 +139,16 @@ static int pin_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len, int delta)
 		uint32_t *cnt;
 
 		if (!*c) {
-			*c = calloc(1u << DX_PIN_CHUNK_SHIFT, sizeof(uint32_t));
-			if (!*c)
+			uint32_t *n = calloc(1u << DX_PIN_CHUNK_SHIFT, sizeof(uint32_t));
+			if (!n)
 				return -ENOMEM;
+			__atomic_store_n(c, n, __ATOMIC_RELEASE);
 		}
 		cnt = &(*c)[b & ((1u << DX_PIN_CHUNK_SHIFT) - 1)];
-		if (delta > 0 && (*cnt)++ == 0)
-			fs->stats.pinned_blocks++;
-		if (delta < 0 && --(*cnt) == 0)
-			fs->stats.pinned_blocks--;
+		if (delta > 0 && __atomic_fetch_add(cnt, 1, __ATOMIC_RELAXED) == 0)
+			__atomic_fetch_add(&fs->stats.pinned_blocks, 1, __ATOMIC_RELAXED);
+		if (delta < 0 && __atomic_sub_fetch(cnt, 1, __ATOMIC_RELAXED) == 0)
+			__atomic_fetch_sub(&fs->stats.pinned_blocks, 1, __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -222,7 +235,7 @@ static void mapping_unlink(struct daxfs *fs, struct dx_mapping *m)
 }
 
 int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
-		  struct daxfs_ioc_map *req, pid_t pid)
+		  struct daxfs_ioc_map *req, pid_t pid, uid_t uid)
 {
 	uint64_t s, e, fsize_blocks = (ip->d->size + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE, start = 0;
 	struct dx_xmap *xm = &ip->xmap;
@@ -235,8 +248,6 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	if (((req->flags & DAXFS_MAP_READ) && acc == O_WRONLY) ||
 	    ((req->flags & DAXFS_MAP_WRITE) && acc == O_RDONLY))
 		return -EACCES;
-	if (req->flags & DAXFS_MAP_LONGTERM)
-		return -EPERM; /* long-term pins need a layout lease */
 	if (req->offset % DX_BLOCK_SIZE || !req->length ||
 	    req->length > DX_MAX_FILE_SIZE - req->offset)
 		return -EINVAL;
@@ -246,6 +257,22 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		return -EINVAL; /* like a fault past EOF: nothing to map */
 	if (fs->readonly)
 		return -EROFS;
+	if (req->flags & DAXFS_MAP_LONGTERM) {
+		/* The mirror of FOLL_LONGTERM on fs-dax: only under a lease,
+		 * and never while a break is pending (it must not starve). */
+		int err = 0;
+
+		pthread_mutex_lock(&fs->pin_lock);
+		if (!f->lease)
+			err = -EPERM;
+		else if (f->lease->state == DAXFS_LEASE_REVOKED)
+			err = -ENOLINK;
+		else if (f->lease->state == DAXFS_LEASE_BREAKING || ip->nbreaking)
+			err = -EAGAIN;
+		pthread_mutex_unlock(&fs->pin_lock);
+		if (err)
+			return err;
+	}
 	/* Every mapping is backed, read ones too: a hole mapped to a shared
 	 * zero block would not see a later write(2) fill it. */
 	ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, e * DX_BLOCK_SIZE, true);
@@ -260,6 +287,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	m->f = f;
 	m->flags = req->flags;
 	m->pid = pid;
+	m->uid = uid;
 	m->lblk = (uint32_t)s;
 	m->created_ns = dx_now_ns();
 	for (uint64_t b = s; b < e && m->next < DAXFS_MAP_MAX_EXTENTS;) {
@@ -280,6 +308,15 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		pthread_mutex_unlock(&fs->pin_lock);
 		free(m);
 		return dx_err(-ENOSPC, "mapping-record table is full");
+	}
+	{
+		struct dx_usage *u = dx_usage_get(fs, uid);
+		if (!u || (fs->max_pinned && uid != 0 && u->pinned + m->nblk > fs->max_pinned)) {
+			pthread_mutex_unlock(&fs->pin_lock);
+			free(m);
+			return u ? -ENOLCK : -ENOMEM;
+		}
+		u->pinned += m->nblk;
 	}
 	m->id = fs->next_map_id++;
 	for (uint32_t i = 0; i < m->next; i++) {
@@ -314,14 +351,20 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 /* Drop a mapping's pins and records (pin_lock held); frees m. */
 static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
 {
+	struct dx_usage *u = dx_usage_get(fs, m->uid);
+
 	mapping_unlink(fs, m);
 	for (uint32_t i = 0; i < m->next; i++) {
-		if (!(m->flags & DAXFS_PIN_REVOKED)) {
-			pin_blocks(fs, m->ext[i].pblk, m->ext[i].len, -1);
-			fs->stats.pins_dropped += m->ext[i].len;
-		}
-		rec_clear(fs, m->ext[i].rec);
+		/* A revoked mapping's blocks are in quarantine: they keep
+		 * their pins until here, and the quarantine frees them once
+		 * no pin is left (dx_quarantine_release). */
+		pin_blocks(fs, m->ext[i].pblk, m->ext[i].len, -1);
+		fs->stats.pins_dropped += m->ext[i].len;
+		if (m->ext[i].rec != DX_NO_REC)
+			rec_clear(fs, m->ext[i].rec);
 	}
+	if (u)
+		u->pinned -= m->nblk;
 	fs->stats.unmaps++;
 	free(m);
 }
@@ -338,6 +381,7 @@ DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_
 	pthread_mutex_unlock(&fs->pin_lock);
 	if (!m)
 		return -EINVAL;
+	dx_quarantine_release(fs);
 	/* The last pin in the way of a waiting layout change may just have
 	 * gone: run what can run now, on this thread. */
 	dx_layout_run(fs, f->ip);
@@ -354,6 +398,8 @@ bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f)
 		any = true;
 	}
 	pthread_mutex_unlock(&fs->pin_lock);
+	if (any)
+		dx_quarantine_release(fs);
 	return any;
 }
 
@@ -417,5 +463,6 @@ DX_EXPORT void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st)
 	pthread_mutex_lock(&fs->pin_lock);
 	*st = fs->stats;
 	st->busy_timeout_s = fs->busy_timeout;
+	st->lease_break_time_s = fs->lease_break_time;
 	pthread_mutex_unlock(&fs->pin_lock);
 }

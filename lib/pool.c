@@ -113,6 +113,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	if (ret)
 		goto fail;
 	fs->busy_timeout = o ? o->busy_timeout : 0;
+	fs->lease_break_time = o && o->lease_break_time ? o->lease_break_time : 45;
+	fs->max_leases = o ? o->max_leases_per_user : 0;
+	fs->max_pinned = o ? o->max_pinned_per_user : 0;
 	ret = dx_pins_init(fs);
 	if (ret)
 		goto fail;

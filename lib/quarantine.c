@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "core.h"
 
@@ -125,34 +126,105 @@ int dx_maprecs_recover(struct daxfs *fs)
 	return 0;
 }
 
+/* Free quarantine record i and the blocks no other record holds; in a tx,
+ * pin_lock held. */
+static void rec_free_quarantine(struct daxfs *fs, size_t i, size_t nrec)
+{
+	struct dx_maprec *r = &fs->maprecs[i];
+	uint64_t run = 0;
+
+	for (uint64_t b = r->pblk; b <= r->pblk + r->nblocks; b++) {
+		if (b < r->pblk + r->nblocks && !held_elsewhere(fs, b, nrec, i)) {
+			run++;
+			continue;
+		}
+		dx_free_blocks(fs, b - run, run);
+		run = 0;
+	}
+	dx_tx_add(fs, &r->kind, sizeof(r->kind));
+	r->kind = 0;
+	fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+	fs->stats.quarantined_blocks -= r->nblocks;
+}
+
+static bool rec_in_qruns(struct daxfs *fs, size_t i)
+{
+	for (struct dx_qrun *q = fs->qruns; q; q = q->next)
+		if (q->rec == i)
+			return true;
+	return false;
+}
+
+/* Records left by a crashed daemon: free once their holder has exited. */
 void dx_quarantine_reap(struct daxfs *fs)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
 
 	if (!__atomic_load_n(&fs->stats.quarantined_blocks, __ATOMIC_RELAXED) || fs->readonly)
 		return;
-	dx_tx_begin(fs);
 	pthread_mutex_lock(&fs->pin_lock);
+	dx_tx_begin(fs);
 	for (size_t i = 0; i < nrec && dx_tx_room(fs) > 65536; i++) {
 		struct dx_maprec *r = &fs->maprecs[i];
-		uint64_t run = 0;
 
-		if (r->kind != DX_MAPREC_QUARANTINE || holder_alive(r->holder_pid, r->holder_start))
+		/* A revocation's runs go when their pins drop, not here. */
+		if (r->kind != DX_MAPREC_QUARANTINE || rec_in_qruns(fs, i) ||
+		    holder_alive(r->holder_pid, r->holder_start) ||
+		    dx_pinned_range(fs, r->pblk, r->nblocks))
 			continue;
-		/* Free what no other live quarantine record still holds. */
-		for (uint64_t b = r->pblk; b <= r->pblk + r->nblocks; b++) {
-			if (b < r->pblk + r->nblocks && !held_elsewhere(fs, b, nrec, i)) {
-				run++;
-				continue;
-			}
-			dx_free_blocks(fs, b - run, run);
-			run = 0;
-		}
-		dx_tx_add(fs, &r->kind, sizeof(r->kind));
-		r->kind = 0;
-		fs->rec_free[fs->nrec_free++] = (uint32_t)i;
-		fs->stats.quarantined_blocks -= r->nblocks;
+		rec_free_quarantine(fs, i, nrec);
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
 	dx_tx_commit(fs);
+	pthread_mutex_unlock(&fs->pin_lock);
+}
+
+void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
+{
+	struct dx_ino *ip = m->ip;
+
+	dx_tx_begin(fs);
+	for (uint32_t i = 0; i < m->next; i++) {
+		struct dx_map_ext *e = &m->ext[i];
+		struct dx_maprec *r = &fs->maprecs[e->rec];
+		struct dx_qrun *q = malloc(sizeof(*q));
+
+		if (!q)
+			abort(); /* inside a transaction */
+		if (maps_exactly(fs, ip, e->lblk, e->len, e->pblk))
+			swap_out(fs, ip, e->lblk, e->len, e->pblk);
+		/* The record now stands for the quarantine, in the same
+		 * transaction as the swap. */
+		dx_tx_add(fs, &r->kind, sizeof(r->kind));
+		r->kind = DX_MAPREC_QUARANTINE;
+		*q = (struct dx_qrun){e->pblk, e->len, e->rec, fs->qruns};
+		fs->qruns = q;
+		e->rec = DX_NO_REC;
+		fs->stats.quarantined_blocks += e->len;
+		fs->stats.quarantine_total += e->len;
+	}
+	dx_tx_commit(fs);
+}
+
+void dx_quarantine_release(struct daxfs *fs)
+{
+	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+	struct dx_qrun **pp;
+
+	if (!__atomic_load_n(&fs->qruns, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fs->pin_lock);
+	dx_tx_begin(fs);
+	for (pp = &fs->qruns; *pp;) {
+		struct dx_qrun *q = *pp;
+
+		if (dx_pinned_range(fs, q->pblk, q->len) || dx_tx_room(fs) < 65536) {
+			pp = &q->next;
+			continue;
+		}
+		rec_free_quarantine(fs, q->rec, nrec);
+		*pp = q->next;
+		free(q);
+	}
+	dx_tx_commit(fs);
+	pthread_mutex_unlock(&fs->pin_lock);
 }

@@ -137,8 +137,71 @@ struct daxfs_stats {
 	uint64_t quarantined_blocks;	/* held in quarantine now */
 	uint64_t quarantine_total;	/* blocks ever quarantined */
 	uint64_t busy_timeout_s;	/* the mount's busy_timeout */
-	uint64_t reserved[18];
+	uint64_t leases;		/* live leases now */
+	uint64_t lease_breaks;		/* leases broken */
+	uint64_t lease_revokes;		/* leases revoked after lease_break_time */
+	uint64_t etxtbsy;		/* layout changes refused by exclusive leases */
+	uint64_t lease_break_time_s;	/* the mount's lease_break_time */
+	uint64_t reserved[13];
 };
 #define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_stats)
+
+/* ---- layout leases (docs/leases.md) ---- */
+
+#define DAXFS_LEASE_READ      0x1
+#define DAXFS_LEASE_WRITE     0x2	/* the file must be open for writing */
+#define DAXFS_LEASE_EXCLUSIVE 0x10	/* layout changes under it fail: ETXTBSY */
+
+enum daxfs_lease_state {
+	DAXFS_LEASE_NONE = 0,
+	DAXFS_LEASE_ACTIVE = 1,
+	DAXFS_LEASE_BREAKING = 2,	/* unmap and release before the deadline */
+	DAXFS_LEASE_REVOKED = 3,	/* mappings revoked, blocks quarantined */
+};
+
+enum daxfs_lease_op {
+	DAXFS_LEASE_SET = 1,	/* take a lease through this open file */
+	DAXFS_LEASE_RELEASE = 2,	/* EBUSY while long-term mappings remain */
+	DAXFS_LEASE_GET = 3,	/* state and break event */
+};
+
+/*
+ * One lease per open file, covering the whole file.  A broken lease makes
+ * the file descriptor poll with POLLPRI; DAXFS_LEASE_GET then says which
+ * range the layout change needs and how long is left before revocation.
+ */
+struct daxfs_ioc_lease {
+	uint32_t op;		/* in: enum daxfs_lease_op */
+	uint32_t flags;		/* in (SET): DAXFS_LEASE_*; out (GET): the lease's */
+	uint32_t state;		/* out: enum daxfs_lease_state */
+	uint32_t reserved;	/* must be 0 */
+	uint64_t break_offset;	/* out: file range the pending change affects */
+	uint64_t break_length;	/* (UINT64_MAX: to the end of the file) */
+	uint64_t deadline_ns;	/* out: time left before revocation */
+	uint64_t mappings;	/* out: long-term mappings made under the lease */
+};
+#define DAXFS_IOC_LEASE _IOWR(DAXFS_IOC_MAGIC, 8, struct daxfs_ioc_lease)
+
+struct daxfs_lease_info {
+	uint64_t id;
+	uint64_t ino;
+	uint32_t holder_pid;
+	uint32_t holder_uid;
+	uint32_t flags;
+	uint32_t state;
+	uint64_t age_ns;
+	uint64_t deadline_ns;	/* while breaking */
+	uint64_t mappings;
+};
+
+#define DAXFS_LEASES_MAX 32
+/* List leases with ids greater than cursor, as DAXFS_IOC_PINS does. */
+struct daxfs_ioc_leases {
+	uint64_t cursor;
+	uint32_t flags;		/* DAXFS_PINS_THIS_FILE */
+	uint32_t count;
+	struct daxfs_lease_info lease[DAXFS_LEASES_MAX];
+};
+#define DAXFS_IOC_LEASES _IOWR(DAXFS_IOC_MAGIC, 9, struct daxfs_ioc_leases)
 
 #endif
