@@ -7,6 +7,7 @@
  * rather than a half-initialised filesystem.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +69,9 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 {
 	struct stat st;
 	int is_daxfs, exists = stat(pool, &st) == 0, is_pmem;
+	/* A file created (or grown from empty) here reads as zeros already:
+	 * writing them would only allocate the sparse pool. */
+	bool fresh = !exists || (S_ISREG(st.st_mode) && st.st_size == 0);
 	uint64_t bpi = o->bytes_per_inode ? o->bytes_per_inode : DX_DEFAULT_BYTES_PER_INODE;
 	size_t mapped;
 	char *base;
@@ -151,8 +155,9 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	dx_memset_nodrain(base, 0, DX_BLOCK_SIZE);
 	dx_drain();
 
-	dx_memset_nodrain(base + sb.journal_blk * DX_BLOCK_SIZE, 0,
-			  (sb.data_blk - sb.journal_blk) * DX_BLOCK_SIZE);
+	if (!fresh)
+		dx_memset_nodrain(base + sb.journal_blk * DX_BLOCK_SIZE, 0,
+				  (sb.data_blk - sb.journal_blk) * DX_BLOCK_SIZE);
 	{
 		struct dx_journal_hdr *jh = (void *)(base + sb.journal_blk * DX_BLOCK_SIZE);
 		uint64_t *bm = (void *)(base + sb.bitmap_blk * DX_BLOCK_SIZE);
