@@ -466,8 +466,10 @@ static int parse_op(const char *line, struct op *op)
 
 static void log_header(FILE *f)
 {
-	fprintf(f, "# daxfs-fsx ops v1 seed=%" PRIu64 " maxlen=%" PRIu64 " salt=%" PRIu32 "\n",
-		fx.seed, fx.m.maxlen, fx.salt);
+	fprintf(f,
+		"# daxfs-fsx ops v1 seed=%" PRIu64 " maxlen=%" PRIu64 " salt=%" PRIu32
+		" copysrc=%" PRIu64 "\n",
+		fx.seed, fx.m.maxlen, fx.salt, fx.scratch_len);
 }
 
 static void dump_ring(void)
@@ -1504,13 +1506,18 @@ static void probe_fs(bool print)
 	}
 }
 
-static void print_daxfs_ops(void)
+/* daxfs-only classes go off elsewhere; say what became of them. */
+static void setup_daxfs_ops(void)
 {
 	int n = 0;
 
-	for (int c = 0; c < NR_CLASSES; c++)
-		if (classes[c].flags & CF_DAXFS)
-			n++;
+	for (int c = 0; c < NR_CLASSES; c++) {
+		if (!(classes[c].flags & CF_DAXFS))
+			continue;
+		n++;
+		if (!fx.is_daxfs)
+			classes[c].off = true;
+	}
 	if (fx.quiet)
 		return;
 	if (!fx.is_daxfs)
@@ -1525,10 +1532,11 @@ static void print_daxfs_ops(void)
  */
 static void scratch_layout(void)
 {
-	uint64_t g = fx.gran, h0, h1;
+	uint64_t g = 4096, h0, h1;	/* not the filesystem's: replays must match */
 
 	fx.scratch_path = xasprintf("%s.fsxcopy", fx.path);
-	fx.scratch_len = max_u64(align_up(fx.maxoplen, g), 3 * g);
+	if (!fx.scratch_len)
+		fx.scratch_len = max_u64(align_up(fx.maxoplen, g), 3 * g);
 	fx.scratch_data = xmalloc(fx.scratch_len);
 	fx.scratch_state = xmalloc(fx.scratch_len);
 	h0 = align_up(fx.scratch_len / 3, g);
@@ -1641,9 +1649,13 @@ static void read_replay_header(FILE *f)
 			fx.seed = strtoull(p + 5, NULL, 0);
 		if ((p = strstr(line, "salt=")))
 			fx.salt = strtoul(p + 5, NULL, 0);
+		if ((p = strstr(line, "copysrc=")))
+			fx.scratch_len = strtoull(p + 8, NULL, 0);
 		pos = ftell(f);
 	}
 	fseek(f, pos, SEEK_SET);
+	if (fx.scratch_len && (fx.scratch_len < 3 * 4096 || fx.scratch_len > (1u << 30)))
+		setup_error("%s: bad copysrc= in the header", fx.replay_path);
 }
 
 /*
@@ -1667,7 +1679,7 @@ static void run_process(FILE *replay, const char *record)
 	}
 	open_scratch();
 	if (!fx.multi) {
-		print_daxfs_ops();
+		setup_daxfs_ops();
 		if (!fx.quiet)
 			prt("%s: maxlen 0x%" PRIx64 ", maxoplen 0x%" PRIx64
 			    ", hole granularity %" PRIu64 "\n",
@@ -1782,7 +1794,7 @@ static int run_multi(void)
 	close(fd);
 	scratch_layout();
 	create_scratch();
-	print_daxfs_ops();
+	setup_daxfs_ops();
 	if (!fx.quiet)
 		prt("%s: %u processes, each on 0x%" PRIx64 " bytes, maxoplen 0x%" PRIx64
 		    "; truncate, collapse, insert disabled\n",
