@@ -1,0 +1,775 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unit_journal.c - crash atomicity, replayed at every drain point.
+ *
+ * A persistence observer (persist.h) watches one operation.  It keeps a
+ * "shadow" of the pool as a crash would find it: a cache line reaches the
+ * shadow only when it was flushed and a drain followed.  At the k-th drain
+ * the lines that differ between the pool mapping and the shadow are the
+ * stores a crash at that moment may or may not have persisted, in any
+ * combination.  For each drain point the test builds crash images from the
+ * shadow plus none, all, and random subsets of those lines, opens each with
+ * daxfs_open (which rolls the journal back and reclaims orphans), checks
+ * it with an independent consistency check, and compares what a user sees
+ * with the state before and after the operation: it must be one of the two.
+ *
+ * The observer also tells whether every store of the operation was flushed
+ * by the time it returned, since daxfs.h promises that everything a call
+ * changed is persistent at return.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include "core.h"
+#include "crc32c.h"
+#include "unit.h"
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+#define POOL_SIZE (16ULL << 20)
+#define LINE	  64
+#define BLK	  ((off_t)DX_BLOCK_SIZE)
+/* Random subsets of the unpersisted lines tried at each drain point. */
+#define RANDOM_TRIALS 2
+
+/* ---- the observer ---- */
+
+struct point {
+	size_t n;	  /* lines not yet persistent at this drain */
+	uint32_t *line;	  /* their numbers */
+	uint8_t *flushed; /* flushed since the last drain (drain makes them durable) */
+	char *data;	  /* their bytes, LINE each */
+};
+
+static struct {
+	char *base; /* pool mapping of the observed pool */
+	size_t len, nlines;
+	char *shadow;	   /* the pool as persisted so far */
+	char *start;	   /* the pool when the operation began */
+	uint64_t *pending; /* lines flushed since the last drain */
+	struct point *pts;
+	size_t npts, cap;
+	bool overflow;
+} ob;
+
+static void ob_flush(const void *p, size_t len)
+{
+	const char *c = p;
+	size_t first, last;
+
+	if (c < ob.base || c >= ob.base + ob.len || !len)
+		return;
+	if (len > (size_t)(ob.base + ob.len - c))
+		len = (size_t)(ob.base + ob.len - c);
+	first = (size_t)(c - ob.base) / LINE;
+	last = ((size_t)(c - ob.base) + len - 1) / LINE;
+	for (size_t l = first; l <= last; l++)
+		ob.pending[l >> 6] |= 1ULL << (l & 63);
+}
+
+/* Record the lines that differ from the shadow, then let the drain make the
+ * flushed ones durable. */
+static void ob_drain(void)
+{
+	struct point pt = {0};
+	size_t cap = 0;
+
+	for (size_t pg = 0; pg < ob.len; pg += DX_BLOCK_SIZE) {
+		if (!memcmp(ob.base + pg, ob.shadow + pg, DX_BLOCK_SIZE))
+			continue;
+		for (size_t o = pg; o < pg + DX_BLOCK_SIZE; o += LINE) {
+			size_t l = o / LINE;
+			if (!memcmp(ob.base + o, ob.shadow + o, LINE))
+				continue;
+			if (pt.n == cap) {
+				cap = cap ? cap * 2 : 64;
+				pt.line = realloc(pt.line, cap * sizeof(*pt.line));
+				pt.flushed = realloc(pt.flushed, cap);
+				pt.data = realloc(pt.data, cap * LINE);
+				if (!pt.line || !pt.flushed || !pt.data)
+					abort();
+			}
+			pt.line[pt.n] = (uint32_t)l;
+			pt.flushed[pt.n] = ob.pending[l >> 6] >> (l & 63) & 1;
+			memcpy(pt.data + pt.n * LINE, ob.base + o, LINE);
+			pt.n++;
+		}
+	}
+	if (ob.npts == ob.cap) {
+		ob.cap = ob.cap ? ob.cap * 2 : 64;
+		ob.pts = realloc(ob.pts, ob.cap * sizeof(*ob.pts));
+		if (!ob.pts)
+			abort();
+	}
+	ob.pts[ob.npts++] = pt;
+	for (size_t i = 0; i < pt.n; i++)
+		if (pt.flushed[i])
+			memcpy(ob.shadow + (size_t)pt.line[i] * LINE, pt.data + i * LINE, LINE);
+	memset(ob.pending, 0, (ob.nlines + 63) / 64 * sizeof(uint64_t));
+}
+
+static const struct dx_persist_observer observer = {ob_flush, ob_drain};
+
+static void ob_start(struct daxfs *fs)
+{
+	ob.base = fs->base;
+	ob.len = fs->mapped_len;
+	ob.nlines = ob.len / LINE;
+	if (!ob.shadow) {
+		ob.shadow = malloc(ob.len);
+		ob.start = malloc(ob.len);
+		ob.pending = calloc((ob.nlines + 63) / 64, sizeof(uint64_t));
+		if (!ob.shadow || !ob.start || !ob.pending)
+			abort();
+	}
+	/* Everything before the operation is durable (each call persisted
+	 * its stores before returning). */
+	memcpy(ob.shadow, ob.base, ob.len);
+	memcpy(ob.start, ob.base, ob.len);
+	memset(ob.pending, 0, (ob.nlines + 63) / 64 * sizeof(uint64_t));
+	ob.npts = 0;
+	dx_persist_set_observer(&observer);
+}
+
+static void ob_stop(void)
+{
+	dx_persist_set_observer(NULL);
+	/* A final point: what a crash right after the call returned finds. */
+	ob_drain();
+}
+
+static void ob_free_points(void)
+{
+	for (size_t i = 0; i < ob.npts; i++) {
+		free(ob.pts[i].line);
+		free(ob.pts[i].flushed);
+		free(ob.pts[i].data);
+	}
+	ob.npts = 0;
+}
+
+/* ---- crash images ---- */
+
+static char *img, *img2; /* crash images being built */
+static const char *crash_pool;
+
+/*
+ * Writes of data into blocks a file already owns are made in place, with no
+ * transaction (file.c): a crash may leave any mix of old and new bytes
+ * there, as on other filesystems without data journaling.  For operations
+ * that do that, the data of one file is compared byte by byte against its
+ * old and new content, and everything else strictly.
+ */
+static struct {
+	uint64_t ino; /* 0: the operation writes no data in place */
+	char *old, *new;
+	size_t old_size, new_size;
+} mixed;
+
+static char *read_all(struct daxfs *fs, uint64_t ino, size_t *size)
+{
+	struct stat st;
+	char *buf;
+
+	if (daxfs_getattr(fs, ino, &st))
+		return NULL;
+	buf = malloc((size_t)st.st_size + 1);
+	*size = (size_t)st.st_size;
+	if (buf && daxfs_pread(fs, ino, buf, *size, 0) != (ssize_t)*size) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Each byte of the file in the image is an old byte or a new one. */
+static bool mixed_ok(struct daxfs *fs)
+{
+	size_t size, i;
+	char *cur = read_all(fs, mixed.ino, &size);
+	bool ok = cur != NULL;
+
+	for (i = 0; ok && i < size; i++) {
+		char o = i < mixed.old_size ? mixed.old[i] : 0;
+		char n = i < mixed.new_size ? mixed.new[i] : 0;
+		ok = cur[i] == o || cur[i] == n;
+	}
+	if (!ok && cur)
+		t_note("  byte %zu of inode %llu is neither old nor new", i - 1,
+		       (unsigned long long)mixed.ino);
+	free(cur);
+	return ok;
+}
+
+/* The snapshot without the content checksums, for the mixed comparison. */
+static char *strip_data(const char *snap)
+{
+	char *out = malloc(strlen(snap) + 1), *o = out;
+
+	while (*snap) {
+		if (!strncmp(snap, " data=", 6)) {
+			snap += 6;
+			while (*snap && *snap != ' ' && *snap != '\n')
+				snap++;
+			continue;
+		}
+		*o++ = *snap++;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int write_image(const char *path, const char *buf)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t done = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (done < ob.len) {
+		ssize_t n = pwrite(fd, buf + done, ob.len - done, (off_t)done);
+		if (n <= 0) {
+			close(fd);
+			return -EIO;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Open the image (recovery), check it and describe it.  NULL when it does
+ * not open.  *problems: inconsistencies found; *mix: the mixed-data check.
+ */
+static char *recover(const char *path, int *problems, bool *mix)
+{
+	struct daxfs *fs = NULL;
+	char *snap;
+	int ret = daxfs_open(path, NULL, &fs);
+
+	if (ret) {
+		t_note("crash image does not open: %s (%s)", strerror(-ret), daxfs_errormsg());
+		*problems = -1;
+		return NULL;
+	}
+	*problems = t_fsck(fs, false);
+	snap = t_snapshot(fs);
+	if (mix)
+		*mix = mixed.ino && mixed_ok(fs);
+	daxfs_close(fs);
+	return snap;
+}
+
+/*
+ * A crash during recovery: recovery copies the saved bytes of every valid
+ * journal entry back (newest first) and only then retires the entries.  Put
+ * a random part of those copies into image, as a crash in the middle of
+ * recovery would leave it, so that recovering again can be checked to end
+ * in the same state.  Returns the number of valid entries (0: nothing to
+ * roll back, the image is unchanged).
+ */
+static size_t interrupt_recovery(char *image)
+{
+	const struct dx_super *sb = (const void *)image;
+	const struct dx_journal_hdr *h = (const void *)(image + sb->journal_blk * DX_BLOCK_SIZE);
+	const char *area = (const char *)(h + 1);
+	size_t size = sb->journal_blocks * DX_BLOCK_SIZE - sizeof(*h), pos = 0, n = 0;
+	size_t offs[4096];
+
+	while (pos + sizeof(struct dx_journal_entry) <= size && n < 4096) {
+		const struct dx_journal_entry *e = (const void *)(area + pos);
+		struct dx_journal_entry hd = *e;
+
+		if (e->seq != h->seq || !e->len || e->len > size - pos - sizeof(*e) ||
+		    e->off + e->len > ob.len)
+			break;
+		hd.crc = 0;
+		if (dx_crc32c(dx_crc32c(0, &hd, sizeof(hd)), e + 1, e->len) != e->crc)
+			break;
+		offs[n++] = pos;
+		pos += sizeof(*e) + ((e->len + 7) & ~7u);
+	}
+	for (size_t i = n; i-- > 0;) {
+		const struct dx_journal_entry *e = (const void *)(area + offs[i]);
+		if (t_rand() % 2)
+			memcpy(image + e->off, e + 1, e->len);
+	}
+	return n;
+}
+
+static long rec_tried, rec_bad;
+
+struct op_result {
+	long images, before, after, mixed, bad;
+};
+
+struct states {
+	const char *before, *after;
+	char *sbefore, *safter; /* without data checksums */
+};
+
+/* Build and check one image of drain point k (the shadow before it is in
+ * img); which: 0 none of its unpersisted lines, 1 all, 2+ a random subset. */
+static void try_point(const struct point *pt, int which, const struct states *s,
+		      struct op_result *res, size_t k)
+{
+	char *saved = malloc(pt->n * LINE + 1), *snap;
+	int problems;
+	bool mix = false;
+
+	for (size_t i = 0; i < pt->n; i++) {
+		char *dst = img + (size_t)pt->line[i] * LINE;
+		memcpy(saved + i * LINE, dst, LINE);
+		if (which == 1 || (which >= 2 && t_rand() % 2))
+			memcpy(dst, pt->data + i * LINE, LINE);
+	}
+	write_image(crash_pool, img);
+	snap = recover(crash_pool, &problems, &mix);
+	res->images++;
+	if (snap && !problems && !strcmp(snap, s->before)) {
+		res->before++;
+	} else if (snap && !problems && !strcmp(snap, s->after)) {
+		res->after++;
+	} else {
+		char *st = snap && mix ? strip_data(snap) : NULL;
+		if (st && !problems && (!strcmp(st, s->sbefore) || !strcmp(st, s->safter))) {
+			res->mixed++;
+		} else if (res->bad++ < 3) {
+			t_note("drain point %zu of %zu, %s of %zu unpersisted lines: %s", k,
+			       ob.npts,
+			       which == 0   ? "none"
+			       : which == 1 ? "all"
+					    : "a random subset",
+			       pt->n,
+			       !snap	  ? "does not open"
+			       : problems ? "inconsistent"
+					  : "neither before nor after");
+			if (snap && !problems) {
+				t_note(" against before:");
+				t_snapshot_diff(s->before, snap);
+				t_note(" against after:");
+				t_snapshot_diff(s->after, snap);
+			}
+		}
+		free(st);
+	}
+	if (snap && which == 1) {
+		/* The same image, with recovery cut short once: recovering
+		 * again must give what one recovery gave. */
+		memcpy(img2, img, ob.len);
+		if (interrupt_recovery(img2)) {
+			char *again;
+			int p2;
+			write_image(crash_pool, img2);
+			again = recover(crash_pool, &p2, NULL);
+			rec_tried++;
+			if ((!again || p2 || strcmp(again, snap)) && rec_bad++ < 3) {
+				t_note("drain point %zu: recovery after an interrupted recovery "
+				       "differs",
+				       k);
+				if (again)
+					t_snapshot_diff(snap, again);
+			}
+			free(again);
+		}
+	}
+	free(snap);
+	for (size_t i = 0; i < pt->n; i++)
+		memcpy(img + (size_t)pt->line[i] * LINE, saved + i * LINE, LINE);
+	free(saved);
+}
+
+struct crash_op {
+	const char *name;
+	long (*fn)(struct daxfs *fs);
+	uint64_t *mixed_ino; /* file whose data the op writes in place */
+	bool same;	     /* recovery makes before and after look alike */
+};
+
+/* Run op on fs under the observer and replay a crash at each drain point. */
+static void crash_test(struct daxfs *fs, const struct crash_op *op)
+{
+	struct op_result res = {0};
+	struct states s = {0};
+	char *before, *after;
+	bool changed = true;
+	int problems;
+	long ret;
+
+	mixed.ino = op->mixed_ino ? *op->mixed_ino : 0;
+	if (mixed.ino)
+		mixed.old = read_all(fs, mixed.ino, &mixed.old_size);
+	ob_start(fs);
+	ret = op->fn(fs);
+	ob_stop();
+	if (!T(ret >= 0, "%s: the operation succeeds", op->name))
+		t_note("it returned %ld (%s)", ret, strerror((int)-ret));
+	if (mixed.ino)
+		mixed.new = read_all(fs, mixed.ino, &mixed.new_size);
+
+	/* The states a crash may end in, as recovery presents them. */
+	memcpy(img, ob.start, ob.len);
+	write_image(crash_pool, img);
+	before = recover(crash_pool, &problems, NULL);
+	T(before && !problems, "  the state before is consistent");
+	memcpy(img, fs->base, ob.len);
+	write_image(crash_pool, img);
+	after = recover(crash_pool, &problems, NULL);
+	T(after && !problems, "  the state after is consistent");
+	if (!before || !after)
+		goto out;
+	if (op->same ? !T(!strcmp(before, after), "  and, after recovery, equals the state before")
+		     : !T(strcmp(before, after) != 0, "  and differs from the state before"))
+		goto out;
+	s = (struct states){before, after, strip_data(before), strip_data(after)};
+	{
+		/* The final point holds what was stored but never flushed. */
+		const struct point *last = &ob.pts[ob.npts - 1];
+		size_t unflushed = 0;
+		for (size_t i = 0; i < last->n; i++)
+			unflushed += !last->flushed[i];
+		if (!T_EQ(unflushed, 0, "  every store was flushed before the call returned"))
+			for (size_t i = 0; i < last->n && i < 4; i++)
+				t_note("  line at pool offset %llu was never flushed",
+				       (unsigned long long)last->line[i] * LINE);
+	}
+
+	/* Replay: img follows the shadow's history from the start. */
+	memcpy(img, ob.start, ob.len);
+	for (size_t k = 0; k < ob.npts; k++) {
+		const struct point *pt = &ob.pts[k];
+
+		if (changed || pt->n)
+			try_point(pt, 0, &s, &res, k);
+		if (pt->n) {
+			try_point(pt, 1, &s, &res, k);
+			for (int t = 0; t < RANDOM_TRIALS; t++)
+				try_point(pt, 2 + t, &s, &res, k);
+		}
+		changed = false;
+		for (size_t i = 0; i < pt->n; i++)
+			if (pt->flushed[i]) {
+				memcpy(img + (size_t)pt->line[i] * LINE, pt->data + i * LINE, LINE);
+				changed = true;
+			}
+	}
+	if (mixed.ino)
+		T(res.bad == 0 && res.before && res.after,
+		  "  %ld crash images at %zu drain points all recover to before (%ld), after (%ld) "
+		  "or, in the data written in place, a mix of old and new bytes (%ld)",
+		  res.images, ob.npts, res.before, res.after, res.mixed);
+	else
+		T(res.bad == 0 && res.before && (res.after || op->same),
+		  "  %ld crash images at %zu drain points all recover to before (%ld) or after "
+		  "(%ld)",
+		  res.images, ob.npts, res.before, res.after);
+out:
+	ob_free_points();
+	free(before);
+	free(after);
+	free(s.sbefore);
+	free(s.safter);
+	free(mixed.old);
+	free(mixed.new);
+	mixed.old = mixed.new = NULL;
+}
+
+/* ---- the operations ---- */
+
+static uint64_t d1, d2, d3, fa, fb, fc, big, fx, ftr, fhole, fopen_ino;
+static struct daxfs_file *held;
+
+static uint64_t mk(struct daxfs *fs, uint64_t dir, const char *name, mode_t mode)
+{
+	struct stat st;
+	int ret = S_ISDIR(mode) ? daxfs_mkdir(fs, dir, name, mode & 07777, &t_cred, &st)
+				: daxfs_mknod(fs, dir, name, mode, 0, &t_cred, &st);
+
+	if (!T_EQ(ret, 0, "setup: create %s", name))
+		exit(1);
+	daxfs_forget(fs, st.st_ino, 1);
+	return st.st_ino;
+}
+
+static void fill(struct daxfs *fs, uint64_t ino, off_t off, size_t len, uint64_t seed)
+{
+	char *buf = malloc(len);
+
+	t_pattern(buf, len, seed);
+	if (daxfs_write(fs, ino, buf, len, off, 0) != (ssize_t)len)
+		T(0, "setup: write %zu bytes at %lld", len, (long long)off);
+	free(buf);
+}
+
+static void setup(struct daxfs *fs)
+{
+	char name[16];
+
+	d1 = mk(fs, DX_ROOT_INO, "d1", S_IFDIR | 0755);
+	d2 = mk(fs, DX_ROOT_INO, "d2", S_IFDIR | 0755);
+	d3 = mk(fs, DX_ROOT_INO, "d3", S_IFDIR | 0755);
+	fa = mk(fs, d1, "a", S_IFREG | 0644);
+	fill(fs, fa, 0, 3 * BLK + 100, 1);
+	fb = mk(fs, d1, "b", S_IFREG | 0644);
+	fill(fs, fb, 0, BLK - 100, 2);
+	fc = mk(fs, d2, "c", S_IFREG | 0644);
+	fill(fs, fc, 0, 2 * BLK, 3);
+	/* A full directory block: the next entry needs a new one. */
+	for (int i = 0; i < (int)DX_DIRENTS_PER_BLOCK; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		mk(fs, d3, name, S_IFREG | 0600);
+	}
+	/* Twenty extents, so freeing it takes several records. */
+	big = mk(fs, DX_ROOT_INO, "big", S_IFREG | 0644);
+	for (int i = 0; i < 20; i++)
+		fill(fs, big, 2 * i * BLK, BLK, 10 + (uint64_t)i);
+	fx = mk(fs, d1, "x", S_IFREG | 0644);
+	T_EQ(daxfs_setxattr(fs, fx, "user.a", "one", 3, 0), 0, "setup: setxattr");
+	ftr = mk(fs, DX_ROOT_INO, "tr", S_IFREG | 0644);
+	fill(fs, ftr, 0, 30 * BLK, 4);
+	fhole = mk(fs, DX_ROOT_INO, "hole", S_IFREG | 0644);
+	fill(fs, fhole, 0, 4 * BLK, 5);
+	fill(fs, fhole, 10 * BLK, 4 * BLK, 6);
+	fopen_ino = mk(fs, DX_ROOT_INO, "open", S_IFREG | 0644);
+	fill(fs, fopen_ino, 0, 4 * BLK, 7);
+	T_EQ(daxfs_open_file(fs, fopen_ino, O_RDWR, &held), 0, "setup: open a file and keep it");
+}
+
+static long op_mknod(struct daxfs *fs)
+{
+	struct stat st;
+	long r = daxfs_mknod(fs, d3, "n-new", S_IFREG | 0644, 0, &t_cred, &st);
+
+	if (!r)
+		daxfs_forget(fs, st.st_ino, 1);
+	return r;
+}
+
+static long op_mkdir(struct daxfs *fs)
+{
+	struct stat st;
+	long r = daxfs_mkdir(fs, d1, "sub", 0755, &t_cred, &st);
+
+	if (!r)
+		daxfs_forget(fs, st.st_ino, 1);
+	return r;
+}
+
+static long op_symlink(struct daxfs *fs)
+{
+	struct stat st;
+	long r = daxfs_symlink(fs, d2, "sym", "some/target/path", &t_cred, &st);
+
+	if (!r)
+		daxfs_forget(fs, st.st_ino, 1);
+	return r;
+}
+
+static long op_link(struct daxfs *fs)
+{
+	struct stat st;
+	long r = daxfs_link(fs, fa, d2, "a-link", &st);
+
+	if (!r)
+		daxfs_forget(fs, st.st_ino, 1);
+	return r;
+}
+
+static long op_rename(struct daxfs *fs)
+{
+	return daxfs_rename(fs, d1, "a", d2, "a2", 0);
+}
+
+/* Replaces d2/c, whose inode has no other link or reference and so is
+ * freed in further transactions of the same call. */
+static long op_rename_replace(struct daxfs *fs)
+{
+	return daxfs_rename(fs, d1, "b", d2, "c", 0);
+}
+
+static long op_exchange(struct daxfs *fs)
+{
+	return daxfs_rename(fs, d1, "sub", d2, "a2", RENAME_EXCHANGE);
+}
+
+/* At EOF, into the rest of the last block and new blocks: nothing a user
+ * can see is written in place. */
+static long op_append(struct daxfs *fs)
+{
+	char buf[2 * BLK + 500];
+
+	t_pattern(buf, sizeof(buf), 19);
+	return daxfs_write(fs, fa, buf, sizeof(buf), 0, 1) == (ssize_t)sizeof(buf) ? 0 : -EIO;
+}
+
+/* From inside the last partial block into new blocks: size grows. */
+static long op_write_extend(struct daxfs *fs)
+{
+	char buf[3 * BLK];
+
+	t_pattern(buf, sizeof(buf), 20);
+	return daxfs_write(fs, fb, buf, sizeof(buf), BLK - 300, 0) == (ssize_t)sizeof(buf) ? 0
+											   : -EIO;
+}
+
+static long op_write_hole(struct daxfs *fs)
+{
+	char buf[2 * BLK];
+
+	t_pattern(buf, sizeof(buf), 21);
+	return daxfs_write(fs, fhole, buf, sizeof(buf), 5 * BLK + 10, 0) == (ssize_t)sizeof(buf)
+		   ? 0
+		   : -EIO;
+}
+
+static long op_overwrite(struct daxfs *fs)
+{
+	char buf[100];
+
+	t_pattern(buf, sizeof(buf), 22);
+	return daxfs_write(fs, fhole, buf, sizeof(buf), 50, 0) == (ssize_t)sizeof(buf) ? 0 : -EIO;
+}
+
+static long op_collapse(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, fhole, FALLOC_FL_COLLAPSE_RANGE, BLK, 2 * BLK);
+}
+
+static long op_insert(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, fhole, FALLOC_FL_INSERT_RANGE, 2 * BLK, 2 * BLK);
+}
+
+static long op_punch(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, fhole, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, BLK / 2,
+			       3 * BLK);
+}
+
+static long op_prealloc(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, fhole, 0, 20 * BLK, 3 * BLK);
+}
+
+static long op_setxattr(struct daxfs *fs)
+{
+	return daxfs_setxattr(fs, fx, "user.a", "two-two", 7, XATTR_REPLACE);
+}
+
+static long op_removexattr(struct daxfs *fs)
+{
+	return daxfs_removexattr(fs, fx, "user.a");
+}
+
+static long op_chmod(struct daxfs *fs)
+{
+	struct daxfs_setattr sa = {.valid = DX_SET_MODE, .mode = 0600};
+
+	return daxfs_setattr(fs, fx, &sa, &t_cred, NULL);
+}
+
+static long op_truncate(struct daxfs *fs)
+{
+	struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = 5000};
+
+	return daxfs_setattr(fs, ftr, &sa, &t_cred, NULL);
+}
+
+static long op_unlink_big(struct daxfs *fs)
+{
+	return daxfs_unlink(fs, DX_ROOT_INO, "big");
+}
+
+/* The file stays open: an orphan that recovery must reclaim. */
+static long op_unlink_open(struct daxfs *fs)
+{
+	return daxfs_unlink(fs, DX_ROOT_INO, "open");
+}
+
+static long op_rmdir(struct daxfs *fs)
+{
+	/* After the exchange, d2/a2 is the directory made by op_mkdir. */
+	return daxfs_rmdir(fs, d2, "a2");
+}
+
+static long op_release(struct daxfs *fs)
+{
+	daxfs_release(fs, held);
+	held = NULL;
+	return 0;
+}
+
+static void body(void)
+{
+	const char *pool = t_path("pool");
+	struct daxfs *fs;
+	static const struct crash_op ops[] = {
+	    {.name = "mknod that needs a new directory block", .fn = op_mknod},
+	    {.name = "mkdir", .fn = op_mkdir},
+	    {.name = "symlink", .fn = op_symlink},
+	    {.name = "link", .fn = op_link},
+	    {.name = "rename across directories", .fn = op_rename},
+	    {.name = "rename over an existing file (freeing it)", .fn = op_rename_replace},
+	    {.name = "rename exchange of a directory and a file", .fn = op_exchange},
+	    {.name = "append into new blocks", .fn = op_append},
+	    {.name = "write over the last block and on into new ones",
+	     .fn = op_write_extend,
+	     .mixed_ino = &fb},
+	    {.name = "write into a hole", .fn = op_write_hole},
+	    {.name = "overwrite in place", .fn = op_overwrite, .mixed_ino = &fhole},
+	    {.name = "collapse range", .fn = op_collapse},
+	    {.name = "insert range", .fn = op_insert},
+	    {.name = "punch hole", .fn = op_punch, .mixed_ino = &fhole},
+	    {.name = "preallocate past EOF", .fn = op_prealloc},
+	    {.name = "setxattr (replace)", .fn = op_setxattr},
+	    {.name = "removexattr", .fn = op_removexattr},
+	    {.name = "chmod", .fn = op_chmod},
+	    {.name = "truncate down", .fn = op_truncate},
+	    {.name = "unlink of a file with 20 extents", .fn = op_unlink_big},
+	    {.name = "unlink of an open file", .fn = op_unlink_open},
+	    {.name = "rmdir", .fn = op_rmdir},
+	};
+	/* The last close of an unlinked file frees it; recovery of a crash
+	 * at any point of it reclaims the orphan, so all look the same. */
+	static const struct crash_op release = {
+	    .name = "release of an unlinked open file", .fn = op_release, .same = true};
+
+	crash_pool = t_path("crash");
+	T_EQ(t_mkfs(pool, POOL_SIZE, 0), 0, "mkfs");
+	fs = t_open(pool);
+	img = malloc(fs->mapped_len);
+	img2 = malloc(fs->mapped_len);
+	setup(fs);
+	T_EQ(t_fsck(fs, true), 0, "setup: consistent");
+	t_srand(2024);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		crash_test(fs, &ops[i]);
+		if (!T_EQ(t_fsck(fs, true), 0, "  the live pool is consistent afterwards"))
+			break;
+	}
+	crash_test(fs, &release);
+	T_EQ(t_fsck(fs, false), 0, "the live pool is consistent at the end (no orphans)");
+	daxfs_close(fs);
+	T(rec_tried > 0 && rec_bad == 0,
+	  "a crash during recovery: recovering again gives the same state (%ld cases)", rec_tried);
+	free(img);
+	free(img2);
+	free(ob.shadow);
+	free(ob.start);
+	free(ob.pending);
+	free(ob.pts);
+}
+
+int main(void)
+{
+	return t_run("journal", body);
+}
