@@ -37,8 +37,9 @@
 #define POOL_SIZE (16ULL << 20)
 #define LINE	  64
 #define BLK	  ((off_t)DX_BLOCK_SIZE)
-/* Random subsets of the unpersisted lines tried at each drain point. */
-#define RANDOM_TRIALS 2
+/* Random subsets of the unpersisted lines tried at each drain point
+ * (UNIT_CRASH_TRIALS overrides, for soak runs). */
+static int random_trials = 2;
 
 /* ---- the observer ---- */
 
@@ -452,7 +453,7 @@ static void crash_test(struct daxfs *fs, const struct crash_op *op)
 			try_point(pt, 0, &s, &res, k);
 		if (pt->n) {
 			try_point(pt, 1, &s, &res, k);
-			for (int t = 0; t < RANDOM_TRIALS; t++)
+			for (int t = 0; t < random_trials; t++)
 				try_point(pt, 2 + t, &s, &res, k);
 		}
 		changed = false;
@@ -743,6 +744,8 @@ static void body(void)
 	static const struct crash_op release = {
 	    .name = "release of an unlinked open file", .fn = op_release, .same = true};
 
+	if (getenv("UNIT_CRASH_TRIALS"))
+		random_trials = atoi(getenv("UNIT_CRASH_TRIALS"));
 	crash_pool = t_path("crash");
 	T_EQ(t_mkfs(pool, POOL_SIZE, 0), 0, "mkfs");
 	fs = t_open(pool);
