@@ -39,12 +39,12 @@
 
 #include "model.h"
 
-#define PROG		"daxfs-fsx"
-#define RING_LEN	32
-#define CHECK_EVERY	1000
-#define SCRATCH_SALT	0x5c7a7c4u
-#define EXIT_FAIL	1
-#define EXIT_SETUP	2
+#define PROG	     "daxfs-fsx"
+#define RING_LEN     32
+#define CHECK_EVERY  1000
+#define SCRATCH_SALT 0x5c7a7c4u
+#define EXIT_FAIL    1
+#define EXIT_SETUP   2
 
 enum opcode {
 	OP_READ,
@@ -89,10 +89,10 @@ enum opclass {
 
 /* What follows the name on an op line. */
 enum op_args {
-	A_NONE,		/* fsync */
-	A_OFF,		/* truncate SIZE, seek_data OFFSET */
-	A_RANGE,	/* write OFFSET LENGTH */
-	A_COPY,		/* copy SRC LENGTH DST */
+	A_NONE,	 /* fsync */
+	A_OFF,	 /* truncate SIZE, seek_data OFFSET */
+	A_RANGE, /* write OFFSET LENGTH */
+	A_COPY,	 /* copy SRC LENGTH DST */
 };
 
 struct op {
@@ -105,7 +105,7 @@ struct op {
 
 enum run_result {
 	RUN_OK,
-	RUN_UNSUPPORTED,	/* the filesystem lacks it: disable the class */
+	RUN_UNSUPPORTED, /* the filesystem lacks it: disable the class */
 };
 
 struct opcode_desc {
@@ -116,16 +116,16 @@ struct opcode_desc {
 };
 
 /* Class flags. */
-#define CF_FALLOC	0x1	/* an fallocate(2) mode: -F disables it */
-#define CF_SHIFT	0x2	/* moves data or EOF: not with -P */
-#define CF_DAXFS	0x4	/* only meaningful on a daxfs mount */
+#define CF_FALLOC 0x1 /* an fallocate(2) mode: -F disables it */
+#define CF_SHIFT  0x2 /* moves data or EOF: not with -P */
+#define CF_DAXFS  0x4 /* only meaningful on a daxfs mount */
 
 struct op_class {
 	const char *name;
 	unsigned int weight;
 	unsigned int flags;
-	int (*gen)(struct op *op);	/* 0: op filled in; -1: not possible now */
-	bool off;			/* disabled by the user or the filesystem */
+	int (*gen)(struct op *op); /* 0: op filled in; -1: not possible now */
+	bool off;		   /* disabled by the user or the filesystem */
 };
 
 struct ring_ent {
@@ -152,14 +152,14 @@ static struct {
 	/* this process */
 	int fd;
 	bool is_daxfs;
-	dev_t dev;		/* reopen must find the file where it was */
-	int strict_holes;	/* -1: decide by filesystem type */
+	dev_t dev;	  /* reopen must find the file where it was */
+	int strict_holes; /* -1: decide by filesystem type */
 	uint64_t pagesize;
-	uint64_t gran;		/* hole granularity (coarse, safe) */
-	uint64_t fine;		/* smallest unit a hole can have */
-	uint64_t falign;	/* collapse/insert alignment */
+	uint64_t gran;	 /* hole granularity (coarse, safe) */
+	uint64_t fine;	 /* smallest unit a hole can have */
+	uint64_t falign; /* collapse/insert alignment */
 	struct model m;
-	uint64_t rs, re;	/* the region this process owns */
+	uint64_t rs, re; /* the region this process owns */
 	bool multi;
 	unsigned int proc;
 	uint32_t salt;
@@ -175,22 +175,22 @@ static struct {
 	uint8_t *scratch_state;
 
 	FILE *log;
-	char *ops_out;		/* replay file written on failure */
+	char *ops_out; /* replay file written on failure */
 	char prefix[16];
 
 	struct ring_ent ring[RING_LEN];
 	uint64_t ring_n;
 } fx = {
-	.numops = 10000,
-	.maxlen = 256 * 1024,
-	.maxoplen = 64 * 1024,
-	.ralign = 1,
-	.walign = 1,
-	.talign = 1,
-	.nproc = 1,
-	.fd = -1,
-	.scratch_fd = -1,
-	.strict_holes = -1,
+    .numops = 10000,
+    .maxlen = 256 * 1024,
+    .maxoplen = 64 * 1024,
+    .ralign = 1,
+    .walign = 1,
+    .talign = 1,
+    .nproc = 1,
+    .fd = -1,
+    .scratch_fd = -1,
+    .strict_holes = -1,
 };
 
 static enum run_result run_read(const struct op *op);
@@ -206,25 +206,25 @@ static enum run_result run_fsync(const struct op *op);
 static enum run_result run_reopen(const struct op *op);
 
 static const struct opcode_desc opcodes[NR_OPCODES] = {
-	[OP_READ] = { "read", C_READ, A_RANGE, run_read },
-	[OP_WRITE] = { "write", C_WRITE, A_RANGE, run_write },
-	[OP_MAPREAD] = { "mapread", C_MAPREAD, A_RANGE, run_mapread },
-	[OP_MAPWRITE] = { "mapwrite", C_MAPWRITE, A_RANGE, run_mapwrite },
-	[OP_TRUNCATE] = { "truncate", C_TRUNCATE, A_OFF, run_truncate },
-	[OP_FALLOC] = { "falloc", C_FALLOC, A_RANGE, run_falloc },
-	[OP_FALLOC_KEEP] = { "falloc_keep", C_FALLOC, A_RANGE, run_falloc },
-	[OP_PUNCH] = { "punch", C_PUNCH, A_RANGE, run_falloc },
-	[OP_ZERO] = { "zero", C_ZERO, A_RANGE, run_falloc },
-	[OP_ZERO_KEEP] = { "zero_keep", C_ZERO, A_RANGE, run_falloc },
-	[OP_COLLAPSE] = { "collapse", C_COLLAPSE, A_RANGE, run_shift },
-	[OP_INSERT] = { "insert", C_INSERT, A_RANGE, run_shift },
-	[OP_COPY] = { "copy", C_COPY, A_COPY, run_copy },
-	[OP_COPY_SCRATCH] = { "copyx", C_COPY, A_COPY, run_copy },
-	[OP_SEEK_DATA] = { "seek_data", C_SEEK, A_OFF, run_seek },
-	[OP_SEEK_HOLE] = { "seek_hole", C_SEEK, A_OFF, run_seek },
-	[OP_FSYNC] = { "fsync", C_FSYNC, A_NONE, run_fsync },
-	[OP_FDATASYNC] = { "fdatasync", C_FSYNC, A_NONE, run_fsync },
-	[OP_REOPEN] = { "reopen", C_REOPEN, A_NONE, run_reopen },
+    [OP_READ] = {"read", C_READ, A_RANGE, run_read},
+    [OP_WRITE] = {"write", C_WRITE, A_RANGE, run_write},
+    [OP_MAPREAD] = {"mapread", C_MAPREAD, A_RANGE, run_mapread},
+    [OP_MAPWRITE] = {"mapwrite", C_MAPWRITE, A_RANGE, run_mapwrite},
+    [OP_TRUNCATE] = {"truncate", C_TRUNCATE, A_OFF, run_truncate},
+    [OP_FALLOC] = {"falloc", C_FALLOC, A_RANGE, run_falloc},
+    [OP_FALLOC_KEEP] = {"falloc_keep", C_FALLOC, A_RANGE, run_falloc},
+    [OP_PUNCH] = {"punch", C_PUNCH, A_RANGE, run_falloc},
+    [OP_ZERO] = {"zero", C_ZERO, A_RANGE, run_falloc},
+    [OP_ZERO_KEEP] = {"zero_keep", C_ZERO, A_RANGE, run_falloc},
+    [OP_COLLAPSE] = {"collapse", C_COLLAPSE, A_RANGE, run_shift},
+    [OP_INSERT] = {"insert", C_INSERT, A_RANGE, run_shift},
+    [OP_COPY] = {"copy", C_COPY, A_COPY, run_copy},
+    [OP_COPY_SCRATCH] = {"copyx", C_COPY, A_COPY, run_copy},
+    [OP_SEEK_DATA] = {"seek_data", C_SEEK, A_OFF, run_seek},
+    [OP_SEEK_HOLE] = {"seek_hole", C_SEEK, A_OFF, run_seek},
+    [OP_FSYNC] = {"fsync", C_FSYNC, A_NONE, run_fsync},
+    [OP_FDATASYNC] = {"fdatasync", C_FSYNC, A_NONE, run_fsync},
+    [OP_REOPEN] = {"reopen", C_REOPEN, A_NONE, run_reopen},
 };
 
 static int gen_read(struct op *op);
@@ -243,20 +243,20 @@ static int gen_fsync(struct op *op);
 static int gen_reopen(struct op *op);
 
 static struct op_class classes[NR_CLASSES] = {
-	[C_READ] = { "read", 12, 0, gen_read, false },
-	[C_WRITE] = { "write", 16, 0, gen_write, false },
-	[C_MAPREAD] = { "mapread", 5, 0, gen_mapread, false },
-	[C_MAPWRITE] = { "mapwrite", 5, 0, gen_mapwrite, false },
-	[C_TRUNCATE] = { "truncate", 4, CF_SHIFT, gen_truncate, false },
-	[C_FALLOC] = { "falloc", 3, CF_FALLOC, gen_falloc, false },
-	[C_PUNCH] = { "punch", 3, CF_FALLOC, gen_punch, false },
-	[C_ZERO] = { "zero", 3, CF_FALLOC, gen_zero, false },
-	[C_COLLAPSE] = { "collapse", 2, CF_FALLOC | CF_SHIFT, gen_collapse, false },
-	[C_INSERT] = { "insert", 2, CF_FALLOC | CF_SHIFT, gen_insert, false },
-	[C_COPY] = { "copy", 4, 0, gen_copy, false },
-	[C_SEEK] = { "seek", 5, 0, gen_seek, false },
-	[C_FSYNC] = { "fsync", 1, 0, gen_fsync, false },
-	[C_REOPEN] = { "reopen", 1, 0, gen_reopen, false },
+    [C_READ] = {"read", 12, 0, gen_read, false},
+    [C_WRITE] = {"write", 16, 0, gen_write, false},
+    [C_MAPREAD] = {"mapread", 5, 0, gen_mapread, false},
+    [C_MAPWRITE] = {"mapwrite", 5, 0, gen_mapwrite, false},
+    [C_TRUNCATE] = {"truncate", 4, CF_SHIFT, gen_truncate, false},
+    [C_FALLOC] = {"falloc", 3, CF_FALLOC, gen_falloc, false},
+    [C_PUNCH] = {"punch", 3, CF_FALLOC, gen_punch, false},
+    [C_ZERO] = {"zero", 3, CF_FALLOC, gen_zero, false},
+    [C_COLLAPSE] = {"collapse", 2, CF_FALLOC | CF_SHIFT, gen_collapse, false},
+    [C_INSERT] = {"insert", 2, CF_FALLOC | CF_SHIFT, gen_insert, false},
+    [C_COPY] = {"copy", 4, 0, gen_copy, false},
+    [C_SEEK] = {"seek", 5, 0, gen_seek, false},
+    [C_FSYNC] = {"fsync", 1, 0, gen_fsync, false},
+    [C_REOPEN] = {"reopen", 1, 0, gen_reopen, false},
 };
 
 /* ---- small helpers ---- */
@@ -423,7 +423,8 @@ static void describe_op(char *s, size_t n, const struct op *op, uint64_t size_be
 		break;
 	case A_COPY:
 		snprintf(s, n,
-			 "%8u %-11s 0x%" PRIx64 " .. 0x%" PRIx64 " (0x%" PRIx64 " bytes) to 0x%" PRIx64,
+			 "%8u %-11s 0x%" PRIx64 " .. 0x%" PRIx64 " (0x%" PRIx64
+			 " bytes) to 0x%" PRIx64,
 			 op->num, d->name, op->off, op->off + op->len, op->len, op->dst);
 		break;
 	}
@@ -434,7 +435,7 @@ static int parse_op(const char *line, struct op *op)
 	char name[32];
 	unsigned int num;
 	int pos = 0;
-	uint64_t a[3] = { 0, 0, 0 };
+	uint64_t a[3] = {0, 0, 0};
 	int want, i;
 
 	if (sscanf(line, "%u %31s %n", &num, name, &pos) < 2)
@@ -446,8 +447,10 @@ static int parse_op(const char *line, struct op *op)
 		return -1;
 	op->num = num;
 	op->code = i;
-	want = opcodes[i].args == A_NONE ? 0 : opcodes[i].args == A_OFF ? 1
-		: opcodes[i].args == A_RANGE ? 2 : 3;
+	want = opcodes[i].args == A_NONE    ? 0
+	       : opcodes[i].args == A_OFF   ? 1
+	       : opcodes[i].args == A_RANGE ? 2
+					    : 3;
 	line += pos;
 	for (i = 0; i < want; i++) {
 		char *end;
@@ -577,7 +580,8 @@ static void guess_origin(uint64_t bad, const uint8_t *got, unsigned int n)
 	for (uint32_t k = fx.curop; k >= 1 && fx.curop - k < 4000000; k--) {
 		fill_pattern(pat, bad, n, k, fx.salt);
 		if (!memcmp(pat, got, n)) {
-			prt("  the bytes read are what op %u wrote at this offset (stale data?)\n", k);
+			prt("  the bytes read are what op %u wrote at this offset (stale data?)\n",
+			    k);
 			return;
 		}
 	}
@@ -624,8 +628,8 @@ static void report_mismatch(const char *what, uint64_t off, const uint8_t *got, 
 		nbad++;
 	}
 	bad = off + first;
-	prt("%s: bad data at 0x%" PRIx64 " (checked 0x%" PRIx64 " .. 0x%" PRIx64 ")\n", what,
-	    bad, off, off + len);
+	prt("%s: bad data at 0x%" PRIx64 " (checked 0x%" PRIx64 " .. 0x%" PRIx64 ")\n", what, bad,
+	    off, off + len);
 	prt("  %" PRIu64 " bad bytes between 0x%" PRIx64 " and 0x%" PRIx64 "\n", nbad, bad,
 	    off + last);
 	ls = max_u64(off, bad & ~15ull);
@@ -721,8 +725,8 @@ static enum run_result run_read(const struct op *op)
 	if (n < 0)
 		fail("read 0x%" PRIx64 " len 0x%" PRIx64 ": %s", op->off, op->len, strerror(errno));
 	if ((uint64_t)n != want)
-		fail("read 0x%" PRIx64 " len 0x%" PRIx64 " returned 0x%zx bytes, expected 0x%" PRIx64
-		     " (size 0x%" PRIx64 ")",
+		fail("read 0x%" PRIx64 " len 0x%" PRIx64
+		     " returned 0x%zx bytes, expected 0x%" PRIx64 " (size 0x%" PRIx64 ")",
 		     op->off, op->len, n, want, size);
 	check_bytes("read", op->off, fx.buf, want);
 	return RUN_OK;
@@ -898,9 +902,9 @@ static enum run_result run_shift(const struct op *op)
 	if (fx.is_daxfs) {
 		/* Linux's FUSE module refuses these modes, so daxfs takes an ioctl. */
 		struct daxfs_ioc_falloc arg = {
-			.offset = op->off,
-			.length = op->len,
-			.mode = mode,
+		    .offset = op->off,
+		    .length = op->len,
+		    .mode = mode,
 		};
 
 		ret = ioctl(fx.fd, DAXFS_IOC_FALLOCATE, &arg);
@@ -980,7 +984,8 @@ static enum run_result run_seek(const struct op *op)
 		if (r >= 0 || errno != ENXIO)
 			fail("%s 0x%" PRIx64 " at/after EOF 0x%" PRIx64 " returned %jd (%s), "
 			     "expected ENXIO",
-			     name, op->off, size, (intmax_t)r, r < 0 ? strerror(errno) : "no error");
+			     name, op->off, size, (intmax_t)r,
+			     r < 0 ? strerror(errno) : "no error");
 		return RUN_OK;
 	}
 	if (r < 0) {
@@ -1213,8 +1218,8 @@ static int gen_copy(struct op *op)
 		op->code = OP_COPY_SCRATCH;
 		if (gen_off(0, fx.scratch_len, align, &op->off))
 			return -1;
-		op->len = gen_len(min_u64(min_u64(fx.maxoplen, fx.scratch_len - op->off),
-					  fx.re - fx.rs));
+		op->len =
+		    gen_len(min_u64(min_u64(fx.maxoplen, fx.scratch_len - op->off), fx.re - fx.rs));
 		return gen_off(fx.rs, fx.re - op->len + 1, align, &op->dst);
 	}
 	op->code = OP_COPY;
@@ -1291,7 +1296,7 @@ static bool touches_monitor(const struct op *op, uint64_t size_before)
 		return min_u64(op->off, size_before) < e && max_u64(op->off, size_before) > s;
 	case OP_COLLAPSE:
 	case OP_INSERT:
-		return op->off < e;	/* everything after moves */
+		return op->off < e; /* everything after moves */
 	case OP_COPY:
 	case OP_COPY_SCRATCH:
 		return (op->dst < e && op->dst + op->len > s) ||
@@ -1501,7 +1506,8 @@ static void probe_fs(bool print)
 			prt("%s: %s is on %s (f_type 0x%lx), block size %" PRIu64 "\n", PROG,
 			    fx.path, fs_name(sfs.f_type), (long)sfs.f_type, blk);
 		if (!fx.strict_holes)
-			prt("%s: SEEK_DATA may land in never-written blocks here (loose hole checks)\n",
+			prt("%s: SEEK_DATA may land in never-written blocks here (loose hole "
+			    "checks)\n",
 			    PROG);
 	}
 }
@@ -1532,7 +1538,7 @@ static void setup_daxfs_ops(void)
  */
 static void scratch_layout(void)
 {
-	uint64_t g = 4096, h0, h1;	/* not the filesystem's: replays must match */
+	uint64_t g = 4096, h0, h1; /* not the filesystem's: replays must match */
 
 	fx.scratch_path = xasprintf("%s.fsxcopy", fx.path);
 	if (!fx.scratch_len)
@@ -1595,7 +1601,8 @@ static void open_log(const char *record)
 		/* Outside the filesystem under test; holds every op for the replay file. */
 		fx.log = tmpfile();
 		if (!fx.log)
-			prt("%s: no temporary file for the op log (%s); no replay file on failure\n",
+			prt("%s: no temporary file for the op log (%s); no replay file on "
+			    "failure\n",
 			    PROG, strerror(errno));
 	}
 	if (fx.log)
@@ -1688,7 +1695,7 @@ static void run_process(FILE *replay, const char *record)
 	open_log(record);
 	if (fx.multi) {
 		/* The parent sized the file; the log says so, for a replay. */
-		struct op op = { .num = 0, .code = OP_TRUNCATE, .off = fx.maxlen };
+		struct op op = {.num = 0, .code = OP_TRUNCATE, .off = fx.maxlen};
 		char s[64];
 
 		model_truncate(&fx.m, fx.maxlen, 0);
@@ -1850,12 +1857,9 @@ static int run_multi(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "replay", required_argument, NULL, 'Y' },
-		{ "record", required_argument, NULL, 'Z' },
-		{ "strict-holes", no_argument, NULL, 'H' },
-		{ "loose-holes", no_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"replay", required_argument, NULL, 'Y'}, {"record", required_argument, NULL, 'Z'},
+	    {"strict-holes", no_argument, NULL, 'H'}, {"loose-holes", no_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	FILE *replay = NULL;
 	double t0, dt;

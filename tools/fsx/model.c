@@ -35,7 +35,7 @@ int model_init(struct model *m, uint64_t maxlen, uint64_t gran)
 	m->gran = gran;
 	m->cap = round_up(maxlen, gran);
 	m->data = calloc(m->cap, 1);
-	m->state = calloc(m->cap, 1);	/* SEG_HOLE: the file starts empty */
+	m->state = calloc(m->cap, 1); /* SEG_HOLE: the file starts empty */
 	m->owner = calloc(m->cap, sizeof(*m->owner));
 	if (!m->data || !m->state || !m->owner) {
 		model_free(m);
@@ -110,7 +110,7 @@ void model_alloc(struct model *m, uint64_t off, uint64_t len, bool keep)
 void model_punch(struct model *m, uint64_t off, uint64_t len, uint32_t op)
 {
 	uint64_t end = off + len;
-	uint64_t lim = round_up(m->size, m->gran);	/* punching stops here (ext4) */
+	uint64_t lim = round_up(m->size, m->gran); /* punching stops here (ext4) */
 	uint64_t zend = min_u64(end, m->size);
 	uint64_t g;
 

@@ -15,19 +15,19 @@
 #include <stdint.h>
 
 enum seg_state {
-	SEG_HOLE = 0,	/* certainly not allocated */
-	SEG_UNKNOWN,	/* the filesystem may report it either way */
-	SEG_DATA,	/* certainly written data */
+	SEG_HOLE = 0, /* certainly not allocated */
+	SEG_UNKNOWN,  /* the filesystem may report it either way */
+	SEG_DATA,     /* certainly written data */
 };
 
 struct model {
-	uint64_t maxlen;	/* the file never grows beyond this */
-	uint64_t cap;		/* array length: maxlen rounded up to gran */
-	uint64_t gran;		/* allocation granularity assumed for holes */
-	uint64_t size;		/* expected st_size */
-	uint8_t *data;		/* expected content; always zero at and beyond size */
-	uint8_t *state;		/* enum seg_state per byte */
-	uint32_t *owner;	/* op number that last defined each byte (0: none) */
+	uint64_t maxlen; /* the file never grows beyond this */
+	uint64_t cap;	 /* array length: maxlen rounded up to gran */
+	uint64_t gran;	 /* allocation granularity assumed for holes */
+	uint64_t size;	 /* expected st_size */
+	uint8_t *data;	 /* expected content; always zero at and beyond size */
+	uint8_t *state;	 /* enum seg_state per byte */
+	uint32_t *owner; /* op number that last defined each byte (0: none) */
 };
 
 int model_init(struct model *m, uint64_t maxlen, uint64_t gran);
