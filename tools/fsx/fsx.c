@@ -1506,9 +1506,7 @@ static void probe_fs(bool print)
 			prt("%s: %s is on %s (f_type 0x%lx), block size %" PRIu64 "\n", PROG,
 			    fx.path, fs_name(sfs.f_type), (long)sfs.f_type, blk);
 		if (!fx.strict_holes)
-			prt("%s: SEEK_DATA may land in never-written blocks here (loose hole "
-			    "checks)\n",
-			    PROG);
+			prt("%s: loose hole checks: SEEK_DATA may return unwritten blocks\n", PROG);
 	}
 }
 
@@ -1601,9 +1599,8 @@ static void open_log(const char *record)
 		/* Outside the filesystem under test; holds every op for the replay file. */
 		fx.log = tmpfile();
 		if (!fx.log)
-			prt("%s: no temporary file for the op log (%s); no replay file on "
-			    "failure\n",
-			    PROG, strerror(errno));
+			prt("%s: no op log, so no replay file on failure: %s\n", PROG,
+			    strerror(errno));
 	}
 	if (fx.log)
 		log_header(fx.log);
