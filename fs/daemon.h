@@ -46,6 +46,8 @@ struct dfs_opts {
 	/* daxfs-specific, for the lease and pin machinery */
 	unsigned busy_timeout;	   /* seconds, handed to daxfs_open() */
 	unsigned lease_break_time; /* seconds */
+	unsigned max_leases;	   /* per user, 0 = no cap */
+	unsigned max_pinned_mb;	   /* MiB under mappings per user, 0 = no cap */
 	/* options handed on to fuse_session_new() */
 	struct fuse_args fuse_args;
 };
@@ -65,6 +67,13 @@ struct dfs_ctx {
 struct dfs_file {
 	struct daxfs_file *file;
 	int flags;
+	fuse_ino_t ino;
+	/* The last poll() of this open file, to wake when its lease breaks
+	 * (dfs_poll_lock). */
+	struct fuse_pollhandle *ph;
+	/* A write mapping was made: the kernel's cached pages of the file
+	 * may be stale after the holder goes. */
+	int mapped_write;
 };
 
 static inline struct dfs_ctx *dfs_ctx(fuse_req_t req)
@@ -81,6 +90,13 @@ static inline struct dfs_file *dfs_file(const struct fuse_file_info *fi)
 extern const struct fuse_lowlevel_ops dfs_ops;
 /* Clear the set-id bits a modification by req's caller clears on Linux. */
 void dfs_drop_privs(fuse_req_t req, fuse_ino_t ino, int all);
+
+/* poll.c */
+void dfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct fuse_pollhandle *ph);
+/* Given to lib/ as the lease-break notifier. */
+void dfs_lease_notify(void *ctx, struct daxfs_file *f);
+void dfs_poll_forget(struct dfs_file *h);
 
 /* tick.c */
 int dfs_tick_start(struct daxfs *fs);

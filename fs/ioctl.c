@@ -8,6 +8,7 @@
  * row and a handler.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,20 +21,51 @@
 union dfs_ioc_arg {
 	struct daxfs_ioc_falloc falloc;
 	struct daxfs_ioc_pool_info pool_info;
+	struct daxfs_ioc_map map;
+	struct daxfs_ioc_unmap unmap;
+	struct daxfs_ioc_sync sync;
+	struct daxfs_ioc_pins pins;
+	struct daxfs_stats stats;
+	struct daxfs_ioc_lease lease;
+	struct daxfs_ioc_leases leases;
 };
 
+/*
+ * One ioctl in flight.  It lives on the heap because a map or a layout
+ * change may have to wait for pins, and then is answered later, from
+ * another thread, by dfs_ioc_finish().
+ */
 struct dfs_ioc_call {
 	fuse_req_t req;
 	fuse_ino_t ino;
 	struct dfs_file *file; /* NULL on a directory */
-	const union dfs_ioc_arg *in;
-	union dfs_ioc_arg *out;
+	struct daxfs_cred cred;
+	size_t out_size;       /* 0: nothing to copy out */
+	union dfs_ioc_arg in;
+	union dfs_ioc_arg out;
 };
+
+/* A handler's return: answered later through dfs_ioc_finish(). */
+#define DFS_IOC_LATER 1
 
 struct dfs_ioc_cmd {
 	unsigned int cmd;
-	int (*handler)(const struct dfs_ioc_call *call);
+	int (*handler)(struct dfs_ioc_call *call);
 };
+
+static void dfs_ioc_finish(struct dfs_ioc_call *call, int err)
+{
+	if (err < 0)
+		fuse_reply_err(call->req, -err);
+	else
+		fuse_reply_ioctl(call->req, 0, call->out_size ? &call->out : NULL, call->out_size);
+	free(call);
+}
+
+static struct daxfs *call_fs(const struct dfs_ioc_call *call)
+{
+	return dfs_ctx(call->req)->fs;
+}
 
 /*
  * The kernel did not see a change that moved data from off on and changed
@@ -71,11 +103,21 @@ static void kernel_size_changed(struct dfs_ctx *ctx, fuse_ino_t ino, off_t off)
 	fuse_lowlevel_notify_store(ctx->se, ino, start, &bv, 0);
 }
 
-static int ioc_fallocate(const struct dfs_ioc_call *call)
+static void falloc_done(void *p, int err)
 {
-	const struct daxfs_ioc_falloc *a = &call->in->falloc;
-	struct dfs_ctx *ctx = dfs_ctx(call->req);
-	int ret;
+	struct dfs_ioc_call *call = p;
+
+	if (!err) {
+		kernel_size_changed(dfs_ctx(call->req), call->ino, (off_t)call->in.falloc.offset);
+		/* The kernel does not see this as a write: all the bits. */
+		dfs_drop_privs(call->req, call->ino, 1);
+	}
+	dfs_ioc_finish(call, err);
+}
+
+static int ioc_fallocate(struct dfs_ioc_call *call)
+{
+	const struct daxfs_ioc_falloc *a = &call->in.falloc;
 
 	/* The checks of fallocate(2), in its order. */
 	if (a->reserved)
@@ -88,15 +130,10 @@ static int ioc_fallocate(const struct dfs_ioc_call *call)
 		return -EBADF;
 	if (a->offset + a->length > INT64_MAX)
 		return -EFBIG;
-
-	ret = daxfs_fallocate(ctx->fs, call->ino, (int)a->mode, (off_t)a->offset, (off_t)a->length);
-	if (ret < 0)
-		return ret;
-
-	kernel_size_changed(ctx, call->ino, (off_t)a->offset);
-	/* As fallocate(2) would; the kernel does not see a modification. */
-	dfs_drop_privs(call->req, call->ino, 1);
-	return 0;
+	/* It moves blocks: it may wait for pins (docs/pins.md). */
+	daxfs_fallocate_async(call_fs(call), call->ino, (int)a->mode, (off_t)a->offset,
+			      (off_t)a->length, falloc_done, call);
+	return DFS_IOC_LATER;
 }
 
 /* Copy a string into a fixed field, NUL-padded, cut off if too long. */
@@ -111,13 +148,13 @@ static void copy_field(char *dst, size_t size, const char *src, int need_nul)
 		memcpy(dst, src, len);
 }
 
-static int ioc_pool_info(const struct dfs_ioc_call *call)
+static int ioc_pool_info(struct dfs_ioc_call *call)
 {
-	struct daxfs_ioc_pool_info *o = &call->out->pool_info;
+	struct daxfs_ioc_pool_info *o = &call->out.pool_info;
 	struct daxfs_pool_info pi;
 
 	memset(&pi, 0, sizeof(pi));
-	daxfs_pool_info(dfs_ctx(call->req)->fs, &pi);
+	daxfs_pool_info(call_fs(call), &pi);
 	memcpy(o->uuid, pi.uuid, sizeof(o->uuid));
 	o->size = pi.size;
 	o->block_size = DFS_BLKSIZE;
@@ -128,18 +165,136 @@ static int ioc_pool_info(const struct dfs_ioc_call *call)
 	return 0;
 }
 
+/* ---- direct access (docs/pins.md) ---- */
+
+/* Drop the kernel's cached pages of a range written behind its back. */
+static void inval_range(const struct dfs_ioc_call *call, uint64_t off, uint64_t len)
+{
+	if (len)
+		fuse_lowlevel_notify_inval_inode(dfs_ctx(call->req)->se, call->ino, (off_t)off,
+						 (off_t)len);
+}
+
+static void map_done(void *p, int err)
+{
+	struct dfs_ioc_call *call = p;
+
+	if (!err && (call->out.map.flags & DAXFS_MAP_WRITE))
+		call->file->mapped_write = 1;
+	/* Backing holes changed the block count the kernel has cached. */
+	if (!err)
+		fuse_lowlevel_notify_inval_inode(dfs_ctx(call->req)->se, call->ino, -1, 0);
+	dfs_ioc_finish(call, err);
+}
+
+static int ioc_map(struct dfs_ioc_call *call)
+{
+	if (!call->file)
+		return -EISDIR;
+	call->out.map = call->in.map;
+	/* Waits behind a pending layout change of the file, threadless. */
+	daxfs_mapping_create_async(call_fs(call), call->file->file, &call->out.map, &call->cred,
+				   map_done, call);
+	return DFS_IOC_LATER;
+}
+
+static int ioc_unmap(struct dfs_ioc_call *call)
+{
+	uint64_t off = 0, len = 0;
+	int ret;
+
+	if (!call->file)
+		return -EISDIR;
+	ret = daxfs_mapping_range(call_fs(call), call->file->file, call->in.unmap.id, &off, &len);
+	if (ret == -EINVAL)
+		return ret;
+	ret = daxfs_mapping_drop(call_fs(call), call->file->file, call->in.unmap.id);
+	if (!ret && call->file->mapped_write)
+		inval_range(call, off, len);
+	return ret;
+}
+
+static int ioc_sync(struct dfs_ioc_call *call)
+{
+	uint64_t off = call->in.sync.offset, len = call->in.sync.length;
+	int ret;
+
+	if (!call->file)
+		return -EISDIR;
+	ret = daxfs_mapping_range(call_fs(call), call->file->file, call->in.sync.id, &off, &len);
+	if (ret < 0)
+		return ret; /* unknown id, or revoked: ENOLINK */
+	inval_range(call, off, len);
+	return 0;
+}
+
+static int ioc_pins(struct dfs_ioc_call *call)
+{
+	const struct daxfs_ioc_pins *in = &call->in.pins;
+	struct daxfs_ioc_pins *o = &call->out.pins;
+	int n;
+
+	if (in->flags & ~(uint32_t)DAXFS_PINS_THIS_FILE)
+		return -EINVAL;
+	n = daxfs_mapping_list(call_fs(call), in->cursor,
+			       (in->flags & DAXFS_PINS_THIS_FILE) ? call->ino : 0, o->pin,
+			       DAXFS_PINS_MAX);
+	o->cursor = in->cursor;
+	o->flags = in->flags;
+	o->count = (uint32_t)n;
+	return 0;
+}
+
+static int ioc_stats(struct dfs_ioc_call *call)
+{
+	daxfs_get_stats(call_fs(call), &call->out.stats);
+	return 0;
+}
+
+/* ---- layout leases (docs/leases.md) ---- */
+
+static int ioc_lease(struct dfs_ioc_call *call)
+{
+	if (!call->file)
+		return -EISDIR;
+	call->out.lease = call->in.lease;
+	return daxfs_lease(call_fs(call), call->file->file, &call->out.lease, &call->cred);
+}
+
+static int ioc_leases(struct dfs_ioc_call *call)
+{
+	const struct daxfs_ioc_leases *in = &call->in.leases;
+	struct daxfs_ioc_leases *o = &call->out.leases;
+	int n;
+
+	if (in->flags & ~(uint32_t)DAXFS_PINS_THIS_FILE)
+		return -EINVAL;
+	n = daxfs_lease_list(call_fs(call), in->cursor,
+			     (in->flags & DAXFS_PINS_THIS_FILE) ? call->ino : 0, o->lease,
+			     DAXFS_LEASES_MAX);
+	o->cursor = in->cursor;
+	o->flags = in->flags;
+	o->count = (uint32_t)n;
+	return 0;
+}
+
 static const struct dfs_ioc_cmd dfs_ioc_cmds[] = {
     {DAXFS_IOC_FALLOCATE, ioc_fallocate},
     {DAXFS_IOC_POOL_INFO, ioc_pool_info},
+    {DAXFS_IOC_MAP, ioc_map},
+    {DAXFS_IOC_UNMAP, ioc_unmap},
+    {DAXFS_IOC_SYNC, ioc_sync},
+    {DAXFS_IOC_PINS, ioc_pins},
+    {DAXFS_IOC_STATS, ioc_stats},
+    {DAXFS_IOC_LEASE, ioc_lease},
+    {DAXFS_IOC_LEASES, ioc_leases},
 };
-
 void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	       struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 	       size_t out_bufsz)
 {
 	const struct dfs_ioc_cmd *c = NULL;
-	union dfs_ioc_arg in, out;
-	struct dfs_ioc_call call;
+	struct dfs_ioc_call *call;
 	size_t size;
 	unsigned dir;
 	int ret;
@@ -169,24 +324,22 @@ void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		return;
 	}
 
-	memset(&in, 0, sizeof(in));
-	memset(&out, 0, sizeof(out));
-	if (dir & _IOC_WRITE)
-		memcpy(&in, in_buf, size);
-
-	call.req = req;
-	call.ino = ino;
-	/* Directories are opened without a handle (fh 0). */
-	call.file = (flags & FUSE_IOCTL_DIR) ? NULL : dfs_file(fi);
-	call.in = &in;
-	call.out = &out;
-	ret = c->handler(&call);
-	if (ret < 0) {
-		fuse_reply_err(req, -ret);
+	call = calloc(1, sizeof(*call));
+	if (!call) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (dir & _IOC_READ)
-		fuse_reply_ioctl(req, 0, &out, size);
-	else
-		fuse_reply_ioctl(req, 0, NULL, 0);
+	if (dir & _IOC_WRITE)
+		memcpy(&call->in, in_buf, size);
+	call->req = req;
+	call->ino = ino;
+	/* Directories are opened without a handle (fh 0). */
+	call->file = (flags & FUSE_IOCTL_DIR) ? NULL : dfs_file(fi);
+	call->cred.uid = fuse_req_ctx(req)->uid;
+	call->cred.gid = fuse_req_ctx(req)->gid;
+	call->cred.pid = fuse_req_ctx(req)->pid;
+	call->out_size = (dir & _IOC_READ) ? size : 0;
+	ret = c->handler(call);
+	if (ret != DFS_IOC_LATER)
+		dfs_ioc_finish(call, ret);
 }

@@ -52,6 +52,10 @@ static void usage(FILE *f)
 		"                               ranges before failing (default 0: no limit)\n"
 		"      lease_break_time=SECONDS time a lease holder has to give up a\n"
 		"                               mapping (default %d)\n"
+		"      max_leases=N             layout leases one user may hold (root\n"
+		"                               exempt; default 0: no cap)\n"
+		"      max_pinned_mb=MIB        MiB one user may hold mapped (root exempt;\n"
+		"                               default 0: no cap)\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
 		"                               fstab options, ignored\n",
 		progname, DFS_DEFAULT_LEASE_BREAK_TIME);
@@ -72,7 +76,7 @@ static void version(void)
 }
 
 /* A whole decimal number of seconds. */
-static int parse_seconds(const char *opt, const char *val, unsigned *out)
+static int parse_number(const char *opt, const char *val, unsigned *out, const char *what)
 {
 	unsigned long v;
 	char *end;
@@ -86,8 +90,18 @@ static int parse_seconds(const char *opt, const char *val, unsigned *out)
 	*out = (unsigned)v;
 	return 0;
 bad:
-	fprintf(stderr, "%s: invalid value in option '%s': expected seconds\n", progname, opt);
+	fprintf(stderr, "%s: invalid value in option '%s': expected %s\n", progname, opt, what);
 	return -1;
+}
+
+static int parse_count(const char *opt, const char *val, unsigned *out)
+{
+	return parse_number(opt, val, out, "a number");
+}
+
+static int parse_seconds(const char *opt, const char *val, unsigned *out)
+{
+	return parse_number(opt, val, out, "seconds");
 }
 
 static int has_prefix(const char *s, const char *prefix)
@@ -149,6 +163,10 @@ static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
 		return parse_seconds(opt, opt + strlen("busy_timeout="), &o->busy_timeout);
 	if (has_prefix(opt, "lease_break_time="))
 		return parse_seconds(opt, opt + strlen("lease_break_time="), &o->lease_break_time);
+	if (has_prefix(opt, "max_leases="))
+		return parse_count(opt, opt + strlen("max_leases="), &o->max_leases);
+	if (has_prefix(opt, "max_pinned_mb="))
+		return parse_count(opt, opt + strlen("max_pinned_mb="), &o->max_pinned_mb);
 	if (has_prefix(opt, "fsname="))
 		o->have_fsname = 1;
 	else if (has_prefix(opt, "subtype="))
@@ -360,6 +378,9 @@ int main(int argc, char **argv)
 	memset(&oo, 0, sizeof(oo));
 	oo.readonly = o.readonly;
 	oo.busy_timeout = o.busy_timeout;
+	oo.lease_break_time = o.lease_break_time;
+	oo.max_leases_per_user = o.max_leases;
+	oo.max_pinned_per_user = (uint64_t)o.max_pinned_mb * (1 << 20) / 4096;
 	ret = daxfs_open(o.pool_abs, &oo, &ctx.fs);
 	if (ret < 0) {
 		const char *msg = daxfs_errormsg();
@@ -369,6 +390,7 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 	ctx.opts = &o;
+	daxfs_set_lease_notify(ctx.fs, dfs_lease_notify, &ctx);
 
 	se = fuse_session_new(&o.fuse_args, &dfs_ops, sizeof(dfs_ops), &ctx);
 	if (!se)

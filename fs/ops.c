@@ -73,73 +73,17 @@ static void cred_put(struct dfs_cred *dc)
 
 /* ---- set-id bits after a modification ---- */
 
-static int caller_in_group(fuse_req_t req, gid_t gid)
-{
-	struct dfs_cred dc;
-	int in = 0;
-
-	cred_get(req, &dc);
-	if (dc.c.gid == gid)
-		in = 1;
-	for (int i = 0; !in && i < dc.c.ngroups; i++)
-		in = dc.c.groups[i] == gid;
-	cred_put(&dc);
-	return in;
-}
-
-/*
- * The set-id bits that a modification of st's file by the caller clears,
- * by the rules of Linux (setattr_should_drop_suidgid): setuid, and setgid
- * if the group may execute or the caller is not in the file's group; never
- * for a caller with CAP_FSETID, for which root stands in since FUSE does
- * not pass capabilities on.
- *
- * all == 0 gives only what the FUSE module misses: without killpriv v2
- * (which libfuse 3.14 lacks) it clears setuid, and setgid only together
- * with group exec, so a setgid file without group exec written by a
- * non-member is the daemon's to fix.  all != 0 is for changes the kernel
- * does not see as modifications at all (the collapse/insert ioctl).
- */
-static mode_t privs_to_drop(fuse_req_t req, const struct stat *st, int all)
-{
-	mode_t drop = 0;
-
-	if (!S_ISREG(st->st_mode) || fuse_req_ctx(req)->uid == 0)
-		return 0;
-	if (all && (st->st_mode & S_ISUID))
-		drop |= S_ISUID;
-	if (st->st_mode & S_ISGID) {
-		if (st->st_mode & S_IXGRP) {
-			if (all)
-				drop |= S_ISGID;
-		} else if (!caller_in_group(req, st->st_gid)) {
-			drop |= S_ISGID;
-		}
-	}
-	return drop;
-}
-
+/* The rules are lib/'s (daxfs_drop_privs); the daemon supplies the caller
+ * and tells the kernel its cached mode is stale. */
 void dfs_drop_privs(fuse_req_t req, fuse_ino_t ino, int all)
 {
 	struct dfs_ctx *ctx = dfs_ctx(req);
-	struct daxfs_setattr sa;
 	struct dfs_cred dc;
-	struct stat st;
-	mode_t drop;
 
-	if (daxfs_getattr(ctx->fs, ino, &st) < 0)
-		return;
-	drop = privs_to_drop(req, &st, all);
-	if (!drop)
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.valid = DX_SET_MODE;
-	sa.mode = st.st_mode & ~drop;
 	cred_get(req, &dc);
-	if (daxfs_setattr(ctx->fs, ino, &sa, &dc.c, &st) == 0) {
+	if (daxfs_drop_privs(ctx->fs, ino, &dc.c, all) > 0)
 		/* Attributes only: takes no lock the request may hold. */
 		fuse_lowlevel_notify_inval_inode(ctx->se, ino, -1, 0);
-	}
 	cred_put(&dc);
 }
 
@@ -276,12 +220,37 @@ static void dfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	reply_attr(req, &st);
 }
 
+/* A setattr in flight: it may wait for pinned blocks (docs/pins.md). */
+struct setattr_req {
+	fuse_req_t req;
+	struct daxfs *fs;
+	fuse_ino_t ino;
+	int size_change;
+	struct dfs_cred dc;
+	struct stat st;
+};
+
+static void setattr_done(void *p, int err)
+{
+	struct setattr_req *r = p;
+
+	/* Truncation also clears the set-id bits the kernel leaves. */
+	if (!err && r->size_change && daxfs_drop_privs(r->fs, r->ino, &r->dc.c, 0) > 0)
+		err = daxfs_getattr(r->fs, r->ino, &r->st);
+	if (err < 0)
+		fuse_reply_err(r->req, -err);
+	else
+		reply_attr(r->req, &r->st);
+	cred_put(&r->dc);
+	free(r);
+}
+
 static void dfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			struct fuse_file_info *fi)
 {
 	struct daxfs *fs = req_fs(req);
+	struct setattr_req *r;
 	struct daxfs_setattr sa;
-	struct dfs_cred dc;
 	struct stat st;
 	int ret;
 
@@ -330,36 +299,28 @@ static void dfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		sa.ctime = attr->st_ctim;
 	}
 
-	/*
-	 * Truncation clears set-id bits the kernel leaves (see above).  A
-	 * mode sent along with a size is the kernel's own clearing, never a
-	 * chmod, so the rule applies on top of it.
-	 */
-	if ((sa.valid & DX_SET_SIZE) && daxfs_getattr(fs, ino, &st) == 0) {
-		mode_t drop;
-
-		if (sa.valid & DX_SET_MODE)
-			st.st_mode = (st.st_mode & S_IFMT) | (sa.mode & 07777);
-		drop = privs_to_drop(req, &st, 0);
-		if (drop) {
-			sa.valid |= DX_SET_MODE;
-			sa.mode = st.st_mode & ~drop;
-		}
-	}
-
 	/* Nothing daxfs stores was asked for: do not touch ctime. */
 	if (!sa.valid) {
 		ret = daxfs_getattr(fs, ino, &st);
-	} else {
-		cred_get(req, &dc);
-		ret = daxfs_setattr(fs, ino, &sa, &dc.c, &st);
-		cred_put(&dc);
-	}
-	if (ret < 0) {
-		fuse_reply_err(req, -ret);
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		else
+			reply_attr(req, &st);
 		return;
 	}
-	reply_attr(req, &st);
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r->req = req;
+	r->fs = fs;
+	r->ino = ino;
+	r->size_change = !!(sa.valid & DX_SET_SIZE);
+	cred_get(req, &r->dc);
+	/* A truncate may have to wait for pinned blocks: it replies from
+	 * setattr_done, maybe later and from another thread. */
+	daxfs_setattr_async(fs, ino, &sa, &r->dc.c, &r->st, setattr_done, r);
 }
 
 static void dfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -485,6 +446,10 @@ static int open_handle(struct daxfs *fs, fuse_ino_t ino, struct fuse_file_info *
 		return ret;
 	}
 	h->flags = fi->flags;
+	h->ino = ino;
+	h->ph = NULL;
+	h->mapped_write = 0;
+	daxfs_file_set_private(h->file, h);
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -495,7 +460,9 @@ static void close_handle(struct daxfs *fs, struct fuse_file_info *fi)
 
 	if (!h)
 		return;
+	/* Drops the file's mappings and lease; what waited for them runs. */
 	daxfs_release(fs, h->file);
+	dfs_poll_forget(h);
 	free(h);
 	fi->fh = 0;
 }
@@ -611,9 +578,16 @@ static void dfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void dfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct dfs_file *h = dfs_file(fi);
+	struct fuse_session *se = dfs_ctx(req)->se;
+	int inval = h && h->mapped_write;
+
 	close_handle(req_fs(req), fi);
 	fuse_reply_err(req, 0);
+	/* A holder that wrote through a mapping and went without unmapping
+	 * (kill -9) left bytes the kernel's page cache has not seen. */
+	if (inval)
+		fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
 }
 
 static void dfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -622,16 +596,36 @@ static void dfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	fuse_reply_err(req, -daxfs_fsync(req_fs(req), ino, datasync));
 }
 
+struct falloc_req {
+	fuse_req_t req;
+	fuse_ino_t ino;
+};
+
+static void falloc_done(void *p, int err)
+{
+	struct falloc_req *r = p;
+
+	if (err == 0)
+		dfs_drop_privs(r->req, r->ino, 0);
+	fuse_reply_err(r->req, -err);
+	free(r);
+}
+
 static void dfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
-	int ret;
+	struct falloc_req *r = malloc(sizeof(*r));
 
 	(void)fi;
-	ret = daxfs_fallocate(req_fs(req), ino, mode, offset, length);
-	if (ret == 0)
-		dfs_drop_privs(req, ino, 0);
-	fuse_reply_err(req, -ret);
+	if (!r) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r->req = req;
+	r->ino = ino;
+	/* Punch and zero range may wait for pinned blocks: no thread waits
+	 * with them; falloc_done replies. */
+	daxfs_fallocate_async(req_fs(req), ino, mode, offset, length, falloc_done, r);
 }
 
 static void dfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -919,6 +913,7 @@ const struct fuse_lowlevel_ops dfs_ops = {
     .removexattr = dfs_removexattr,
     .create = dfs_create,
     .ioctl = dfs_ioctl,
+    .poll = dfs_poll,
     .fallocate = dfs_fallocate,
     .copy_file_range = dfs_copy_file_range,
     .lseek = dfs_lseek,

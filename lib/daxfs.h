@@ -124,6 +124,17 @@ struct daxfs_setattr {
 int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
 		  const struct daxfs_cred *cred, struct stat *st);
 
+/*
+ * After cred's caller modified ino (wrote, truncated, fallocated, or with
+ * all != 0 a change the kernel does not see as a modification, such as the
+ * collapse/insert ioctl), clear the set-id bits Linux clears: setuid, and
+ * setgid if the group may execute or the caller is not in the file's group;
+ * never for root (CAP_FSETID).  all == 0 clears only what the kernel's FUSE
+ * module leaves: setgid without group exec (it drops the rest itself
+ * through setattr).  Returns 1 if the mode changed, 0 if not, or -errno.
+ */
+int daxfs_drop_privs(struct daxfs *fs, uint64_t ino, const struct daxfs_cred *cred, int all);
+
 /* mknod: S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK in mode. */
 int daxfs_mknod(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode, dev_t rdev,
 		const struct daxfs_cred *cred, struct stat *st);

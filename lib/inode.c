@@ -350,6 +350,51 @@ void dx_unlock2(struct dx_ino *a, struct dx_ino *b)
 		pthread_rwlock_unlock(&b->lock);
 }
 
+static bool cred_in_group(const struct daxfs_cred *c, gid_t gid)
+{
+	if (c->gid == gid)
+		return true;
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == gid)
+			return true;
+	return false;
+}
+
+DX_EXPORT int daxfs_drop_privs(struct daxfs *fs, uint64_t ino, const struct daxfs_cred *cred,
+			       int all)
+{
+	struct dx_ino *ip;
+	uint32_t mode, drop = 0;
+
+	if (cred->uid == 0 || fs->readonly)
+		return 0;
+	ip = dx_iget(fs, ino);
+	if (!ip)
+		return -ENOENT;
+	pthread_rwlock_wrlock(&ip->lock);
+	mode = ip->d->mode;
+	if (S_ISREG(mode)) {
+		if (all && (mode & S_ISUID))
+			drop |= S_ISUID;
+		if ((mode & S_ISGID) &&
+		    ((mode & S_IXGRP) ? all : !cred_in_group(cred, ip->d->gid)))
+			drop |= S_ISGID;
+	}
+	if (drop) {
+		struct dx_time now;
+
+		dx_now(&now);
+		dx_tx_begin(fs);
+		dx_tx_add(fs, &ip->d->mode, sizeof(ip->d->mode));
+		ip->d->mode = mode & ~drop;
+		dx_touch_time(fs, &ip->d->ctime, &now);
+		dx_tx_commit(fs);
+	}
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	return drop ? 1 : 0;
+}
+
 DX_EXPORT int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct stat *st)
 {
 	struct dx_ino *ip = dx_iget(fs, ino);

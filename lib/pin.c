@@ -46,12 +46,12 @@ int dx_holder_start(pid_t pid, uint64_t *start)
 		return -EIO;
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip to the
-	 * last ')'; field 3 follows it. */
+	 * last ')', which the space before field 3 follows. */
 	p = strrchr(buf, ')');
 	if (!p)
 		return -EIO;
 	p++;
-	for (int field = 2; field < 22; field++) {
+	for (int field = 3; field < 22; field++) {
 		p = strchr(p + 1, ' ');
 		if (!p)
 			return -EIO;

@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pins-test - direct-access mappings, pins and deferred layout changes,
+ * driven through a real daxfs mount with libdaxfs-client and the ioctls.
+ *
+ *   pins-test basic MNT      everything that needs a plain mount
+ *   pins-test timeout MNT    the mount has busy_timeout=1
+ *   pins-test hold FILE      map FILE's first 64 KiB for writing, fill it
+ *                            with 'A', print "ready", then on each line of
+ *                            stdin fill it with that line's first byte;
+ *                            exit at EOF (for the daemon-crash test)
+ *
+ * Waiting is observed as state, never as a duration: a deferred truncate
+ * has not returned while a pin exists, and has once the pin is gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "daxfs/daxfs_client.h"
+#include "daxfs/daxfs_ioctl.h"
+
+static int passed, failed;
+static const char *mnt;
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s - ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static char *path(const char *name)
+{
+	static char buf[8][4096];
+	static int i;
+	char *p = buf[i++ % 8];
+
+	snprintf(p, 4096, "%s/%s", mnt, name);
+	return p;
+}
+
+static int make_file(const char *name, size_t size, int c)
+{
+	int fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	char *buf = malloc(size);
+
+	memset(buf, c, size);
+	if (fd < 0 || pwrite(fd, buf, size, 0) != (ssize_t)size) {
+		perror(name);
+		exit(1);
+	}
+	free(buf);
+	return fd;
+}
+
+static struct daxfs_stats stats(int fd)
+{
+	struct daxfs_stats s;
+
+	memset(&s, 0, sizeof(s));
+	if (ioctl(fd, DAXFS_IOC_STATS, &s) < 0)
+		perror("DAXFS_IOC_STATS");
+	return s;
+}
+
+static int map_err(int fd, uint64_t off, uint64_t len, uint32_t flags)
+{
+	struct daxfs_ioc_map m;
+
+	memset(&m, 0, sizeof(m));
+	m.offset = off;
+	m.length = len;
+	m.flags = flags;
+	if (ioctl(fd, DAXFS_IOC_MAP, &m) == 0) {
+		struct daxfs_ioc_unmap u = {m.id};
+		ioctl(fd, DAXFS_IOC_UNMAP, &u);
+		return 0;
+	}
+	return errno;
+}
+
+/* A child that runs one layout change and reports its errno on a pipe. */
+struct bg {
+	pid_t pid;
+	int rfd;
+};
+
+enum { BG_TRUNC, BG_PUNCH, BG_COLLAPSE };
+
+static struct bg bg_start(const char *file, int what, uint64_t a, uint64_t b)
+{
+	struct bg g;
+	int p[2];
+
+	if (pipe(p) < 0)
+		exit(1);
+	g.pid = fork();
+	if (!g.pid) {
+		int fd = open(file, O_RDWR), err = 0;
+		close(p[0]);
+		if (what == BG_TRUNC)
+			err = ftruncate(fd, (off_t)a) ? errno : 0;
+		else if (what == BG_PUNCH)
+			err = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)a,
+					(off_t)b)
+				      ? errno
+				      : 0;
+		else {
+			struct daxfs_ioc_falloc fa = {a, b, FALLOC_FL_COLLAPSE_RANGE, 0};
+			err = ioctl(fd, DAXFS_IOC_FALLOCATE, &fa) ? errno : 0;
+		}
+		if (write(p[1], &err, sizeof(err)) != sizeof(err))
+			_exit(2);
+		_exit(0);
+	}
+	close(p[1]);
+	g.rfd = p[0];
+	return g;
+}
+
+/* Has the child finished?  Waits up to ms for it (a liveness bound, not
+ * a timing assertion). */
+static int bg_done(struct bg *g, int ms, int *err)
+{
+	fd_set r;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	FD_ZERO(&r);
+	FD_SET(g->rfd, &r);
+	if (select(g->rfd + 1, &r, NULL, NULL, &tv) <= 0)
+		return 0;
+	if (read(g->rfd, err, sizeof(*err)) != sizeof(*err))
+		*err = -1;
+	close(g->rfd);
+	waitpid(g->pid, NULL, 0);
+	return 1;
+}
+
+static void test_errors(struct daxfs_client *c)
+{
+	int fd = make_file("err", 65536, 'e'), rfd;
+
+	(void)c;
+	check(map_err(fd, 100, 4096, DAXFS_MAP_READ) == EINVAL, "unaligned offset: EINVAL");
+	check(map_err(fd, 0, 0, DAXFS_MAP_READ) == EINVAL, "zero length: EINVAL");
+	check(map_err(fd, 65536, 4096, DAXFS_MAP_READ) == EINVAL, "past EOF: EINVAL");
+	check(map_err(fd, 0, 4096, 0) == EINVAL, "no flags: EINVAL");
+	check(map_err(fd, 0, 4096, 0x80) == EINVAL, "unknown flag: EINVAL");
+	check(map_err(fd, 0, 4096, DAXFS_MAP_READ | DAXFS_MAP_LONGTERM) == EPERM,
+	      "long-term map without a lease: EPERM");
+	rfd = open(path("err"), O_RDONLY);
+	check(map_err(rfd, 0, 4096, DAXFS_MAP_WRITE) == EACCES, "write map of a read-only fd: EACCES");
+	check(map_err(rfd, 0, 4096, DAXFS_MAP_READ) == 0, "read map of a read-only fd works");
+	{
+		struct daxfs_ioc_unmap u = {123456789};
+		check(ioctl(fd, DAXFS_IOC_UNMAP, &u) < 0 && errno == EINVAL,
+		      "unmap of an unknown id: EINVAL");
+	}
+	{
+		/* An id made through another open file is not this file's. */
+		struct daxfs_ioc_map m = {.offset = 0, .length = 4096, .flags = DAXFS_MAP_READ};
+		struct daxfs_ioc_unmap u;
+		int ok = ioctl(fd, DAXFS_IOC_MAP, &m) == 0;
+		u.id = m.id;
+		check(ok && ioctl(rfd, DAXFS_IOC_UNMAP, &u) < 0 && errno == EINVAL,
+		      "unmap through another open file: EINVAL");
+		ioctl(fd, DAXFS_IOC_UNMAP, &u);
+	}
+	close(rfd);
+	close(fd);
+}
+
+static void test_coherence(struct daxfs_client *c)
+{
+	int fd = make_file("coh", 3 * 4096 + 100, 'a');
+	struct daxfs_mapping *m;
+	char *p = daxfs_map(c, fd, 0, 4 * 4096, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &m);
+	char buf[8192];
+
+	check(p != NULL, "map 4 blocks for writing (%s)", p ? "" : daxfs_client_errormsg());
+	if (!p)
+		return;
+	check(daxfs_mapping_length(m) == 4 * 4096, "mapping covers the partial last block");
+	check(p[0] == 'a' && p[3 * 4096 + 99] == 'a' && p[3 * 4096 + 100] == 0,
+	      "mapping shows the file's bytes, zeros past EOF");
+	/* Read through the mount first so the kernel caches the page. */
+	check(pread(fd, buf, 10, 0) == 10 && buf[0] == 'a', "read through the mount");
+	memset(p, 'Z', 8192);
+	check(daxfs_persist(m, p, 8192) == 0, "daxfs_persist");
+	check(pread(fd, buf, 8192, 0) == 8192 && buf[0] == 'Z' && buf[8191] == 'Z',
+	      "read(2) after persist sees the direct write (no stale page cache)");
+	check(pwrite(fd, "WRITE", 5, 4096 * 2 + 10) == 5 && !memcmp(p + 4096 * 2 + 10, "WRITE", 5),
+	      "a write(2) through the mount is seen through the mapping");
+	{
+		struct daxfs_ioc_pins pins;
+		memset(&pins, 0, sizeof(pins));
+		pins.flags = DAXFS_PINS_THIS_FILE;
+		check(ioctl(fd, DAXFS_IOC_PINS, &pins) == 0 && pins.count == 1 &&
+			      pins.pin[0].length == 4 * 4096 && pins.pin[0].holder_pid == (uint32_t)getpid() &&
+			      (pins.pin[0].flags & DAXFS_MAP_WRITE),
+		      "DAXFS_IOC_PINS lists the mapping with its holder");
+	}
+	memset(p + 4096 * 3, 'Q', 100);
+	check(daxfs_unmap(m) == 0, "daxfs_unmap");
+	check(pread(fd, buf, 100, 3 * 4096) == 100 && buf[0] == 'Q' && buf[99] == 'Q',
+	      "read(2) after unmap sees the direct write");
+	close(fd);
+}
+
+static void test_holes(struct daxfs_client *c)
+{
+	int fd = open(path("holes"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	struct daxfs_mapping *m;
+	struct stat st;
+	char *p;
+
+	if (ftruncate(fd, 1 << 20) < 0)
+		perror("ftruncate");
+	p = daxfs_map(c, fd, 256 * 1024, 64 * 1024, DAXFS_MAP_READ, &m);
+	fstat(fd, &st);
+	check(p && st.st_blocks == 64 * 1024 / 512, "a read map backs the holes it covers (%lld)",
+	      (long long)st.st_blocks);
+	if (p) {
+		int zero = 1;
+		for (int i = 0; i < 64 * 1024; i++)
+			zero &= p[i] == 0;
+		check(zero, "backed holes read as zeros");
+		check(pwrite(fd, "fill", 4, 256 * 1024 + 4096) == 4 && !memcmp(p + 4096, "fill", 4),
+		      "write(2) into a mapped former hole is seen through the mapping");
+		daxfs_unmap(m);
+	}
+	close(fd);
+}
+
+static void test_deferral(struct daxfs_client *c)
+{
+	int fd = make_file("defer", 1 << 20, 'd'), err = 0, other;
+	struct daxfs_mapping *m;
+	struct daxfs_stats s0 = stats(fd), s1;
+	struct bg g;
+	struct stat st;
+	char *p = daxfs_map(c, fd, 512 * 1024, 64 * 1024, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &m);
+
+	check(p != NULL, "map [512K, 576K)");
+	if (!p)
+		return;
+
+	/* Changes that do not touch the pinned range run at once. */
+	g = bg_start(path("defer"), BG_PUNCH, 0, 64 * 1024);
+	check(bg_done(&g, 10000, &err) && err == 0, "punch outside the pinned range runs at once");
+	g = bg_start(path("defer"), BG_TRUNC, 600 * 1024, 0);
+	check(bg_done(&g, 10000, &err) && err == 0, "truncate above the pinned range runs at once");
+
+	/* A truncate into it waits for the pin. */
+	g = bg_start(path("defer"), BG_TRUNC, 4096, 0);
+	check(!bg_done(&g, 500, &err), "truncate into the pinned range waits");
+	fstat(fd, &st);
+	check(st.st_size == 600 * 1024, "... and has changed nothing yet");
+	check(p[0] == 'd' && p[64 * 1024 - 1] == 'd', "... the pinned bytes are intact");
+	s1 = stats(fd);
+	check(s1.deferrals == s0.deferrals + 1 && s1.deferred_now == 1,
+	      "stats count the deferral (%llu waiting)", (unsigned long long)s1.deferred_now);
+
+	/* Other files, and other requests on this file, go on meanwhile. */
+	other = make_file("other", 8192, 'o');
+	check(other >= 0 && ftruncate(other, 0) == 0, "truncate of another file runs meanwhile");
+	close(other);
+	{
+		char b[4];
+		check(pread(fd, b, 4, 0) == 4, "a read of the same file runs meanwhile");
+	}
+
+	memset(p, 'X', 4096);
+	daxfs_unmap(m);
+	check(bg_done(&g, 10000, &err) && err == 0, "the truncate completes once unmapped");
+	fstat(fd, &st);
+	check(st.st_size == 4096, "size is the truncated one");
+	s1 = stats(fd);
+	check(s1.deferred_now == 0 && s1.deferral_max_ns > 0 && s1.pinned_blocks == 0,
+	      "stats: nothing waits, longest deferral recorded, no pinned blocks");
+	close(fd);
+}
+
+static void test_release_drops(struct daxfs_client *c)
+{
+	int fd = make_file("rel", 256 * 1024, 'r'), err = 0, ready[2];
+	struct bg g;
+	pid_t holder;
+	char x;
+
+	(void)c;
+	if (pipe(ready) < 0)
+		return;
+	holder = fork();
+	if (!holder) {
+		int hfd = open(path("rel"), O_RDWR);
+		struct daxfs_client *hc = daxfs_client_open(hfd);
+		struct daxfs_mapping *m;
+		close(ready[0]);
+		if (!hc || !daxfs_map(hc, hfd, 0, 256 * 1024, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &m))
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	check(read(ready[0], &x, 1) == 1, "holder process mapped the file");
+	close(ready[0]);
+	g = bg_start(path("rel"), BG_TRUNC, 0, 0);
+	check(!bg_done(&g, 500, &err), "truncate waits for the holder's pins");
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	check(bg_done(&g, 10000, &err) && err == 0,
+	      "kill -9 of the holder releases its pins; the truncate completes");
+	close(fd);
+}
+
+static void test_collapse_waits(struct daxfs_client *c)
+{
+	int fd = make_file("coll", 1 << 20, 'c'), err = 0;
+	struct daxfs_mapping *m;
+	char *p = daxfs_map(c, fd, 768 * 1024, 4096, DAXFS_MAP_READ, &m);
+	struct bg g;
+
+	if (!p)
+		return;
+	/* Collapse moves everything after its offset, pinned blocks too. */
+	g = bg_start(path("coll"), BG_COLLAPSE, 0, 64 * 1024);
+	check(!bg_done(&g, 500, &err), "collapse before a pinned block waits (it moves it)");
+	daxfs_unmap(m);
+	check(bg_done(&g, 10000, &err) && err == 0, "collapse completes once unmapped");
+	close(fd);
+}
+
+struct trunc_arg {
+	int fd;
+	int err;
+};
+
+static void *trunc_thread(void *arg)
+{
+	struct trunc_arg *t = arg;
+
+	t->err = ftruncate(t->fd, 0) ? errno : 0;
+	return NULL;
+}
+
+/*
+ * A thousand waiting truncates hold no worker thread: the unmaps that
+ * release them still get through.  One file each, since the kernel lets
+ * only one truncate per inode reach the daemon at a time.
+ */
+static void test_thousand(struct daxfs_client *c)
+{
+	enum { N = 1000 };
+	static pthread_t th[N];
+	static struct trunc_arg ta[N];
+	static struct daxfs_mapping *m[N];
+	int started = 0, ok = 1, mapped = 1;
+	pthread_attr_t a;
+
+	if (mkdir(path("many"), 0755) < 0 && errno != EEXIST)
+		return;
+	for (int i = 0; i < N && mapped; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "many/%d", i);
+		ta[i].fd = make_file(name, 4096, 'm');
+		mapped = daxfs_map(c, ta[i].fd, 0, 4096, DAXFS_MAP_READ, &m[i]) != NULL;
+	}
+	check(mapped, "%d files mapped", N);
+	if (!mapped)
+		return;
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, 64 * 1024);
+	for (int i = 0; i < N; i++)
+		if (!pthread_create(&th[i], &a, trunc_thread, &ta[i]))
+			started++;
+	for (int i = 0; i < 300 && stats(ta[0].fd).deferred_now < (uint64_t)started; i++)
+		usleep(100000);
+	check(stats(ta[0].fd).deferred_now == (uint64_t)started, "%d truncates wait at once",
+	      started);
+	for (int i = 0; i < N; i++)
+		ok &= daxfs_unmap(m[i]) == 0;
+	check(ok, "the %d unmaps are served while they wait", N);
+	for (int i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		ok &= ta[i].err == 0;
+	}
+	check(ok, "all %d truncates complete", started);
+	for (int i = 0; i < N; i++)
+		close(ta[i].fd);
+}
+
+/*
+ * The invariant, under load: bytes written through a pinned mapping never
+ * appear in another file.  Workers share the files; each round one maps a
+ * range and writes its file's tag through the mapping for a while, or
+ * truncates, punches or writes (re-allocating) without holding a mapping,
+ * so the changes of one wait for the pins of the others.
+ */
+static void test_stress(int seconds)
+{
+	enum { NPROC = 4, NFILES = 4, FSIZE = 256 * 1024 };
+	pid_t kids[NPROC];
+	int bad = 0;
+
+	for (int k = 0; k < NFILES; k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "stress%d", k);
+		close(make_file(name, FSIZE, 'a' + k));
+	}
+	for (int w = 0; w < NPROC; w++) {
+		kids[w] = fork();
+		if (!kids[w]) {
+			int fds[NFILES];
+			struct daxfs_client *cl;
+			time_t end = time(NULL) + seconds;
+
+			for (int k = 0; k < NFILES; k++) {
+				char name[32];
+				snprintf(name, sizeof(name), "stress%d", k);
+				fds[k] = open(path(name), O_RDWR);
+			}
+			cl = daxfs_client_open(fds[0]);
+			srand((unsigned)getpid());
+			while (time(NULL) < end && cl) {
+				int k = rand() % NFILES, fd = fds[k];
+				uint64_t off = (uint64_t)(rand() % (FSIZE / 4096)) * 4096;
+				struct daxfs_mapping *m;
+				char buf[16384], *p;
+
+				switch (rand() % 5) {
+				case 0:
+				case 1:
+					p = daxfs_map(cl, fd, (off_t)off, 4 * 4096,
+						      DAXFS_MAP_READ | DAXFS_MAP_WRITE, &m);
+					if (!p)
+						break; /* past EOF after a truncate */
+					for (int r = 0; r < 50; r++)
+						for (size_t i = 0; i + 4 <= daxfs_mapping_length(m);
+						     i += 64) {
+							memcpy(p + i, "TAG", 3);
+							p[i + 3] = (char)('0' + k);
+						}
+					daxfs_unmap(m);
+					break;
+				case 2:
+					if (ftruncate(fd, (off_t)(rand() % FSIZE)) < 0)
+						_exit(3);
+					break;
+				case 3:
+					if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						      (off_t)off, 8192) < 0)
+						_exit(4);
+					break;
+				default:
+					memset(buf, 'a' + k, sizeof(buf));
+					if (pwrite(fd, buf, sizeof(buf), (off_t)off) < 0)
+						_exit(5);
+					break;
+				}
+			}
+			_exit(cl ? 0 : 6);
+		}
+	}
+	for (int w = 0; w < NPROC; w++) {
+		int st;
+		waitpid(kids[w], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			bad++;
+	}
+	check(!bad, "%d stress workers ran %d s without an error", NPROC, seconds);
+	for (int k = 0; k < NFILES; k++) {
+		char name[32], *buf = malloc(FSIZE);
+		int fd;
+		ssize_t n;
+
+		snprintf(name, sizeof(name), "stress%d", k);
+		fd = open(path(name), O_RDONLY);
+		n = pread(fd, buf, FSIZE, 0);
+		for (ssize_t i = 0; i + 4 <= n; i++)
+			if (!memcmp(buf + i, "TAG", 3) && buf[i + 3] != '0' + k) {
+				bad++;
+				break;
+			}
+		close(fd);
+		free(buf);
+	}
+	check(!bad, "no file holds bytes written through another file's mapping");
+	{
+		int fd = open(path("stress0"), O_RDONLY);
+		struct daxfs_stats s = stats(fd);
+		check(s.pinned_blocks == 0 && s.mappings == 0 && s.maps > 0,
+		      "no pins left after the workers (%llu maps, %llu deferrals)",
+		      (unsigned long long)s.maps, (unsigned long long)s.deferrals);
+		close(fd);
+	}
+}
+
+static void test_dma_stats(int fd)
+{
+	struct daxfs_stats s = stats(fd);
+
+	check(s.maps > 0 && s.maps == s.unmaps && s.pins_taken == s.pins_dropped,
+	      "every map was unmapped, every pin dropped (%llu maps)", (unsigned long long)s.maps);
+}
+
+static int run_timeout(struct daxfs_client *c)
+{
+	int fd = make_file("tmo", 64 * 1024, 't'), err = 0;
+	struct daxfs_mapping *m;
+	char *p = daxfs_map(c, fd, 0, 64 * 1024, DAXFS_MAP_READ, &m);
+	struct bg g;
+	struct stat st;
+
+	check(p != NULL, "map");
+	if (!p)
+		return 1;
+	g = bg_start(path("tmo"), BG_TRUNC, 0, 0);
+	check(bg_done(&g, 30000, &err) && err == EBUSY, "busy_timeout=1: the truncate fails with EBUSY");
+	fstat(fd, &st);
+	check(st.st_size == 64 * 1024 && p[100] == 't', "... and nothing changed");
+	check(stats(fd).ebusy == 1, "stats count the EBUSY");
+	daxfs_unmap(m);
+	check(ftruncate(fd, 0) == 0, "once unmapped the truncate works");
+	close(fd);
+	return 0;
+}
+
+static int run_hold(const char *file)
+{
+	int fd = open(file, O_RDWR);
+	struct daxfs_client *c = fd >= 0 ? daxfs_client_open(fd) : NULL;
+	struct daxfs_mapping *m;
+	char line[64], *p;
+
+	if (!c) {
+		fprintf(stderr, "hold: %s\n", daxfs_client_errormsg());
+		return 1;
+	}
+	p = daxfs_map(c, fd, 0, 64 * 1024, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &m);
+	if (!p) {
+		fprintf(stderr, "hold: %s\n", daxfs_client_errormsg());
+		return 1;
+	}
+	memset(p, 'A', 64 * 1024);
+	daxfs_persist(m, p, 64 * 1024);
+	printf("ready\n");
+	fflush(stdout);
+	/* The daemon may die under us: stores go to our own pool mapping. */
+	while (fgets(line, sizeof(line), stdin)) {
+		memset(p, line[0], 64 * 1024);
+		msync(p, 64 * 1024, MS_SYNC);
+		printf("wrote %c\n", line[0]);
+		fflush(stdout);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daxfs_client *c;
+	int fd;
+
+	if (argc == 3 && !strcmp(argv[1], "hold"))
+		return run_hold(argv[2]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: pins-test basic|timeout|stress MNT [SECONDS] | hold FILE\n");
+		return 2;
+	}
+	mnt = argv[2];
+	fd = make_file("client", 4096, 'c');
+	c = daxfs_client_open(fd);
+	if (!c) {
+		fprintf(stderr, "pins-test: %s\n", daxfs_client_errormsg());
+		return 1;
+	}
+	if (!strcmp(argv[1], "basic")) {
+		test_errors(c);
+		test_coherence(c);
+		test_holes(c);
+		test_deferral(c);
+		test_release_drops(c);
+		test_collapse_waits(c);
+		test_thousand(c);
+		test_dma_stats(fd);
+	} else if (!strcmp(argv[1], "timeout")) {
+		run_timeout(c);
+	} else if (!strcmp(argv[1], "stress")) {
+		test_stress(argc > 3 ? atoi(argv[3]) : 5);
+		test_dma_stats(fd);
+	}
+	daxfs_client_close(c);
+	close(fd);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
