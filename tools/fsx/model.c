@@ -97,6 +97,7 @@ void model_truncate(struct model *m, uint64_t size, uint32_t op)
 		if (m->state[i] == SEG_DATA)
 			m->state[i] = SEG_UNKNOWN;
 	memset(m->state + b, SEG_HOLE, m->cap - b);
+	m->tail = SEG_HOLE;
 	m->size = size;
 }
 
@@ -164,7 +165,8 @@ void model_collapse(struct model *m, uint64_t off, uint64_t len, uint32_t op)
 	memmove(m->owner + off, m->owner + off + len, (m->cap - off - len) * sizeof(*m->owner));
 	set_owner(m, newsize, m->size, op);
 	memmove(m->state + off, old + off + len, m->cap - off - len);
-	memset(m->state + m->cap - len, SEG_HOLE, len);
+	/* What insert pushed past the end of the model comes back. */
+	memset(m->state + m->cap - len, m->tail, len);
 	/*
 	 * Whether blocks beyond EOF move with the shift or are dropped is the
 	 * filesystem's choice: past the new EOF, accept either.
@@ -183,6 +185,10 @@ void model_insert(struct model *m, uint64_t off, uint64_t len, uint32_t op)
 	if (!old)
 		abort();
 	memcpy(old, m->state, m->cap);
+	/* Blocks pushed past the end of the model still exist there. */
+	for (uint64_t i = m->cap - len; i < m->cap; i++)
+		if (old[i] != SEG_HOLE)
+			m->tail = SEG_UNKNOWN;
 	memmove(m->data + off + len, m->data + off, m->size - off);
 	memset(m->data + off, 0, len);
 	memmove(m->owner + off + len, m->owner + off, (m->cap - off - len) * sizeof(*m->owner));

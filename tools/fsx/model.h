@@ -28,6 +28,7 @@ struct model {
 	uint8_t *data;	 /* expected content; always zero at and beyond size */
 	uint8_t *state;	 /* enum seg_state per byte */
 	uint32_t *owner; /* op number that last defined each byte (0: none) */
+	uint8_t tail;	 /* state of everything at and after cap (insert pushes blocks there) */
 };
 
 int model_init(struct model *m, uint64_t maxlen, uint64_t gran);
