@@ -262,23 +262,37 @@ static void bm_put(uint64_t b, bool v)
 	wr(off, &w, 8);
 }
 
-/* Pool offset of the entry name in directory dino (inline extents only). */
+static uint64_t find_in(const struct dx_extent *x, const char *name)
+{
+	struct dx_dirent de;
+
+	for (uint32_t j = 0; j < x->len; j++) {
+		uint64_t base = (x->pblk + j) * DX_BLOCK_SIZE;
+		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++) {
+			uint64_t off = base + s * sizeof(de);
+			rd(off, &de, sizeof(de));
+			if (de.ino && de.name_len == strlen(name) && !memcmp(de.name, name, de.name_len))
+				return off;
+		}
+	}
+	return 0;
+}
+
+/* Pool offset of the entry name in directory dino. */
 static uint64_t dirent_off(uint64_t dino, const char *name)
 {
 	struct dx_inode d = iget(dino);
-	struct dx_dirent de;
+	struct dx_extent_block eb;
+	uint64_t off;
 
-	for (int i = 0; i < DX_INLINE_EXTENTS; i++) {
-		for (uint32_t j = 0; j < d.ext[i].len; j++) {
-			uint64_t base = (d.ext[i].pblk + j) * DX_BLOCK_SIZE;
-			for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++) {
-				uint64_t off = base + s * sizeof(de);
-				rd(off, &de, sizeof(de));
-				if (de.ino && de.name_len == strlen(name) &&
-				    !memcmp(de.name, name, de.name_len))
-					return off;
-			}
-		}
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if ((off = find_in(&d.ext[i], name)))
+			return off;
+	for (uint64_t b = d.ext_next; b; b = eb.next) {
+		rd(b * DX_BLOCK_SIZE, &eb, sizeof(eb));
+		for (int i = 0; i < DX_EXTENTS_PER_BLOCK; i++)
+			if ((off = find_in(&eb.ext[i], name)))
+				return off;
 	}
 	printf("FAIL no entry %s in %llu\n", name, (unsigned long long)dino);
 	exit(1);
@@ -671,6 +685,58 @@ static void t_disconnected(void)
 	}
 }
 
+/* Enough nameless files that /lost+found grows; lib/ can use it after. */
+static void t_many_lost(void)
+{
+	const char *name = "many nameless files fill /lost+found";
+	struct daxfs *fs = fresh();
+	uint64_t ino[80], lf;
+	char nm[32];
+	bool all = true;
+
+	/* Spacers removed again leave one-block holes, so /lost+found's
+	 * blocks come scattered: more extents than fit in its inode. */
+	for (int i = 0; i < 80; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		ino[i] = mkfile(fs, DX_ROOT_INO, nm, 100, i);
+		snprintf(nm, sizeof(nm), "spacer%d", i);
+		mkfile(fs, DX_ROOT_INO, nm, 100, i);
+	}
+	for (int i = 0; i < 80; i++) {
+		snprintf(nm, sizeof(nm), "spacer%d", i);
+		daxfs_unlink(fs, DX_ROOT_INO, nm);
+	}
+	daxfs_close(fs);
+	for (int i = 0; i < 80; i++) {
+		snprintf(nm, sizeof(nm), "f%d", i);
+		wr(dirent_off(DX_ROOT_INO, nm), &(uint64_t){0}, 8);
+	}
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	lf = lookup(fs, DX_ROOT_INO, "lost+found");
+	for (int i = 0; i < 80 && lf; i++) {
+		snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)ino[i]);
+		all &= lookup(fs, lf, nm) == ino[i];
+	}
+	expect(lf && all, name, "not all of them are in /lost+found");
+	daxfs_close(fs);
+	expect(lf && iget(lf).ext_next != 0, name, "no extent block was needed (test too weak)");
+	/* lib/ adds to and removes from the directory fsck built. */
+	fs = reopen();
+	for (int i = 0; i < 40 && fs && lf; i++) {
+		snprintf(nm, sizeof(nm), "new%d", i);
+		mkfile(fs, lf, nm, 5000, i);
+		snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)ino[i]);
+		daxfs_unlink(fs, lf, nm);
+	}
+	if (fs && lf)
+		mkdir_(fs, lf, "subdir");
+	if (fs)
+		daxfs_close(fs);
+	clean_pool("/lost+found made by fsck is usable by lib/");
+}
+
 /* Two directories naming each other and nothing else naming them. */
 static void t_loop(void)
 {
@@ -953,6 +1019,106 @@ static void t_refusals(void)
 		ok("missing pool is an operational error");
 }
 
+/* xorshift64: damage that is random but the same on every run. */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/*
+ * Random damage to the metadata of a used pool: whatever it is, -n changes
+ * nothing, -y leaves nothing uncorrected, and after it the pool is clean
+ * and mounts.
+ */
+static void t_random(void)
+{
+	const char *name = "random metadata damage is repaired";
+	struct daxfs *fs = fresh();
+	struct dx_super s;
+	struct dx_inode *it;
+	uint64_t *blocks, nblk = 0;
+	char *img, *cur, *after;
+	int bad = 0, rounds = 60;
+
+	heavy(fs);
+	daxfs_close(fs);
+	img = slurp();
+	s = *(struct dx_super *)img;
+	it = (void *)(img + s.itable_blk * DX_BLOCK_SIZE);
+	/* Directory, extent and xattr blocks: where damage means something. */
+	blocks = malloc(s.nblocks * sizeof(*blocks));
+	for (uint64_t i = 0; i < s.ninodes; i++) {
+		struct dx_inode *d = &it[i];
+		if (!d->mode)
+			continue;
+		if (d->xattr_blk)
+			blocks[nblk++] = d->xattr_blk;
+		for (uint64_t b = d->ext_next; b;
+		     b = ((struct dx_extent_block *)(img + b * DX_BLOCK_SIZE))->next)
+			blocks[nblk++] = b;
+		if (S_ISDIR(d->mode))
+			for (int k = 0; k < DX_INLINE_EXTENTS; k++)
+				for (uint32_t j = 0; j < d->ext[k].len; j++)
+					blocks[nblk++] = d->ext[k].pblk + j;
+	}
+	for (int round = 0; round < rounds; round++) {
+		struct daxfs_check_result r;
+		uint64_t seed = rnd_state;
+		int n = 1 + (int)(rnd() % 6), ret;
+
+		cur = malloc(POOL_SIZE);
+		memcpy(cur, img, POOL_SIZE);
+		for (int k = 0; k < n; k++) {
+			uint64_t off, where = rnd() % 4;
+			uint64_t vals[] = {0, 1, 2, rnd() % 64, rnd() % 600, s.nblocks - 1, rnd()};
+			uint64_t v = vals[rnd() % 7];
+
+			if (where == 0 || !nblk)
+				off = s.itable_blk * DX_BLOCK_SIZE + rnd() % (64 * DX_INODE_SIZE);
+			else if (where == 1)
+				off = s.bitmap_blk * DX_BLOCK_SIZE + rnd() % 1024;
+			else
+				off = blocks[rnd() % nblk] * DX_BLOCK_SIZE + rnd() % DX_BLOCK_SIZE;
+			if (rnd() & 1)
+				cur[off] ^= (char)(1 << (rnd() % 8));
+			else
+				memcpy(cur + (off & ~7ULL), &v, (rnd() & 1) ? 8 : 4);
+		}
+		wr(0, cur, POOL_SIZE);
+		log_reset();
+		ret = check(DAXFS_CHECK_ONLY, &r);
+		after = slurp();
+		bad += !expect(ret == 0 && !memcmp(cur, after, POOL_SIZE), name,
+			       "seed %#llx: -n ret %d or changed the pool", (unsigned long long)seed,
+			       ret);
+		free(after);
+		ret = check(DAXFS_CHECK_REPAIR, &r);
+		bad += !expect(ret == 0 && !r.uncorrected, name,
+			       "seed %#llx: -y ret %d, %llu uncorrected", (unsigned long long)seed,
+			       ret, (unsigned long long)r.uncorrected);
+		ret = check(DAXFS_CHECK_ONLY, &r);
+		bad += !expect(ret == 0 && !r.errors && !r.info, name,
+			       "seed %#llx: second -n: %llu errors, %llu notes",
+			       (unsigned long long)seed, (unsigned long long)r.errors,
+			       (unsigned long long)r.info);
+		fs = reopen();
+		bad += !expect(fs != NULL, name, "seed %#llx: does not mount: %s",
+			       (unsigned long long)seed, daxfs_errormsg());
+		if (fs)
+			daxfs_close(fs);
+		free(cur);
+	}
+	if (!bad)
+		ok(name);
+	free(blocks);
+	free(img);
+}
+
 static void body(void)
 {
 	t_fresh();
@@ -964,12 +1130,14 @@ static void body(void)
 	t_orphan();
 	t_journal();
 	t_disconnected();
+	t_many_lost();
 	t_loop();
 	t_extents();
 	t_entries();
 	t_xattr();
 	t_root();
 	t_preen();
+	t_random();
 	t_refusals();
 }
 
