@@ -69,23 +69,23 @@ struct xrec {
 
 struct dirinfo {
 	uint64_t ino;
-	struct xrec *x;		/* sorted, mapping blocks 0 .. nblocks-1 */
+	struct xrec *x; /* sorted, mapping blocks 0 .. nblocks-1 */
 	size_t n;
 	uint64_t nblocks;
 	struct dx_dirent *entry; /* the entry that names this directory */
-	uint64_t nentries;	/* live entries kept by pass 2 */
+	uint64_t nentries;	 /* live entries kept by pass 2 */
 	bool queued;
 };
 
 /* Per inode, indexed by ino (slot 0 unused). */
 struct ist {
-	uint32_t refs;		/* kept entries naming it */
-	uint32_t subdirs;	/* directories: kept entries naming directories */
-	uint32_t fparent;	/* directories: the directory holding its entry */
-	uint32_t dir;		/* directories: index + 1 in ck->dirs */
-	uint32_t mark;		/* pass 3 walk id */
-	uint8_t used;		/* in use after pass 1 */
-	uint8_t reach;		/* reachable from the root */
+	uint32_t refs;	  /* kept entries naming it */
+	uint32_t subdirs; /* directories: kept entries naming directories */
+	uint32_t fparent; /* directories: the directory holding its entry */
+	uint32_t dir;	  /* directories: index + 1 in ck->dirs */
+	uint32_t mark;	  /* pass 3 walk id */
+	uint8_t used;	  /* in use after pass 1 */
+	uint8_t reach;	  /* reachable from the root */
 	uint8_t orphan;
 	uint8_t freed;
 };
@@ -106,23 +106,23 @@ struct ck {
 	int fd;
 	char *base;
 	size_t mapped_len;
-	bool pmem_mapped;	/* pmem_map_file(): unmap with pmem_unmap */
+	bool pmem_mapped; /* pmem_map_file(): unmap with pmem_unmap */
 	bool repair, preen, stopped;
-	bool shadow;		/* -n on a private copy-on-write mapping */
+	bool shadow; /* -n on a private copy-on-write mapping */
 	struct dx_super sb;
 	uint64_t N, D, I;
 	struct dx_inode *itable;
 	uint64_t *bitmap;
 	uint64_t bm_words;
 	uint32_t *owner;
-	uint64_t *pinned;	/* blocks a mapping record may hold */
+	uint64_t *pinned; /* blocks a mapping record may hold */
 	struct ist *is;
 	struct dirinfo *dirs;
 	size_t ndirs, dirs_cap;
 	struct dupent *dups;
 	size_t ndups, dups_cap;
 	uint64_t alloc_hint;
-	uint64_t lf;		/* /lost+found once found or made */
+	uint64_t lf; /* /lost+found once found or made */
 	struct dx_time now;
 };
 
@@ -378,7 +378,8 @@ static int ck_open(struct ck *ck)
 	}
 	n = pread(ck->fd, &ck->sb, sizeof(ck->sb), 0);
 	if (n != (ssize_t)sizeof(ck->sb))
-		return dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool", ck->pool);
+		return dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool",
+			      ck->pool);
 	ret = dx_super_check(&ck->sb, size);
 	if (ret)
 		return ret;
@@ -400,8 +401,8 @@ static int ck_open(struct ck *ck)
 		 * is checked as it stands.
 		 */
 		ck->mapped_len = (size_t)(ck->sb.nblocks * DX_BLOCK_SIZE);
-		ck->base = mmap(NULL, ck->mapped_len, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-				ck->fd, 0);
+		ck->base =
+		    mmap(NULL, ck->mapped_len, PROT_READ | PROT_WRITE, MAP_PRIVATE, ck->fd, 0);
 		ck->shadow = ck->base != MAP_FAILED;
 		if (!ck->shadow)
 			ck->base = mmap(NULL, ck->mapped_len, PROT_READ, MAP_SHARED, ck->fd, 0);
@@ -502,9 +503,10 @@ static int pass_journal(struct ck *ck)
 	ssize_t n;
 
 	if (h->magic != DX_JOURNAL_MAGIC) {
-		if (problem(ck, false, "journal reset",
-			    "journal header is damaged (bad magic); an interrupted transaction in it "
-			    "cannot be rolled back")) {
+		if (problem(
+			ck, false, "journal reset",
+			"journal header is damaged (bad magic); an interrupted transaction in it "
+			"cannot be rolled back")) {
 			/* A new seq first, so that no old entry matches it. */
 			put64(&h->seq, h->seq + 1);
 			put64(&h->magic, DX_JOURNAL_MAGIC);
@@ -643,10 +645,11 @@ static int claim(struct ck *ck, uint64_t ino, const struct xrec *x)
 		snprintf(who, sizeof(who), "inode %u", other);
 	else
 		snprintf(who, sizeof(who), "another shared extent");
-	fix = problem(ck, false, "given a copy",
-		      "inode %llu: %llu of the %u blocks of its extent at file block %u (pool block "
-		      "%llu) are also used by %s (first: block %llu)",
-		      U(ino), U(nbusy), x->len, x->lblk, U(x->pblk), who, U(first));
+	fix =
+	    problem(ck, false, "given a copy",
+		    "inode %llu: %llu of the %u blocks of its extent at file block %u (pool block "
+		    "%llu) are also used by %s (first: block %llu)",
+		    U(ino), U(nbusy), x->len, x->lblk, U(x->pblk), who, U(first));
 	if (grow((void **)&ck->dups, &ck->dups_cap, ck->ndups + 1, sizeof(*ck->dups)))
 		return -ENOMEM;
 	ck->dups[ck->ndups++] = (struct dupent){ino, x->slot, x->lblk, x->len, x->pblk, fix};
@@ -681,8 +684,8 @@ static void check_xattrs(struct ck *ck, uint64_t ino, char *xb)
 		}
 		if (why) {
 			if (problem(ck, false, "list truncated there",
-				    "inode %llu: xattr record %d (byte %zu of block %llu) %s", U(ino),
-				    idx, pos, U(ck->itable[ino - 1].xattr_blk), why))
+				    "inode %llu: xattr record %d (byte %zu of block %llu) %s",
+				    U(ino), idx, pos, U(ck->itable[ino - 1].xattr_blk), why))
 				put8(&r->name_len, 0);
 			return;
 		}
@@ -739,9 +742,10 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		else if (((struct dx_extent_block *)blk(ck, b))->owner != ino)
 			why = "belongs to another inode (owner field)";
 		if (why) {
-			if (problem(ck, false, "chain cut there",
-				    "inode %llu: extent block %llu %s; the extents past it are lost",
-				    U(ino), U(b), why))
+			if (problem(
+				ck, false, "chain cut there",
+				"inode %llu: extent block %llu %s; the extents past it are lost",
+				U(ino), U(b), why))
 				put64(link, 0);
 			break;
 		}
@@ -786,10 +790,11 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 	k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (k && v[i].lblk < (uint64_t)v[k - 1].lblk + v[k - 1].len) {
-			if (problem(ck, false, "extent cleared",
-				    "inode %llu: extent at file block %u (%u blocks at %llu) overlaps "
-				    "the one at file block %u",
-				    U(ino), v[i].lblk, v[i].len, U(v[i].pblk), v[k - 1].lblk))
+			if (problem(
+				ck, false, "extent cleared",
+				"inode %llu: extent at file block %u (%u blocks at %llu) overlaps "
+				"the one at file block %u",
+				U(ino), v[i].lblk, v[i].len, U(v[i].pblk), v[k - 1].lblk))
 				put32(&v[i].slot->len, 0);
 			continue;
 		}
@@ -805,16 +810,18 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		while (k < n && v[k].lblk == contig)
 			contig += v[k++].len;
 		for (size_t i = k; i < n; i++)
-			if (problem(ck, false, "extent cleared",
-				    "directory %llu: extent at block %u (%u blocks at %llu) lies past "
-				    "a hole at block %llu",
-				    U(ino), v[i].lblk, v[i].len, U(v[i].pblk), U(contig)))
+			if (problem(
+				ck, false, "extent cleared",
+				"directory %llu: extent at block %u (%u blocks at %llu) lies past "
+				"a hole at block %llu",
+				U(ino), v[i].lblk, v[i].len, U(v[i].pblk), U(contig)))
 				put32(&v[i].slot->len, 0);
 		n = k;
 		if (d->size != contig * DX_BLOCK_SIZE &&
-		    problem(ck, false, "fixed",
-			    "directory %llu: size is %llu, should be %llu (the blocks mapped from 0)",
-			    U(ino), U(d->size), U(contig * DX_BLOCK_SIZE)))
+		    problem(
+			ck, false, "fixed",
+			"directory %llu: size is %llu, should be %llu (the blocks mapped from 0)",
+			U(ino), U(d->size), U(contig * DX_BLOCK_SIZE)))
 			put64(&d->size, contig * DX_BLOCK_SIZE);
 	} else if (S_ISLNK(mode)) {
 		const char *why = NULL;
@@ -825,8 +832,8 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		else if (memchr(blk(ck, v[0].pblk), '\0', d->size))
 			why = "has a NUL byte in its target";
 		if (why) {
-			if (problem(ck, false, "inode cleared", "symlink %llu %s (size %llu)", U(ino),
-				    why, U(d->size)))
+			if (problem(ck, false, "inode cleared", "symlink %llu %s (size %llu)",
+				    U(ino), why, U(d->size)))
 				put32(&d->mode, 0);
 			clear = true;
 		}
@@ -962,8 +969,9 @@ static void pass1b(struct ck *ck)
 			if (di)
 				di->x[j].pblk = nb;
 		} else {
-			say(ck, "inode %llu: no %u free blocks in a row for the copy; extent at file "
-				"block %u dropped instead",
+			say(ck,
+			    "inode %llu: no %u free blocks in a row for the copy; extent at file "
+			    "block %u dropped instead",
 			    U(u->ino), u->len, u->lblk);
 			if (di) {
 				dir_truncate(ck, di, j);
@@ -1005,12 +1013,15 @@ static void pass_maprecs(struct ck *ck)
 		}
 		/* Left for the daemon: it knows whether the holder still runs. */
 		if (m->kind == DX_MAPREC_MAP)
-			note(ck, "mapping record %zu: blocks %llu-%llu of inode %llu are mapped by "
-				 "pid %llu; the next mount drops the record if that process is gone",
-			     i, U(m->pblk), U(m->pblk + m->nblocks - 1), U(m->ino), U(m->holder_pid));
+			note(ck,
+			     "mapping record %zu: blocks %llu-%llu of inode %llu are mapped by "
+			     "pid %llu; the next mount drops the record if that process is gone",
+			     i, U(m->pblk), U(m->pblk + m->nblocks - 1), U(m->ino),
+			     U(m->holder_pid));
 		else
-			note(ck, "mapping record %zu: blocks %llu-%llu are quarantined for pid %llu; "
-				 "the next mount frees them once that process is gone",
+			note(ck,
+			     "mapping record %zu: blocks %llu-%llu are quarantined for pid %llu; "
+			     "the next mount frees them once that process is gone",
 			     i, U(m->pblk), U(m->pblk + m->nblocks - 1), U(m->holder_pid));
 		for (uint64_t b = m->pblk; b < m->pblk + m->nblocks; b++) {
 			if (m->kind == DX_MAPREC_QUARANTINE && ck->owner[b] == OWN_FREE)
@@ -1125,11 +1136,13 @@ static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
 					 "is a second link to directory %llu (the first is in %u)",
 					 U(t), ck->is[t].fparent);
 			else if (!nameset_add(&set, de))
-				snprintf(why, sizeof(why), "repeats a name already in the directory");
+				snprintf(why, sizeof(why),
+					 "repeats a name already in the directory");
 			if (why[0]) {
 				if (problem(ck, false, "entry cleared",
 					    "directory %llu: entry '%s' (slot %llu) %s", U(dino),
-					    show_name(de, name), U(lb * DX_DIRENTS_PER_BLOCK + s), why))
+					    show_name(de, name), U(lb * DX_DIRENTS_PER_BLOCK + s),
+					    why))
 					put64(&de->ino, 0);
 				continue;
 			}
@@ -1372,8 +1385,9 @@ static void reconnect(struct ck *ck, uint64_t ino, bool cycle)
 	}
 	ret = dir_add(ck, ck->lf, name, ino, dx_mode_to_dtype(d->mode), &de);
 	if (ret) {
-		fix_failed(ck, "inode %llu: cannot reconnect it: /lost+found is full and the pool "
-			       "has no free block",
+		fix_failed(ck,
+			   "inode %llu: cannot reconnect it: /lost+found is full and the pool "
+			   "has no free block",
 			   U(ino));
 		return;
 	}
@@ -1482,9 +1496,12 @@ static void pass4(struct ck *ck)
 				freed = true;
 				ck->r->fixed++;
 			}
-			note(ck, "inode %llu (%s, %llu blocks): orphan, unlinked while open when the pool "
-				 "was last used; %s",
-			     U(ino), type, U(d->blocks), s->freed ? "freed" : "the next mount frees it");
+			note(ck,
+			     "inode %llu (%s, %llu blocks): orphan, unlinked while open when the "
+			     "pool "
+			     "was last used; %s",
+			     U(ino), type, U(d->blocks),
+			     s->freed ? "freed" : "the next mount frees it");
 			continue;
 		}
 		if (!S_ISDIR(d->mode) && !s->refs)
@@ -1557,16 +1574,17 @@ static void pass5(struct ck *ck)
 		for (; m && lmiss <= 8; m &= m - 1)
 			list_add(miss, sizeof(miss), &lmiss, w * 64 + (uint64_t)__builtin_ctzll(m));
 		for (; x && lextra <= 8; x &= x - 1)
-			list_add(extra, sizeof(extra), &lextra, w * 64 + (uint64_t)__builtin_ctzll(x));
+			list_add(extra, sizeof(extra), &lextra,
+				 w * 64 + (uint64_t)__builtin_ctzll(x));
 	}
 	if (nmiss)
 		fix_miss = problem(ck, true, "fixed",
-				   "block bitmap: %llu blocks in use are marked free (%s)", U(nmiss),
-				   miss);
+				   "block bitmap: %llu blocks in use are marked free (%s)",
+				   U(nmiss), miss);
 	if (nextra)
 		fix_extra = problem(ck, true, "fixed",
-				    "block bitmap: %llu free blocks are marked in use (%s)", U(nextra),
-				    extra);
+				    "block bitmap: %llu free blocks are marked in use (%s)",
+				    U(nextra), extra);
 	if (!ck->repair)
 		return;
 	for (uint64_t w = 0; w < ck->bm_words; w++) {

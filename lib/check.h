@@ -17,25 +17,25 @@ extern "C" {
 #endif
 
 enum daxfs_check_mode {
-	DAXFS_CHECK_ONLY = 0,	/* -n: change nothing */
-	DAXFS_CHECK_REPAIR,	/* -y: fix everything that can be fixed */
-	DAXFS_CHECK_PREEN,	/* -p: fix what is safe, stop at the first problem that is not */
+	DAXFS_CHECK_ONLY = 0, /* -n: change nothing */
+	DAXFS_CHECK_REPAIR,   /* -y: fix everything that can be fixed */
+	DAXFS_CHECK_PREEN,    /* -p: fix what is safe, stop at the first problem that is not */
 };
 
 struct daxfs_check_opts {
 	enum daxfs_check_mode mode;
-	int verbose;		/* also report the passes and statistics */
+	int verbose; /* also report each pass as it starts */
 	/* One line per problem found (and per note); msg has no newline. */
 	void (*report)(void *ctx, const char *msg);
 	void *ctx;
 };
 
 struct daxfs_check_result {
-	uint64_t errors;	/* problems found */
-	uint64_t fixed;		/* changes made to the pool (fixes, orphans freed) */
-	uint64_t uncorrected;	/* problems left as they were */
-	uint64_t info;		/* notes that are not errors (e.g. orphans) */
-	int preen_stopped;	/* -p met a problem it must not fix alone */
+	uint64_t errors;      /* problems found */
+	uint64_t fixed;	      /* changes made to the pool (fixes, orphans freed) */
+	uint64_t uncorrected; /* problems left as they were */
+	uint64_t info;	      /* notes that are not errors (e.g. orphans) */
+	int preen_stopped;    /* -p met a problem it must not fix alone */
 	/* The state of the pool at the end (after repairs). */
 	uint64_t ninodes, inodes_used;
 	uint64_t data_blocks, data_blocks_used;

@@ -38,7 +38,7 @@ static char tmpdir[64];
 static char pool[128];
 static struct {
 	int pass, fail;
-} *cnt;
+} * cnt;
 static const struct daxfs_cred cred = {.uid = 0, .gid = 0};
 static bool verbose;
 
@@ -65,7 +65,7 @@ static void report(void *ctx, const char *msg)
 }
 
 static bool expect(bool cond, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static bool expect(bool cond, const char *name, const char *fmt, ...)
 {
@@ -271,7 +271,8 @@ static uint64_t find_in(const struct dx_extent *x, const char *name)
 		for (unsigned s = 0; s < DX_DIRENTS_PER_BLOCK; s++) {
 			uint64_t off = base + s * sizeof(de);
 			rd(off, &de, sizeof(de));
-			if (de.ino && de.name_len == strlen(name) && !memcmp(de.name, name, de.name_len))
+			if (de.ino && de.name_len == strlen(name) &&
+			    !memcmp(de.name, name, de.name_len))
 				return off;
 		}
 	}
@@ -341,8 +342,8 @@ static struct daxfs *verdict(const char *name, int kind)
 
 	ret = check(DAXFS_CHECK_REPAIR, &r);
 	good &= expect(ret == 0 && r.fixed >= 1 && !r.uncorrected, name,
-		       "-y: ret %d, %llu fixed, %llu uncorrected", ret,
-		       (unsigned long long)r.fixed, (unsigned long long)r.uncorrected);
+		       "-y: ret %d, %llu fixed, %llu uncorrected", ret, (unsigned long long)r.fixed,
+		       (unsigned long long)r.uncorrected);
 	ret = check(DAXFS_CHECK_ONLY, &r);
 	good &= expect(ret == 0 && !r.errors && !r.info, name,
 		       "second -n: ret %d, %llu errors, %llu notes", ret,
@@ -364,8 +365,8 @@ static void clean_pool(const char *name)
 	expect(ret == 0 && !r.errors && !r.info, name, "-n: ret %d, %llu errors, %llu notes", ret,
 	       (unsigned long long)r.errors, (unsigned long long)r.info);
 	ret = check(DAXFS_CHECK_REPAIR, &r);
-	expect(ret == 0 && !r.errors && !r.fixed, name, "-y: ret %d, %llu errors, %llu fixed",
-	       ret, (unsigned long long)r.errors, (unsigned long long)r.fixed);
+	expect(ret == 0 && !r.errors && !r.fixed, name, "-y: ret %d, %llu errors, %llu fixed", ret,
+	       (unsigned long long)r.errors, (unsigned long long)r.fixed);
 	after = slurp();
 	if (expect(!memcmp(before, after, POOL_SIZE), name, "-y changed a clean pool"))
 		ok(name);
@@ -480,7 +481,8 @@ static void t_double(void)
 {
 	const char *name = "block owned by two files";
 	struct daxfs *fs = fresh();
-	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 8192, 1), b = mkfile(fs, DX_ROOT_INO, "b", 8192, 2);
+	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 8192, 1),
+		 b = mkfile(fs, DX_ROOT_INO, "b", 8192, 2);
 	char ba[8192], bb[8192];
 	struct dx_inode d;
 
@@ -563,7 +565,7 @@ static void t_free_target(void)
 	if (!expect(fs != NULL, name, "does not mount"))
 		return;
 	expect(!lookup(fs, DX_ROOT_INO, "dangling") && !lookup(fs, DX_ROOT_INO, "beyond") &&
-		       lookup(fs, DX_ROOT_INO, "keep"),
+		   lookup(fs, DX_ROOT_INO, "keep"),
 	       name, "wrong entries after repair");
 	expect(iget(b).mode && iget(b).nlink == 1, name, "the nameless inode was not kept");
 	daxfs_close(fs);
@@ -643,8 +645,8 @@ static void t_journal(void)
 		iput(f, &d);
 		log_reset();
 		check(DAXFS_CHECK_ONLY, &r);
-		if (expect(r.errors == 1, "journal: -n checks the rolled-back view",
-			   "%llu errors", (unsigned long long)r.errors))
+		if (expect(r.errors == 1, "journal: -n checks the rolled-back view", "%llu errors",
+			   (unsigned long long)r.errors))
 			ok("journal: -n checks the rolled-back view");
 		check(DAXFS_CHECK_REPAIR, &r);
 	}
@@ -950,7 +952,8 @@ static void t_preen(void)
 {
 	struct daxfs_check_result r;
 	struct daxfs *fs = fresh();
-	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 4096, 1), b = mkfile(fs, DX_ROOT_INO, "b", 4096, 2);
+	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 4096, 1),
+		 b = mkfile(fs, DX_ROOT_INO, "b", 4096, 2);
 	struct dx_inode d;
 	char *before, *after;
 
@@ -958,7 +961,7 @@ static void t_preen(void)
 	bm_put(pblk0(a), false);
 	log_reset();
 	if (expect(check(DAXFS_CHECK_PREEN, &r) == 0 && r.fixed == 1 && !r.uncorrected &&
-			   !r.preen_stopped,
+		       !r.preen_stopped,
 		   "preen fixes a bitmap bit", "fixed %llu uncorrected %llu",
 		   (unsigned long long)r.fixed, (unsigned long long)r.uncorrected))
 		ok("preen fixes a bitmap bit");
@@ -970,7 +973,8 @@ static void t_preen(void)
 	log_reset();
 	check(DAXFS_CHECK_PREEN, &r);
 	after = slurp();
-	if (expect(r.preen_stopped && r.uncorrected && !r.fixed && !memcmp(before, after, POOL_SIZE),
+	if (expect(r.preen_stopped && r.uncorrected && !r.fixed &&
+		       !memcmp(before, after, POOL_SIZE),
 		   "preen stops at a shared block", "stopped %d fixed %llu uncorrected %llu",
 		   r.preen_stopped, (unsigned long long)r.fixed, (unsigned long long)r.uncorrected))
 		ok("preen stops at a shared block");
@@ -1011,8 +1015,8 @@ static void t_refusals(void)
 	s.label[3] ^= 1;
 	wr(0, &s, sizeof(s));
 	ret = check(DAXFS_CHECK_REPAIR, &r);
-	if (expect(ret < 0 && *daxfs_errormsg(), "bad superblock is an operational error",
-		   "ret %d", ret))
+	if (expect(ret < 0 && *daxfs_errormsg(), "bad superblock is an operational error", "ret %d",
+		   ret))
 		ok("bad superblock is an operational error");
 	ret = daxfs_check("/nonexistent/pool", &(struct daxfs_check_opts){0}, &r);
 	if (expect(ret == -ENOENT, "missing pool is an operational error", "ret %d", ret))
@@ -1094,8 +1098,8 @@ static void t_random(void)
 		ret = check(DAXFS_CHECK_ONLY, &r);
 		after = slurp();
 		bad += !expect(ret == 0 && !memcmp(cur, after, POOL_SIZE), name,
-			       "seed %#llx: -n ret %d or changed the pool", (unsigned long long)seed,
-			       ret);
+			       "seed %#llx: -n ret %d or changed the pool",
+			       (unsigned long long)seed, ret);
 		free(after);
 		ret = check(DAXFS_CHECK_REPAIR, &r);
 		bad += !expect(ret == 0 && !r.uncorrected, name,

@@ -22,7 +22,7 @@
 #define FSCK_USAGE	 16
 
 struct out {
-	const char *prefix;	/* "POOL: " in preen mode, as e2fsck -p does */
+	const char *prefix; /* "POOL: " in preen mode, as e2fsck -p does */
 };
 
 static void usage(FILE *f, const char *prog)
@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 		return FSCK_USAGE;
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "fsck.daxfs: %s\n", optind == argc ? "no pool given" : "too many arguments");
+		fprintf(stderr, "fsck.daxfs: %s\n",
+			optind == argc ? "no pool given" : "too many arguments");
 		usage(stderr, argv[0]);
 		return FSCK_USAGE;
 	}
@@ -123,8 +124,9 @@ int main(int argc, char **argv)
 
 	if (r.preen_stopped)
 		printf("%s: UNEXPECTED INCONSISTENCY; RUN fsck.daxfs -y MANUALLY.\n", pool);
-	printf("%s: %llu inodes, %llu blocks used of %llu; ", pool, (unsigned long long)r.inodes_used,
-	       (unsigned long long)r.data_blocks_used, (unsigned long long)r.data_blocks);
+	printf("%s: %llu inodes, %llu blocks used of %llu; ", pool,
+	       (unsigned long long)r.inodes_used, (unsigned long long)r.data_blocks_used,
+	       (unsigned long long)r.data_blocks);
 	if (!r.errors && !r.fixed)
 		printf("clean\n");
 	else if (!r.errors)
@@ -133,8 +135,9 @@ int main(int argc, char **argv)
 		printf("%llu error%s found, pool repaired\n", (unsigned long long)r.errors,
 		       r.errors == 1 ? "" : "s");
 	else
-		printf("%llu error%s found, %llu left uncorrected%s\n", (unsigned long long)r.errors,
-		       r.errors == 1 ? "" : "s", (unsigned long long)r.uncorrected,
+		printf("%llu error%s found, %llu left uncorrected%s\n",
+		       (unsigned long long)r.errors, r.errors == 1 ? "" : "s",
+		       (unsigned long long)r.uncorrected,
 		       o.mode == DAXFS_CHECK_ONLY ? " (checked with -n; repair with -y)" : "");
 	if (fflush(stdout) == EOF) {
 		fprintf(stderr, "fsck.daxfs: writing the report: %s\n", strerror(errno));
