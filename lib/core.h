@@ -234,6 +234,7 @@ struct daxfs {
 	size_t icount;
 
 	const char *zero;	/* DX_ZERO_LEN bytes of zeros for holes */
+	struct dx_ino *root;	/* held for the mount's life */
 
 	/* Pins (pin_lock). */
 	pthread_mutex_t pin_lock;
@@ -386,6 +387,9 @@ int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end,
 void dx_add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n);
 /* Truncate the block map to size (frees blocks past it); own txs. */
 int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size);
+/* Remove [start, end) like dx_truncate_blocks; returns with the last
+ * transaction still open (also on error), for the caller to finish. */
+int dx_remove_blocks_open(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end);
 
 /* pin.c */
 int dx_pins_init(struct daxfs *fs);

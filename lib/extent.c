@@ -81,7 +81,8 @@ int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip)
 				goto nomem;
 		b = eb->next;
 	}
-	qsort(m->v, m->n, sizeof(*m->v), xent_cmp);
+	if (m->n)
+		qsort(m->v, m->n, sizeof(*m->v), xent_cmp);
 	return 0;
 nomem:
 	return dx_err(-ENOMEM, "out of memory loading inode %llu", (unsigned long long)ip->ino);

@@ -470,6 +470,19 @@ static int remove_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t start, ui
 	return ret;
 }
 
+int dx_remove_blocks_open(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end)
+{
+	int ret;
+
+	for (;;) {
+		dx_tx_begin(fs);
+		ret = dx_xmap_remove(fs, ip, start, end, false);
+		if (ret != -EAGAIN)
+			return ret; /* the last transaction stays open */
+		dx_tx_commit(fs);
+	}
+}
+
 int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size)
 {
 	return remove_blocks(fs, ip, blk_up(size), DX_MAX_FILE_BLOCKS);
@@ -498,7 +511,8 @@ int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end,
 		dx_tx_begin(fs);
 		stop = dx_fill_holes(fs, ip, b, e, 0, 0, &allocated);
 		dx_add_blocks(fs, ip, allocated);
-		if (stop == e && !keep && end > ip->d->size)
+		/* stop may pass e: an extent already there ends beyond it. */
+		if (stop >= e && !keep && end > ip->d->size)
 			layout_done(fs, ip, end);
 		dx_tx_commit(fs);
 		if (stop == b) {
@@ -523,7 +537,10 @@ static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to
 		zero_backed(fs, ip, tb * BLK, to);
 	}
 	dx_drain();
-	return fb < tb ? remove_blocks(fs, ip, fb, tb) : 0;
+	if (fb < tb)
+		return dx_remove_blocks_open(fs, ip, fb, tb);
+	dx_tx_begin(fs);
+	return 0;
 }
 
 static int collapse(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t len)
@@ -625,17 +642,16 @@ int dx_fallocate_locked(struct daxfs *fs, struct dx_ino *ip, int mode, uint64_t 
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		uint64_t size = ip->d->size;
 		ret = punch(fs, ip, o, o + l);
-		if (!ret) {
-			dx_tx_begin(fs);
+		if (!ret)
 			layout_done(fs, ip, size);
-			dx_tx_commit(fs);
-		}
+		dx_tx_commit(fs);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
 		/* Fresh zeroed blocks replace the range, as ext4 does with
 		 * unwritten extents: the old blocks are freed. */
 		if (!keep && o + l > ip->d->size)
 			zero_stale_tail(fs, ip, UINT64_MAX);
 		ret = punch(fs, ip, o, o + l);
+		dx_tx_commit(fs);
 		if (!ret)
 			ret = dx_prealloc(fs, ip, o, o + l, keep);
 		if (!ret) {
@@ -664,10 +680,13 @@ DX_EXPORT void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, o
 
 	if (!ret && fs->readonly)
 		ret = -EROFS;
-	if (!ret)
+	if (!ret) {
 		ret = get_reg(fs, ino, &ip);
+		if (ret == -EINVAL)
+			ret = -ENODEV; /* not a regular file */
+	}
 	if (ret) {
-		done(ctx, ret == -EINVAL ? -ENODEV : ret);
+		done(ctx, ret);
 		return;
 	}
 	op = calloc(1, sizeof(*op));

@@ -421,15 +421,23 @@ int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_se
 	struct dx_time now;
 	int ret;
 
-	if ((sa->valid & DX_SET_SIZE) && sa->size < d->size) {
-		/* Blocks past the new end go first, in as many transactions
-		 * as they need; the size is set below, atomically with ctime. */
-		ret = dx_truncate_blocks(fs, ip, sa->size);
-		if (ret)
-			return ret;
-	}
 	dx_now(&now);
-	dx_tx_begin(fs);
+	if ((sa->valid & DX_SET_SIZE) && sa->size < d->size) {
+		/* Blocks past the new end go first; the last of their
+		 * transactions (the only one, unless the journal fills) also
+		 * sets the size and times below. */
+		ret = dx_remove_blocks_open(fs, ip, (sa->size + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE,
+					    DX_MAX_FILE_BLOCKS);
+		if (ret) {
+			dx_tx_commit(fs);
+			return ret;
+		}
+		/* An empty map needs no extent blocks. */
+		if (!ip->xmap.n)
+			dx_xmap_release_blocks(fs, ip);
+	} else {
+		dx_tx_begin(fs);
+	}
 	dx_tx_add(fs, d, sizeof(*d));
 	if (sa->valid & DX_SET_SIZE) {
 		if (sa->size > d->size && d->size % DX_BLOCK_SIZE) {

@@ -132,6 +132,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		goto fail;
 	if (!fs->readonly)
 		reclaim_orphans(fs);
+	/* The kernel holds no lookup reference on the root; without this
+	 * every call in the root would rebuild its directory index. */
+	fs->root = dx_iget(fs, DX_ROOT_INO);
 	*fsp = fs;
 	return 0;
 fail:
@@ -143,6 +146,8 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 {
 	if (!fs)
 		return;
+	if (fs->root)
+		dx_iput(fs, fs->root);
 	if (fs->pins)
 		dx_pins_fini(fs);
 	if (fs->ihash)
