@@ -556,7 +556,23 @@ static void dfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
 {
 	ssize_t n;
 
-	(void)fi;
+	/*
+	 * Write-back of a shared mapping sends whole pages; it never extends
+	 * a file, but after a collapse the kernel's size can still be the
+	 * larger old one, so clip such writes at the real end.
+	 */
+	if (fi && fi->writepage) {
+		struct stat st;
+
+		if (daxfs_getattr(req_fs(req), ino, &st) == 0) {
+			if (off >= st.st_size) {
+				fuse_reply_write(req, size);
+				return;
+			}
+			if ((off_t)size > st.st_size - off)
+				size = (size_t)(st.st_size - off);
+		}
+	}
 	/* The kernel resolves O_APPEND into off itself. */
 	n = daxfs_write(req_fs(req), ino, buf, size, off, 0);
 	if (n < 0) {
