@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,52 @@ int daxfs_unmap(struct daxfs_mapping *m)
 		ret = fail(errno, "unmap ioctl: %s", strerror(errno));
 	free(m);
 	return ret;
+}
+
+static int lease_op(int fd, uint32_t op, uint32_t flags, struct daxfs_ioc_lease *out)
+{
+	struct daxfs_ioc_lease l;
+
+	memset(&l, 0, sizeof(l));
+	l.op = op;
+	l.flags = flags;
+	if (ioctl(fd, DAXFS_IOC_LEASE, &l) < 0)
+		return fail(errno, "lease: %s", strerror(errno));
+	if (out)
+		*out = l;
+	return 0;
+}
+
+int daxfs_lease_take(int fd, unsigned flags)
+{
+	return lease_op(fd, DAXFS_LEASE_SET, flags, NULL);
+}
+
+int daxfs_lease_release(int fd)
+{
+	return lease_op(fd, DAXFS_LEASE_RELEASE, 0, NULL);
+}
+
+int daxfs_lease_query(int fd, struct daxfs_ioc_lease *state)
+{
+	return lease_op(fd, DAXFS_LEASE_GET, 0, state);
+}
+
+int daxfs_lease_wait_break(int fd, int timeout_ms, struct daxfs_ioc_lease *state)
+{
+	struct pollfd p = {.fd = fd, .events = POLLPRI};
+	int n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return fail(errno, "poll: %s", strerror(errno));
+	if (n == 0 || !(p.revents & POLLPRI))
+		return 0;
+	if (state && daxfs_lease_query(fd, state) < 0)
+		return -1;
+	return 1;
 }
 
 uint64_t daxfs_mapping_id(const struct daxfs_mapping *m)

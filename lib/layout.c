@@ -284,8 +284,21 @@ DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f
 					  struct daxfs_ioc_map *m, const struct daxfs_cred *cred,
 					  daxfs_done_t done, void *ctx)
 {
-	struct dx_lop *op = calloc(1, sizeof(*op));
+	struct dx_lop *op;
+	int busy = 0;
 
+	/* A long-term map during a lease break fails at once rather than
+	 * queue behind the change it would hold up (docs/leases.md). */
+	if (m->flags & DAXFS_MAP_LONGTERM) {
+		pthread_mutex_lock(&fs->pin_lock);
+		busy = f->ip->nbreaking || (f->lease && f->lease->state == DAXFS_LEASE_BREAKING);
+		pthread_mutex_unlock(&fs->pin_lock);
+	}
+	if (busy) {
+		done(ctx, -EAGAIN);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
 	if (!op) {
 		done(ctx, -ENOMEM);
 		return;

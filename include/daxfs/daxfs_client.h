@@ -47,6 +47,23 @@ int daxfs_persist(struct daxfs_mapping *m, const void *addr, size_t len);
 /* Persist a write mapping, stop using it, and drop its pins. */
 int daxfs_unmap(struct daxfs_mapping *m);
 
+/*
+ * Layout leases (docs/leases.md).  A lease belongs to the open file of fd
+ * and covers the whole file; DAXFS_MAP_LONGTERM mappings need one.  flags:
+ * DAXFS_LEASE_READ or DAXFS_LEASE_WRITE, optionally DAXFS_LEASE_EXCLUSIVE.
+ */
+int daxfs_lease_take(int fd, unsigned flags);
+/* Fails with EBUSY while long-term mappings made under it remain. */
+int daxfs_lease_release(int fd);
+int daxfs_lease_query(int fd, struct daxfs_ioc_lease *state);
+/*
+ * Wait until fd's lease is broken or revoked (fd polls POLLPRI), at most
+ * timeout_ms (-1: no limit).  Returns 1 when broken or revoked (the state
+ * and break range are then in *state if given), 0 on timeout, -1 on error.
+ * fd itself may also be put into the caller's own poll set.
+ */
+int daxfs_lease_wait_break(int fd, int timeout_ms, struct daxfs_ioc_lease *state);
+
 uint64_t daxfs_mapping_id(const struct daxfs_mapping *m);
 size_t daxfs_mapping_length(const struct daxfs_mapping *m);
 void *daxfs_mapping_addr(const struct daxfs_mapping *m);

@@ -47,7 +47,7 @@ dx_mount busy_timeout=1
 # A live holder across a daemon crash: its blocks go to quarantine.
 head -c 65536 /dev/zero | tr '\0' 'z' >"$DX_MNT/held"
 free0=$(stat -f -c %f "$DX_MNT")
-coproc HOLD { "$PINS_TEST" hold "$DX_MNT/held"; }
+coproc HOLD { exec "$PINS_TEST" hold "$DX_MNT/held"; }
 read -r -u "${HOLD[0]}" line && [ "$line" = ready ] || dx_fail "holder did not map"
 dx_kill9
 dx_mount

@@ -36,7 +36,12 @@ static void usage(FILE *f)
 		"                                map a range, print its pool extents, hold the pins\n"
 		"                                (SECONDS 0: until interrupted; no --hold: unmap at once)\n"
 		"  pins MOUNT|FILE               list mappings and their pins (of FILE only, for a file)\n"
-		"  stats MOUNT                   show pin and deferral counters\n"
+		"  stats MOUNT                   show pin, deferral and lease counters\n"
+		"  lease FILE [--exclusive] [--ignore-break] [--map OFFSET LENGTH] [--hold SECONDS]\n"
+		"                                take a layout lease (and a long-term mapping under\n"
+		"                                it), then hold: on a break, unmap and release, or\n"
+		"                                with --ignore-break wait to be revoked\n"
+		"  leases MOUNT|FILE             list layout leases"
 		"  dma FILE OFFSET LENGTH (--from SRC | --to DST) [--bs SIZE] [--depth N]\n"
 		"                                O_DIRECT transfers between SRC/DST and the mapped\n"
 		"                                range with libaio; each block is pinned exactly while\n"
@@ -274,6 +279,168 @@ static int cmd_stats(int argc, char **argv)
 	printf("blocks ever quarantined:  %" PRIu64 "\n", s.quarantine_total);
 	printf("busy_timeout:             %" PRIu64 " s%s\n", s.busy_timeout_s,
 	       s.busy_timeout_s ? "" : " (wait for ever)");
+	printf("leases now:               %" PRIu64 "\n", s.leases);
+	printf("leases broken:            %" PRIu64 "\n", s.lease_breaks);
+	printf("leases revoked:           %" PRIu64 "\n", s.lease_revokes);
+	printf("refused with ETXTBSY:     %" PRIu64 "\n", s.etxtbsy);
+	printf("lease_break_time:         %" PRIu64 " s\n", s.lease_break_time_s);
+	return 0;
+}
+
+static const char *lease_state(uint32_t s)
+{
+	static const char *const n[] = {"none", "active", "breaking", "revoked"};
+	return s < 4 ? n[s] : "?";
+}
+
+static int cmd_lease(int argc, char **argv)
+{
+	static const struct option lo[] = {{"exclusive", no_argument, NULL, 'x'},
+					   {"ignore-break", no_argument, NULL, 'i'},
+					   {"map", required_argument, NULL, 'm'},
+					   {"hold", required_argument, NULL, 'H'},
+					   {NULL, 0, NULL, 0}};
+	uint64_t moff = 0, mlen = 0, hold = 0;
+	int c, fd, excl = 0, ignore = 0, map = 0, ret = 0;
+	struct daxfs_mapping *m = NULL;
+	struct daxfs_client *cl = NULL;
+	double waited = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "xim:H:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'x':
+			excl = 1;
+			break;
+		case 'i':
+			ignore = 1;
+			break;
+		case 'm':
+			/* --map OFFSET LENGTH: the length is the next word;
+			 * step over it before getopt sees it. */
+			map = 1;
+			if (parse_u64(optarg, "offset", &moff) || optind >= argc ||
+			    parse_u64(argv[optind], "length", &mlen))
+				return 2;
+			optind++;
+			break;
+		case 'H':
+			if (parse_u64(optarg, "seconds", &hold))
+				return 2;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open(argv[optind], O_RDWR);
+	if (fd < 0)
+		return die(argv[optind], errno);
+	if (daxfs_lease_take(fd, DAXFS_LEASE_WRITE | (excl ? DAXFS_LEASE_EXCLUSIVE : 0)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+		close(fd);
+		return 1;
+	}
+	printf("lease taken%s\n", excl ? " (exclusive)" : "");
+	if (map) {
+		cl = daxfs_client_open(fd);
+		if (!cl || !daxfs_map(cl, fd, (off_t)moff, mlen,
+				      DAXFS_MAP_READ | DAXFS_MAP_WRITE | DAXFS_MAP_LONGTERM, &m)) {
+			fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+			daxfs_lease_release(fd);
+			close(fd);
+			return 1;
+		}
+		printf("mapped %" PRIu64 "+%zu long-term\n", moff, daxfs_mapping_length(m));
+	}
+	fflush(stdout);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	while (!stop && (hold == 0 || waited < hold)) {
+		struct daxfs_ioc_lease st;
+		int r = daxfs_lease_wait_break(fd, 100, &st);
+
+		waited += 0.1;
+		if (r < 0) {
+			fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+			ret = 1;
+			break;
+		}
+		if (r == 0)
+			continue;
+		if (st.state == DAXFS_LEASE_REVOKED) {
+			printf("lease revoked\n");
+			break;
+		}
+		if (ignore) {
+			printf("break ignored (%.1f s left)\n", st.deadline_ns / 1e9);
+			fflush(stdout);
+			/* POLLPRI stays up while breaking: do not spin. */
+			while (!stop && daxfs_lease_query(fd, &st) == 0 &&
+			       st.state == DAXFS_LEASE_BREAKING)
+				usleep(100000);
+			continue;
+		}
+		printf("break: releasing\n");
+		break;
+	}
+	if (m && daxfs_unmap(m) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+		ret = 1;
+	}
+	if (daxfs_lease_release(fd) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+		ret = 1;
+	}
+	printf("lease released\n");
+	daxfs_client_close(cl);
+	close(fd);
+	return ret;
+}
+
+static int cmd_leases(int argc, char **argv)
+{
+	struct daxfs_ioc_leases l;
+	struct stat st;
+	int fd, n = 0;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_any(argv[1]);
+	if (fd < 0)
+		return 1;
+	memset(&l, 0, sizeof(l));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		l.flags = DAXFS_PINS_THIS_FILE;
+	printf("%-6s %-10s %-8s %-6s %-16s %-9s %-9s %s\n", "ID", "INODE", "PID", "UID", "KIND",
+	       "STATE", "AGE", "LONG-TERM MAPS");
+	do {
+		if (ioctl(fd, DAXFS_IOC_LEASES, &l) < 0) {
+			int e = errno;
+			close(fd);
+			return die("leases", e);
+		}
+		for (uint32_t i = 0; i < l.count; i++) {
+			const struct daxfs_lease_info *q = &l.lease[i];
+			char kind[32];
+			snprintf(kind, sizeof(kind), "%s%s",
+				 q->flags & DAXFS_LEASE_WRITE ? "write" : "read",
+				 q->flags & DAXFS_LEASE_EXCLUSIVE ? ",exclusive" : "");
+			printf("%-6" PRIu64 " %-10" PRIu64 " %-8u %-6u %-16s %-9s %-9.3f %" PRIu64 "\n",
+			       q->id, q->ino, q->holder_pid, q->holder_uid, kind,
+			       lease_state(q->state), q->age_ns / 1e9, q->mappings);
+			l.cursor = q->id;
+			n++;
+		}
+	} while (l.count == DAXFS_LEASES_MAX);
+	close(fd);
+	printf("%d lease%s\n", n, n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -452,6 +619,10 @@ int main(int argc, char **argv)
 		return cmd_stats(argc, argv);
 	if (!strcmp(cmd, "dma"))
 		return cmd_dma(argc, argv);
+	if (!strcmp(cmd, "lease"))
+		return cmd_lease(argc, argv);
+	if (!strcmp(cmd, "leases"))
+		return cmd_leases(argc, argv);
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 	usage(stderr);
 	return 2;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# leases.sh - layout leases through a real mount: the semantics table
+# (lease-test), the reference pinner honouring a break with none of its
+# writes lost, and an ignored break ending in revocation and quarantine.
+DX_NAME=leases
+. "$(dirname "$0")/../lib.sh"
+dx_need_root
+dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_CTL" "$LEASE_TEST" "$RDMA_SIM"
+dx_watchdog 400
+
+dx_mkfs 256M
+dx_mount allow_other,lease_break_time=2,max_leases=2
+"$LEASE_TEST" basic "$DX_MNT" || dx_fail "lease-test basic"
+
+# A break the reference pinner honours: an insert before its region moves
+# the region; every record written before the break is there, moved.
+f=$DX_MNT/rdma
+head -c $((256 << 10)) /dev/zero >"$f"
+coproc SIM { exec "$RDMA_SIM" --offset 64K --length 64K --reregister 1 "$f"; }
+read -r -u "${SIM[0]}" ev o l && [ "$ev" = registered ] || dx_fail "pinner did not register"
+sleep 0.3
+"$DX_CTL" insert "$f" 0 64K || dx_fail "insert under a lease"
+read -r -u "${SIM[0]}" ev o l && [ "$ev" = break ] || dx_fail "pinner saw no break ($ev)"
+read -r -u "${SIM[0]}" ev last && [ "$ev" = released ] || dx_fail "pinner did not release ($ev)"
+read -r -u "${SIM[0]}" ev o l && [ "$ev" = registered ] || dx_fail "pinner did not re-register"
+"$LEASE_TEST" verify "$f" $((128 << 10)) $((64 << 10)) "$last" ||
+	dx_fail "records written before the break were lost"
+kill -TERM "$SIM_PID"; wait "$SIM_PID"
+[ "$(stat -c %s "$f")" = $((320 << 10)) ] || dx_fail "insert did not grow the file"
+
+# An ignored break: revoked after lease_break_time, blocks quarantined
+# until the pinner goes, then the space comes back.
+g=$DX_MNT/ignored
+head -c $((1 << 20)) /dev/zero >"$g"
+sync
+free0=$(stat -f -c %f "$DX_MNT")
+revoked0=$("$DX_CTL" stats "$DX_MNT" | awk '/leases revoked:/ { print $3 }')
+coproc SIM2 { exec "$RDMA_SIM" --ignore-break --length 64K "$g"; }
+read -r -u "${SIM2[0]}" ev o l && [ "$ev" = registered ] || dx_fail "pinner 2 did not register"
+truncate -s 0 "$g" || dx_fail "truncate under an ignored lease failed"
+read -r -u "${SIM2[0]}" ev last && [ "$ev" = revoked ] || dx_fail "pinner 2 was not revoked ($ev)"
+wait "$SIM2_PID"
+"$DX_CTL" stats "$DX_MNT" | grep -q "leases revoked: *$((revoked0 + 1))$" ||
+	dx_fail "revocation not counted"
+"$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *0" ||
+	dx_fail "quarantine kept after the pinner went"
+[ "$(stat -f -c %f "$DX_MNT")" = $((free0 + 256)) ] ||
+	dx_fail "space not returned: $(stat -f -c %f "$DX_MNT") free, $free0 before + 256"
+
+# daxfsctl lease and leases.
+"$DX_CTL" lease "$f" --map 0 64K --hold 0 >"$DX_TMP/lease.out" &
+holder=$!
+for _ in $(seq 50); do grep -q "long-term" "$DX_TMP/lease.out" 2>/dev/null && break; sleep 0.1; done
+"$DX_CTL" leases "$DX_MNT" | grep -q "^1 lease$" || dx_fail "daxfsctl leases does not list it"
+truncate -s 4096 "$f" || dx_fail "truncate under daxfsctl's lease"
+wait "$holder" || dx_fail "daxfsctl lease failed"
+grep -q "break: releasing" "$DX_TMP/lease.out" || dx_fail "daxfsctl lease did not see the break"
+"$DX_CTL" leases "$DX_MNT" | grep -q "^0 leases$" || dx_fail "a lease is left"
+dx_umount
+dx_pass
