@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core.h"
+#include "fault.h"
 
 static inline bool bit_test(const uint64_t *map, uint64_t b)
 {
@@ -144,7 +145,7 @@ static void free_unpinned(struct daxfs *fs, uint64_t b, uint64_t n)
 {
 	uint64_t run = 0;
 
-	if (!dx_pinned_range(fs, b, n)) {
+	if (!dx_pinned_range(fs, b, n) || dx_fault(fs, DX_FAULT_SKIP_BUSY_CHECK)) {
 		bits_change(fs, b, n, false);
 		fs->free_blocks += n;
 		return;

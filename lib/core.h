@@ -258,6 +258,9 @@ struct daxfs {
 	struct dx_qrun *qruns;
 	daxfs_lease_notify_t lease_notify;
 	void *lease_notify_ctx;
+
+	unsigned faults;	/* planted bugs (fault.h); 0 outside tests */
+	uint64_t nwrites;	/* for drop-persist */
 };
 
 #define DX_PIN_CHUNK_SHIFT 16

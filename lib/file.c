@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core.h"
+#include "fault.h"
 
 #define BLK DX_BLOCK_SIZE
 
@@ -378,6 +379,10 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 	}
 
 	zero_stale_tail(fs, ip, off);
+	/* Planted bug: the 20th write's bytes never reach the pool. */
+	if (dx_fault(fs, DX_FAULT_DROP_PERSIST) &&
+	    __atomic_add_fetch(&fs->nwrites, 1, __ATOMIC_RELAXED) == 20)
+		goto copied;
 	for (uint64_t pos = off; pos < end;) {
 		size_t i = dx_xmap_find(m, blk_down(pos));
 		uint64_t es = (uint64_t)m->v[i].lblk * BLK, ee = es + (uint64_t)m->v[i].len * BLK;
@@ -387,7 +392,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 			(size_t)(e - pos));
 		pos = e;
 	}
-
+copied:
 	dx_now(&now);
 	if (tx) {
 		dx_add_blocks(fs, ip, allocated);
@@ -537,8 +542,15 @@ static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to
 		zero_backed(fs, ip, tb * BLK, to);
 	}
 	dx_drain();
-	if (fb < tb)
-		return dx_remove_blocks_open(fs, ip, fb, tb);
+	if (fb < tb) {
+		int ret = dx_remove_blocks_open(fs, ip, fb, tb);
+		void *next = dx_xmap_addr(fs, ip, tb);
+
+		/* Planted bug: free the block after the hole, still mapped. */
+		if (!ret && next && dx_fault(fs, DX_FAULT_EARLY_FREE))
+			dx_free_blocks(fs, dx_off(fs, next) / BLK, 1);
+		return ret;
+	}
 	dx_tx_begin(fs);
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "core.h"
+#include "fault.h"
 
 uint64_t dx_now_ns(void)
 {
@@ -426,6 +427,10 @@ DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64
 			e = me;
 		*off = s;
 		*len = e > s ? e - s : 0;
+		/* Planted bug: nothing for the daemon to drop from the
+		 * kernel's cache after a direct write. */
+		if (dx_fault(fs, DX_FAULT_STALE_READ))
+			*len = 0;
 		ret = (m->flags & DAXFS_PIN_REVOKED) ? -ENOLINK : 0;
 	}
 	pthread_mutex_unlock(&fs->pin_lock);

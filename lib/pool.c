@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <libpmem.h>
 #include "core.h"
+#include "fault.h"
 
 static int map_pool(struct daxfs *fs)
 {
@@ -60,6 +61,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		return dx_err(-ENOMEM, "out of memory");
 	fs->readonly = o && o->readonly;
 	fs->fd = -1;
+	ret = dx_fault_init(fs);
+	if (ret)
+		goto fail;
 	fs->path = realpath(pool, NULL);
 	if (!fs->path) {
 		ret = dx_err(-errno, "%s: %s", pool, strerror(errno));
