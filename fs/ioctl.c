@@ -182,7 +182,7 @@ static void map_done(void *p, int err)
 	if (!err && (call->out.map.flags & DAXFS_MAP_WRITE))
 		call->file->mapped_write = 1;
 	/* Backing holes changed the block count the kernel has cached. */
-	if (!err)
+	if (!err && (call->out.map.flags & DAXFS_MAP_BACKED))
 		fuse_lowlevel_notify_inval_inode(dfs_ctx(call->req)->se, call->ino, -1, 0);
 	dfs_ioc_finish(call, err);
 }

@@ -246,6 +246,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	if (!req->flags || req->flags & ~(uint32_t)(DAXFS_MAP_READ | DAXFS_MAP_WRITE |
 						    DAXFS_MAP_LONGTERM))
 		return -EINVAL;
+	req->flags &= ~(uint32_t)DAXFS_MAP_BACKED;
 	if (((req->flags & DAXFS_MAP_READ) && acc == O_WRONLY) ||
 	    ((req->flags & DAXFS_MAP_WRITE) && acc == O_RDONLY))
 		return -EACCES;
@@ -276,9 +277,14 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	}
 	/* Every mapping is backed, read ones too: a hole mapped to a shared
 	 * zero block would not see a later write(2) fill it. */
-	ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, e * DX_BLOCK_SIZE, true);
-	if (ret)
-		return ret;
+	{
+		uint64_t before = ip->d->blocks;
+		ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, e * DX_BLOCK_SIZE, true);
+		if (ret)
+			return ret;
+		if (ip->d->blocks != before)
+			req->flags |= DAXFS_MAP_BACKED;
+	}
 	if (pid > 0 && dx_holder_start(pid, &start))
 		start = 0;
 	m = calloc(1, sizeof(*m));
@@ -286,7 +292,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		return -ENOMEM;
 	m->ip = ip;
 	m->f = f;
-	m->flags = req->flags;
+	m->flags = req->flags & ~(uint32_t)DAXFS_MAP_BACKED;
 	m->pid = pid;
 	m->uid = uid;
 	m->lblk = (uint32_t)s;

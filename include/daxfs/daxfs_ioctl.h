@@ -46,6 +46,7 @@ struct daxfs_ioc_pool_info {
 #define DAXFS_MAP_READ	   0x1	/* file open for reading */
 #define DAXFS_MAP_WRITE	   0x2	/* file open for writing; holes are backed and zeroed */
 #define DAXFS_MAP_LONGTERM 0x4	/* needs a layout lease (EPERM without one) */
+#define DAXFS_MAP_BACKED   0x8	/* out: holes in the range were backed with blocks */
 
 #define DAXFS_MAP_MAX_EXTENTS 32
 
@@ -67,7 +68,7 @@ struct daxfs_map_extent {
 struct daxfs_ioc_map {
 	uint64_t offset;	/* in */
 	uint64_t length;	/* in: wanted; out: mapped */
-	uint32_t flags;		/* in: DAXFS_MAP_* */
+	uint32_t flags;		/* in: DAXFS_MAP_*; out: DAXFS_MAP_BACKED added */
 	uint32_t nextents;	/* out */
 	uint64_t id;		/* out: the mapping */
 	struct daxfs_map_extent ext[DAXFS_MAP_MAX_EXTENTS];
