@@ -290,7 +290,10 @@ static void test_revoke(struct daxfs_client *c)
 	check(daxfs_lease_release(fd) == 0, "and the lease can be released");
 	fsync(fd);
 	statvfs(mnt, &v1);
-	check(v1.f_bfree == v0.f_bfree + 256, "space returned: %llu free blocks, %llu before + 256",
+	/* All 256 data blocks come back; a fragmented pool may also have
+	 * needed an extent block or two, which a truncate to 0 frees too. */
+	check(v1.f_bfree >= v0.f_bfree + 256 && v1.f_bfree <= v0.f_bfree + 260,
+	      "space returned: %llu free blocks, %llu before + 256",
 	      (unsigned long long)v1.f_bfree, (unsigned long long)v0.f_bfree);
 	close(fd);
 }

@@ -67,7 +67,10 @@ for _ in $(seq 50); do
 done
 "$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *0" ||
 	dx_fail "quarantine not freed after the holder exited"
-[ "$(stat -f -c %f "$DX_MNT")" = "$free0" ] ||
-	dx_fail "free blocks $(stat -f -c %f "$DX_MNT") after the quarantine, $free0 before"
+# The copies took the quarantined blocks' place in the file, so the free
+# count is back where it was (less an extent block the copies may need).
+free1=$(stat -f -c %f "$DX_MNT")
+[ "$free1" -le "$free0" ] && [ "$free1" -ge $((free0 - 2)) ] ||
+	dx_fail "free blocks $free1 after the quarantine, $free0 before"
 dx_umount
 dx_pass
