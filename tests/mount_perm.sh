@@ -18,22 +18,11 @@ dx_mount allow_other,default_permissions
 "$DX_PERM_TEST" "$DX_MNT" >"$DX_TMP/perm.daxfs"
 dx_umount
 
-# Scenarios where Linux's FUSE module itself differs from a local
-# filesystem, whatever the daemon does.  Each is listed with its reason; the
-# lines are still printed, but only these exact scenarios may differ.
-#
-# - Without FUSE_CAP_HANDLE_KILLPRIV the kernel clears S_ISGID on write only
-#   when S_IXGRP is set (fuse_setattr), and libfuse 3.14 cannot ask for
-#   HANDLE_KILLPRIV_V2, where a local filesystem also clears it for a
-#   writer outside the file's group.
-known='write by non-member clears setgid without group exec'
-
-strip_known() {
-	grep -vF "$known" "$1"
-}
-grep -F "$known" "$DX_TMP/perm.daxfs" | sed 's/^/[mount_perm] known FUSE difference: /'
-strip_known "$DX_TMP/perm.tmpfs" >"$DX_TMP/perm.tmpfs.cmp"
-strip_known "$DX_TMP/perm.daxfs" >"$DX_TMP/perm.daxfs.cmp"
+# Every scenario must match tmpfs exactly.  (Without
+# FUSE_CAP_HANDLE_KILLPRIV the kernel alone would leave S_ISGID on a file
+# without group exec written by a non-member; daxfs_drop_privs() clears it.)
+cp "$DX_TMP/perm.tmpfs" "$DX_TMP/perm.tmpfs.cmp"
+cp "$DX_TMP/perm.daxfs" "$DX_TMP/perm.daxfs.cmp"
 dx_compare "perm-test output of daxfs against tmpfs" "$DX_TMP/perm.tmpfs.cmp" "$DX_TMP/perm.daxfs.cmp"
 dx_fsck
 dx_pass
