@@ -21,8 +21,12 @@ install_packages
 
 # Sanitizer settings for every instrumented process the tests start,
 # daemons included.  Leaks are errors; UBSan findings are fatal rather than
-# a line in a log nobody reads.  A daemon that forks to the background
-# leaves its parent through _exit(), so only the real daemon reports.
+# a line in a log nobody reads.  LeakSanitizer and FUSE get on: a daemon
+# that forks to the background (fuse_daemonize) leaves its parent through
+# _exit(), so only the real daemon checks, when it exits after an unmount
+# or SIGTERM.  A daemon killed with SIGKILL checks nothing, which is what
+# the crash tests want.  LSan needs ptrace-like access to its own threads;
+# as root on Debian it has it.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1}
 
