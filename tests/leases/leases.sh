@@ -9,6 +9,22 @@ dx_need_root
 dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_CTL" "$LEASE_TEST" "$RDMA_SIM"
 dx_watchdog 400
 
+# sim_start NAME ARGS...: run the pinner in the background, its events on
+# fd SIM_FD (a FIFO: unlike a coproc, it stays readable after the pinner
+# exits), its errors in $DX_TMP/NAME.err.
+sim_start() {
+	local name=$1
+	shift
+	mkfifo "$DX_TMP/$name.out"
+	"$RDMA_SIM" "$@" >"$DX_TMP/$name.out" 2>"$DX_TMP/$name.err" &
+	SIM_PID=$!
+	exec {SIM_FD}<"$DX_TMP/$name.out"
+}
+# sim_event WORDS...: read the next event line into the named variables.
+sim_event() {
+	read -r -u "$SIM_FD" "$@" || { cat "$DX_TMP"/*.err >&2; return 1; }
+}
+
 dx_mkfs 256M
 dx_mount allow_other,lease_break_time=2,max_leases=2
 "$LEASE_TEST" basic "$DX_MNT" || dx_fail "lease-test basic"
@@ -17,16 +33,16 @@ dx_mount allow_other,lease_break_time=2,max_leases=2
 # the region; every record written before the break is there, moved.
 f=$DX_MNT/rdma
 head -c $((256 << 10)) /dev/zero >"$f"
-coproc SIM { exec "$RDMA_SIM" --offset 64K --length 64K --reregister 1 "$f"; }
-read -r -u "${SIM[0]}" ev o l && [ "$ev" = registered ] || dx_fail "pinner did not register"
+sim_start sim1 --offset 64K --length 64K --reregister 1 "$f"
+sim_event ev o l && [ "$ev" = registered ] || dx_fail "pinner did not register"
 sleep 0.3
 "$DX_CTL" insert "$f" 0 64K || dx_fail "insert under a lease"
-read -r -u "${SIM[0]}" ev o l && [ "$ev" = break ] || dx_fail "pinner saw no break ($ev)"
-read -r -u "${SIM[0]}" ev last && [ "$ev" = released ] || dx_fail "pinner did not release ($ev)"
-read -r -u "${SIM[0]}" ev o l && [ "$ev" = registered ] || dx_fail "pinner did not re-register"
+sim_event ev o l && [ "$ev" = break ] || dx_fail "pinner saw no break ($ev)"
+sim_event ev last && [ "$ev" = released ] || dx_fail "pinner did not release ($ev)"
+sim_event ev o l && [ "$ev" = registered ] || dx_fail "pinner did not re-register"
 "$LEASE_TEST" verify "$f" $((128 << 10)) $((64 << 10)) "$last" ||
 	dx_fail "records written before the break were lost"
-kill -TERM "$SIM_PID"; wait "$SIM_PID"
+kill -TERM "$SIM_PID"; wait "$SIM_PID"; exec {SIM_FD}<&-
 [ "$(stat -c %s "$f")" = $((320 << 10)) ] || dx_fail "insert did not grow the file"
 
 # An ignored break: revoked after lease_break_time, blocks quarantined
@@ -36,11 +52,12 @@ head -c $((1 << 20)) /dev/zero >"$g"
 sync
 free0=$(stat -f -c %f "$DX_MNT")
 revoked0=$("$DX_CTL" stats "$DX_MNT" | awk '/leases revoked:/ { print $3 }')
-coproc SIM2 { exec "$RDMA_SIM" --ignore-break --length 64K "$g"; }
-read -r -u "${SIM2[0]}" ev o l && [ "$ev" = registered ] || dx_fail "pinner 2 did not register"
+sim_start sim2 --ignore-break --length 64K "$g"
+sim_event ev o l && [ "$ev" = registered ] || dx_fail "pinner 2 did not register"
 truncate -s 0 "$g" || dx_fail "truncate under an ignored lease failed"
-read -r -u "${SIM2[0]}" ev last && [ "$ev" = revoked ] || dx_fail "pinner 2 was not revoked ($ev)"
-wait "$SIM2_PID"
+sim_event ev last && [ "$ev" = revoked ] || dx_fail "pinner 2 was not revoked ($ev)"
+wait "$SIM_PID" || dx_fail "pinner 2 failed"
+exec {SIM_FD}<&-
 "$DX_CTL" stats "$DX_MNT" | grep -q "leases revoked: *$((revoked0 + 1))$" ||
 	dx_fail "revocation not counted"
 "$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *0" ||
