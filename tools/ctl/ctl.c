@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		"                                take a layout lease (and a long-term mapping under\n"
 		"                                it), then hold: on a break, unmap and release, or\n"
 		"                                with --ignore-break wait to be revoked\n"
-		"  leases MOUNT|FILE             list layout leases"
+		"  leases MOUNT|FILE             list layout leases\n"
 		"  dma FILE OFFSET LENGTH (--from SRC | --to DST) [--bs SIZE] [--depth N]\n"
 		"                                O_DIRECT transfers between SRC/DST and the mapped\n"
 		"                                range with libaio; each block is pinned exactly while\n"
