@@ -501,6 +501,8 @@ static void test_stress(int seconds)
 		n = pread(fd, buf, FSIZE, 0);
 		for (ssize_t i = 0; i + 4 <= n; i++)
 			if (!memcmp(buf + i, "TAG", 3) && buf[i + 3] != '0' + k) {
+				printf("# %s holds TAG%c at offset %zd (size %zd)\n", name, buf[i + 3],
+				       i, n);
 				bad++;
 				break;
 			}
