@@ -37,150 +37,9 @@
 
 #include <daxfs/daxfs_ioctl.h>
 
-#include "model.h"
+#include "fsx.h"
 
-#define PROG	     "daxfs-fsx"
-#define RING_LEN     32
-#define CHECK_EVERY  1000
-#define SCRATCH_SALT 0x5c7a7c4u
-#define EXIT_FAIL    1
-#define EXIT_SETUP   2
-
-enum opcode {
-	OP_READ,
-	OP_WRITE,
-	OP_MAPREAD,
-	OP_MAPWRITE,
-	OP_TRUNCATE,
-	OP_FALLOC,
-	OP_FALLOC_KEEP,
-	OP_PUNCH,
-	OP_ZERO,
-	OP_ZERO_KEEP,
-	OP_COLLAPSE,
-	OP_INSERT,
-	OP_COPY,
-	OP_COPY_SCRATCH,
-	OP_SEEK_DATA,
-	OP_SEEK_HOLE,
-	OP_FSYNC,
-	OP_FDATASYNC,
-	OP_REOPEN,
-	NR_OPCODES
-};
-
-enum opclass {
-	C_READ,
-	C_WRITE,
-	C_MAPREAD,
-	C_MAPWRITE,
-	C_TRUNCATE,
-	C_FALLOC,
-	C_PUNCH,
-	C_ZERO,
-	C_COLLAPSE,
-	C_INSERT,
-	C_COPY,
-	C_SEEK,
-	C_FSYNC,
-	C_REOPEN,
-	NR_CLASSES
-};
-
-/* What follows the name on an op line. */
-enum op_args {
-	A_NONE,	 /* fsync */
-	A_OFF,	 /* truncate SIZE, seek_data OFFSET */
-	A_RANGE, /* write OFFSET LENGTH */
-	A_COPY,	 /* copy SRC LENGTH DST */
-};
-
-struct op {
-	uint32_t num;
-	enum opcode code;
-	uint64_t off;
-	uint64_t len;
-	uint64_t dst;
-};
-
-enum run_result {
-	RUN_OK,
-	RUN_UNSUPPORTED, /* the filesystem lacks it: disable the class */
-};
-
-struct opcode_desc {
-	const char *name;
-	enum opclass cls;
-	enum op_args args;
-	enum run_result (*run)(const struct op *op);
-};
-
-/* Class flags. */
-#define CF_FALLOC 0x1 /* an fallocate(2) mode: -F disables it */
-#define CF_SHIFT  0x2 /* moves data or EOF: not with -P */
-#define CF_DAXFS  0x4 /* only meaningful on a daxfs mount */
-
-struct op_class {
-	const char *name;
-	unsigned int weight;
-	unsigned int flags;
-	int (*gen)(struct op *op); /* 0: op filled in; -1: not possible now */
-	bool off;		   /* disabled by the user or the filesystem */
-};
-
-struct ring_ent {
-	struct op op;
-	uint64_t size_before;
-};
-
-static struct {
-	/* options */
-	const char *path;
-	uint64_t seed;
-	uint64_t numops;
-	uint64_t maxlen;
-	uint64_t maxoplen;
-	uint64_t ralign, walign, talign;
-	bool quiet, verbose;
-	bool monitor;
-	uint64_t mon_start, mon_end;
-	unsigned int nproc;
-	uint64_t progress;
-	const char *replay_path;
-	const char *record_path;
-
-	/* this process */
-	int fd;
-	bool is_daxfs;
-	dev_t dev;	  /* reopen must find the file where it was */
-	int strict_holes; /* -1: decide by filesystem type */
-	uint64_t pagesize;
-	uint64_t gran;	 /* hole granularity (coarse, safe) */
-	uint64_t fine;	 /* smallest unit a hole can have */
-	uint64_t falign; /* collapse/insert alignment */
-	struct model m;
-	uint64_t rs, re; /* the region this process owns */
-	bool multi;
-	unsigned int proc;
-	uint32_t salt;
-	uint64_t rng;
-	uint32_t curop;
-	uint64_t done;
-	uint8_t *buf;
-
-	int scratch_fd;
-	char *scratch_path;
-	uint64_t scratch_len;
-	uint8_t *scratch_data;
-	uint8_t *scratch_state;
-
-	FILE *log;
-	char *ops_out; /* replay file written on failure */
-	char prefix[16];
-
-	struct ring_ent ring[RING_LEN];
-	uint64_t ring_n;
-} fx = {
+struct fsx fx = {
     .numops = 10000,
     .maxlen = 256 * 1024,
     .maxoplen = 64 * 1024,
@@ -191,6 +50,7 @@ static struct {
     .fd = -1,
     .scratch_fd = -1,
     .strict_holes = -1,
+    .hold_maps = 2,
 };
 
 static enum run_result run_read(const struct op *op);
@@ -205,7 +65,7 @@ static enum run_result run_seek(const struct op *op);
 static enum run_result run_fsync(const struct op *op);
 static enum run_result run_reopen(const struct op *op);
 
-static const struct opcode_desc opcodes[NR_OPCODES] = {
+const struct opcode_desc opcodes[NR_OPCODES] = {
     [OP_READ] = {"read", C_READ, A_RANGE, run_read},
     [OP_WRITE] = {"write", C_WRITE, A_RANGE, run_write},
     [OP_MAPREAD] = {"mapread", C_MAPREAD, A_RANGE, run_mapread},
@@ -225,6 +85,22 @@ static const struct opcode_desc opcodes[NR_OPCODES] = {
     [OP_FSYNC] = {"fsync", C_FSYNC, A_NONE, run_fsync},
     [OP_FDATASYNC] = {"fdatasync", C_FSYNC, A_NONE, run_fsync},
     [OP_REOPEN] = {"reopen", C_REOPEN, A_NONE, run_reopen},
+    [OP_DXMAP] = {"map", C_DXMAP, A_MAP, run_dxmap},
+    [OP_LEASE] = {"lease", C_LEASE, A_RANGE, run_lease},
+    [OP_PIN_TRUNCATE] = {"pin_truncate", C_PINNED, A_CHANGE, run_change},
+    [OP_PIN_PUNCH] = {"pin_punch", C_PINNED, A_CHANGE, run_change},
+    [OP_PIN_COLLAPSE] = {"pin_collapse", C_PINNED, A_CHANGE, run_change},
+    [OP_PIN_INSERT] = {"pin_insert", C_PINNED, A_CHANGE, run_change},
+    [OP_BREAK_TRUNCATE] = {"break_truncate", C_BREAK, A_CHANGE, run_change},
+    [OP_BREAK_PUNCH] = {"break_punch", C_BREAK, A_CHANGE, run_change},
+    [OP_BREAK_COLLAPSE] = {"break_collapse", C_BREAK, A_CHANGE, run_change},
+    [OP_BREAK_INSERT] = {"break_insert", C_BREAK, A_CHANGE, run_change},
+    [OP_REVOKE_TRUNCATE] = {"revoke_truncate", C_REVOKE, A_CHANGE, run_change},
+    [OP_REVOKE_PUNCH] = {"revoke_punch", C_REVOKE, A_CHANGE, run_change},
+    [OP_REVOKE_COLLAPSE] = {"revoke_collapse", C_REVOKE, A_CHANGE, run_change},
+    [OP_REVOKE_INSERT] = {"revoke_insert", C_REVOKE, A_CHANGE, run_change},
+    [OP_DMA_IN] = {"dma_in", C_DMA, A_DMA, run_dma},
+    [OP_DMA_OUT] = {"dma_out", C_DMA, A_DMA, run_dma},
 };
 
 static int gen_read(struct op *op);
@@ -242,7 +118,7 @@ static int gen_seek(struct op *op);
 static int gen_fsync(struct op *op);
 static int gen_reopen(struct op *op);
 
-static struct op_class classes[NR_CLASSES] = {
+struct op_class classes[NR_CLASSES] = {
     [C_READ] = {"read", 12, 0, gen_read, false},
     [C_WRITE] = {"write", 16, 0, gen_write, false},
     [C_MAPREAD] = {"mapread", 5, 0, gen_mapread, false},
@@ -257,32 +133,37 @@ static struct op_class classes[NR_CLASSES] = {
     [C_SEEK] = {"seek", 5, 0, gen_seek, false},
     [C_FSYNC] = {"fsync", 1, 0, gen_fsync, false},
     [C_REOPEN] = {"reopen", 1, 0, gen_reopen, false},
+    [C_DXMAP] = {"map", 4, CF_DAXFS, gen_dxmap, false},
+    [C_LEASE] = {"lease", 1, CF_DAXFS, gen_lease, false},
+    [C_PINNED] = {"pinned-change", 1, CF_DAXFS, gen_pinned, false},
+    [C_BREAK] = {"break", 1, CF_DAXFS, gen_break, false},
+    [C_REVOKE] = {"revoke", 1, CF_DAXFS, gen_revoke, false},
+    [C_DMA] = {"dma", 2, CF_DAXFS, gen_dma, false},
 };
 
 /* ---- small helpers ---- */
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
+uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
 }
 
-static uint64_t max_u64(uint64_t a, uint64_t b)
+uint64_t max_u64(uint64_t a, uint64_t b)
 {
 	return a > b ? a : b;
 }
 
-static uint64_t align_down(uint64_t x, uint64_t a)
+uint64_t align_down(uint64_t x, uint64_t a)
 {
 	return x / a * a;
 }
 
-static uint64_t align_up(uint64_t x, uint64_t a)
+uint64_t align_up(uint64_t x, uint64_t a)
 {
 	return (x + a - 1) / a * a;
 }
 
-static void prt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void prt(const char *fmt, ...)
+void prt(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -292,8 +173,7 @@ static void prt(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void setup_error(const char *fmt, ...)
+void setup_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -306,7 +186,7 @@ static void setup_error(const char *fmt, ...)
 	exit(EXIT_SETUP);
 }
 
-static void *xmalloc(size_t n)
+void *xmalloc(size_t n)
 {
 	void *p = calloc(1, n ? n : 1);
 
@@ -339,7 +219,7 @@ static double now(void)
 }
 
 /* splitmix64: tiny, good enough, and identical everywhere. */
-static uint64_t rnd(void)
+uint64_t rnd(void)
 {
 	uint64_t z = (fx.rng += 0x9e3779b97f4a7c15ull);
 
@@ -348,7 +228,7 @@ static uint64_t rnd(void)
 	return z ^ (z >> 31);
 }
 
-static uint64_t rnd_below(uint64_t n)
+uint64_t rnd_below(uint64_t n)
 {
 	return n ? rnd() % n : 0;
 }
@@ -365,7 +245,7 @@ static uint64_t mix64(uint64_t z)
  * depends on both, so data from another op or from another offset (a
  * misdirected or shifted write, a stale block) shows up as a mismatch.
  */
-static void fill_pattern(uint8_t *buf, uint64_t off, uint64_t len, uint32_t num, uint32_t salt)
+void fill_pattern(uint8_t *buf, uint64_t off, uint64_t len, uint32_t num, uint32_t salt)
 {
 	uint64_t i = 0;
 
@@ -381,23 +261,31 @@ static void fill_pattern(uint8_t *buf, uint64_t off, uint64_t len, uint32_t num,
 
 /* ---- the op log ---- */
 
+/* How many numbers follow an op's name, taken from off, len, dst... */
+static int op_nargs(enum op_args a)
+{
+	static const int n[] = {
+	    [A_NONE] = 0, [A_OFF] = 1,	  [A_RANGE] = 2, [A_COPY] = 3,
+	    [A_DMA] = 3,  [A_CHANGE] = 4, [A_MAP] = 6,
+	};
+
+	return n[a];
+}
+
+static uint64_t *op_arg(struct op *op, int i)
+{
+	uint64_t *f[] = {&op->off, &op->len, &op->dst, &op->len2, &op->persist, &op->hold};
+
+	return f[i];
+}
+
 static int format_op(char *s, size_t n, const struct op *op)
 {
-	const struct opcode_desc *d = &opcodes[op->code];
+	int len = snprintf(s, n, "%u %s", op->num, opcodes[op->code].name);
 
-	switch (d->args) {
-	case A_NONE:
-		return snprintf(s, n, "%u %s", op->num, d->name);
-	case A_OFF:
-		return snprintf(s, n, "%u %s 0x%" PRIx64, op->num, d->name, op->off);
-	case A_RANGE:
-		return snprintf(s, n, "%u %s 0x%" PRIx64 " 0x%" PRIx64, op->num, d->name, op->off,
-				op->len);
-	case A_COPY:
-		return snprintf(s, n, "%u %s 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64, op->num,
-				d->name, op->off, op->len, op->dst);
-	}
-	return 0;
+	for (int i = 0; i < op_nargs(opcodes[op->code].args) && len >= 0 && (size_t)len < n; i++)
+		len += snprintf(s + len, n - len, " 0x%" PRIx64, *op_arg((struct op *)op, i));
+	return len;
 }
 
 /* Human-readable form for the failure dump and -v. */
@@ -427,6 +315,13 @@ static void describe_op(char *s, size_t n, const struct op *op, uint64_t size_be
 			 " bytes) to 0x%" PRIx64,
 			 op->num, d->name, op->off, op->off + op->len, op->len, op->dst);
 		break;
+	default: {
+		char t[128];
+
+		dx_describe(t, sizeof(t), op);
+		snprintf(s, n, "%8u %-11s %s", op->num, d->name, t);
+		break;
+	}
 	}
 }
 
@@ -435,7 +330,6 @@ static int parse_op(const char *line, struct op *op)
 	char name[32];
 	unsigned int num;
 	int pos = 0;
-	uint64_t a[3] = {0, 0, 0};
 	int want, i;
 
 	if (sscanf(line, "%u %31s %n", &num, name, &pos) < 2)
@@ -447,23 +341,17 @@ static int parse_op(const char *line, struct op *op)
 		return -1;
 	op->num = num;
 	op->code = i;
-	want = opcodes[i].args == A_NONE    ? 0
-	       : opcodes[i].args == A_OFF   ? 1
-	       : opcodes[i].args == A_RANGE ? 2
-					    : 3;
+	want = op_nargs(opcodes[i].args);
 	line += pos;
 	for (i = 0; i < want; i++) {
 		char *end;
 
 		errno = 0;
-		a[i] = strtoull(line, &end, 0);
+		*op_arg(op, i) = strtoull(line, &end, 0);
 		if (errno || end == line)
 			return -1;
 		line = end;
 	}
-	op->off = a[0];
-	op->len = a[1];
-	op->dst = a[2];
 	return 0;
 }
 
@@ -471,8 +359,8 @@ static void log_header(FILE *f)
 {
 	fprintf(f,
 		"# daxfs-fsx ops v1 seed=%" PRIu64 " maxlen=%" PRIu64 " salt=%" PRIu32
-		" copysrc=%" PRIu64 "\n",
-		fx.seed, fx.m.maxlen, fx.salt, fx.scratch_len);
+		" copysrc=%" PRIu64 " holdmaps=%u\n",
+		fx.seed, fx.m.maxlen, fx.salt, fx.scratch_len, fx.hold_maps);
 }
 
 static void dump_ring(void)
@@ -523,12 +411,15 @@ static void write_replay(void)
 		prt("replay file: %s (run it with --replay)\n", fx.ops_out);
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
+static const char *op_name_of(uint32_t num);
+
+void fail(const char *fmt, ...)
 {
+	const char *name = op_name_of(fx.curop);
 	va_list ap;
 
-	prt("FAILURE at op %u: ", fx.curop);
+	prt("FAILURE at op %u%s%s%s: ", fx.curop, name ? " (" : "", name ? name : "",
+	    name ? ")" : "");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -536,6 +427,7 @@ static void fail(const char *fmt, ...)
 	prt("seed %" PRIu64 ", file %s, size expected 0x%" PRIx64 "\n", fx.seed, fx.path,
 	    fx.m.size);
 	dump_ring();
+	dx_fail_info();
 	write_replay();
 	fflush(stdout);
 	exit(EXIT_FAIL);
@@ -546,7 +438,7 @@ static void fail(const char *fmt, ...)
 static const char *op_name_of(uint32_t num)
 {
 	for (uint64_t i = fx.ring_n > RING_LEN ? fx.ring_n - RING_LEN : 0; i < fx.ring_n; i++)
-		if (fx.ring[i % RING_LEN].op.num == num)
+		if (fx.ring[i % RING_LEN].op.num == num && num)
 			return opcodes[fx.ring[i % RING_LEN].op.code].name;
 	return NULL;
 }
@@ -647,13 +539,13 @@ static void report_mismatch(const char *what, uint64_t off, const uint8_t *got, 
 	fail("%s returned wrong data", what);
 }
 
-static void check_bytes(const char *what, uint64_t off, const uint8_t *got, uint64_t len)
+void check_bytes(const char *what, uint64_t off, const uint8_t *got, uint64_t len)
 {
 	if (memcmp(got, fx.m.data + off, len))
 		report_mismatch(what, off, got, len);
 }
 
-static ssize_t pread_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
+ssize_t pread_full(int fd, uint8_t *buf, uint64_t len, uint64_t off)
 {
 	uint64_t done = 0;
 
@@ -690,12 +582,15 @@ static void pwrite_full(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
 }
 
 /* Compare the whole region this process owns with the model. */
-static void full_check(const char *why)
+void full_check(const char *why)
 {
 	struct stat st;
 	uint64_t end;
 	ssize_t n;
 
+	/* Bytes written through held mappings first reach the kernel's view. */
+	dx_flush_held();
+	dx_check_held(why);
 	if (fstat(fx.fd, &st))
 		fail("%s: fstat: %s", why, strerror(errno));
 	if ((uint64_t)st.st_size != fx.m.size)
@@ -711,6 +606,12 @@ static void full_check(const char *why)
 		fail("%s: short read of 0x%zx bytes at 0x%" PRIx64 ", expected 0x%" PRIx64, why, n,
 		     fx.rs, end - fx.rs);
 	check_bytes(why, fx.rs, fx.buf, end - fx.rs);
+	if (fx.is_daxfs) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s, O_DIRECT", why);
+		dx_read_pool(what, fx.rs, end - fx.rs);
+	}
 }
 
 /* ---- executors ---- */
@@ -729,6 +630,8 @@ static enum run_result run_read(const struct op *op)
 		     " returned 0x%zx bytes, expected 0x%" PRIx64 " (size 0x%" PRIx64 ")",
 		     op->off, op->len, n, want, size);
 	check_bytes("read", op->off, fx.buf, want);
+	/* On daxfs, the same bytes once more, as the pool holds them. */
+	dx_read_pool("O_DIRECT read", op->off, op->len);
 	return RUN_OK;
 }
 
@@ -1064,7 +967,7 @@ static enum run_result run_reopen(const struct op *op)
 /* ---- generators ---- */
 
 /* A length in [1, max]: mostly uniform, some tiny, some whole blocks. */
-static uint64_t gen_len(uint64_t max)
+uint64_t gen_len(uint64_t max)
 {
 	uint64_t len;
 
@@ -1084,7 +987,7 @@ static uint64_t gen_len(uint64_t max)
 }
 
 /* An offset in [lo, hi) aligned to align, or -1 if there is none. */
-static int gen_off(uint64_t lo, uint64_t hi, uint64_t align, uint64_t *off)
+int gen_off(uint64_t lo, uint64_t hi, uint64_t align, uint64_t *off)
 {
 	uint64_t o;
 
@@ -1287,9 +1190,10 @@ static void generate(struct op *op)
 
 /* ---- running ops ---- */
 
-static bool touches_monitor(const struct op *op, uint64_t size_before)
+/* May op change (or, for a daxfs op, map) any byte of [s, e)? */
+bool op_touches(const struct op *op, uint64_t size_before, uint64_t s, uint64_t e)
 {
-	uint64_t s = fx.mon_start, e = fx.mon_end;
+	bool map = op->off < e && op->off + op->len > s;
 
 	switch (op->code) {
 	case OP_TRUNCATE:
@@ -1308,8 +1212,23 @@ static bool touches_monitor(const struct op *op, uint64_t size_before)
 	case OP_FDATASYNC:
 	case OP_REOPEN:
 		return false;
+	case OP_PIN_TRUNCATE:
+	case OP_BREAK_TRUNCATE:
+	case OP_REVOKE_TRUNCATE:
+		return map || (op->dst < size_before && op->dst < e && size_before > s);
+	case OP_PIN_PUNCH:
+	case OP_BREAK_PUNCH:
+	case OP_REVOKE_PUNCH:
+		return map || (op->dst < e && op->dst + op->len2 > s);
+	case OP_PIN_COLLAPSE:
+	case OP_PIN_INSERT:
+	case OP_BREAK_COLLAPSE:
+	case OP_BREAK_INSERT:
+	case OP_REVOKE_COLLAPSE:
+	case OP_REVOKE_INSERT:
+		return map || op->dst < e;
 	default:
-		return op->off < e && op->off + op->len > s;
+		return map;
 	}
 }
 
@@ -1326,19 +1245,23 @@ static void execute(const struct op *op)
 		format_op(s, sizeof(s), op);
 		fprintf(fx.log, "%s\n", s);
 	}
-	if (fx.verbose || (fx.monitor && touches_monitor(op, fx.m.size))) {
+	if (fx.verbose || (fx.monitor && op_touches(op, fx.m.size, fx.mon_start, fx.mon_end))) {
 		describe_op(s, sizeof(s), op, fx.m.size);
 		prt("%s\n", s);
 	}
+	dx_before_op(op);
 	if (opcodes[op->code].run(op) == RUN_UNSUPPORTED) {
 		if (!classes[cls].off && !fx.quiet)
 			prt("%s: %s not supported by this filesystem (%s), disabled\n", PROG,
 			    classes[cls].name, opcodes[op->code].name);
 		classes[cls].off = true;
 	}
+	dx_after_op(op, e->size_before);
 	fx.done++;
 	if (fx.done % CHECK_EVERY == 0)
 		full_check("periodic check");
+	else if (fx.done % POOL_EVERY == 0)
+		dx_pool_check();
 	if (fx.progress && fx.done % fx.progress == 0 && !fx.quiet)
 		prt("%s: %" PRIu64 " ops done\n", PROG, fx.done);
 }
@@ -1351,6 +1274,8 @@ static const char *op_invalid(const struct op *op)
 {
 	uint64_t size = fx.m.size, max = fx.m.maxlen, a = fx.falign;
 
+	if (classes[opcodes[op->code].cls].flags & CF_DAXFS)
+		return dx_op_invalid(op);
 	switch (opcodes[op->code].args) {
 	case A_NONE:
 		return NULL;
@@ -1372,6 +1297,8 @@ static const char *op_invalid(const struct op *op)
 		if (op->off < op->dst + op->len && op->dst < op->off + op->len)
 			return "overlapping copy";
 		return NULL;
+	default:
+		break;
 	}
 	switch (op->code) {
 	case OP_MAPREAD:
@@ -1513,21 +1440,29 @@ static void probe_fs(bool print)
 /* daxfs-only classes go off elsewhere; say what became of them. */
 static void setup_daxfs_ops(void)
 {
-	int n = 0;
+	char list[256] = "";
+	size_t len = 0;
 
+	/* Revocation takes lease_break_time; unknown, it could take 45 s. */
+	if (!fx.lease_break_time)
+		classes[C_REVOKE].off = true;
+	dx_probe();
 	for (int c = 0; c < NR_CLASSES; c++) {
 		if (!(classes[c].flags & CF_DAXFS))
 			continue;
-		n++;
 		if (!fx.is_daxfs)
 			classes[c].off = true;
+		if (!classes[c].off && len < sizeof(list))
+			len += snprintf(list + len, sizeof(list) - len, "%s%s", len ? ", " : "",
+					classes[c].name);
 	}
 	if (fx.quiet)
 		return;
 	if (!fx.is_daxfs)
 		printf("daxfs ops: not available on this filesystem (skipped)\n");
-	else if (!n)
-		printf("daxfs ops: not implemented yet\n");
+	else
+		printf("daxfs ops: %s; up to %u mappings held\n", len ? list : "none",
+		       fx.hold_maps);
 }
 
 /*
@@ -1655,6 +1590,10 @@ static void read_replay_header(FILE *f)
 			fx.salt = strtoul(p + 5, NULL, 0);
 		if ((p = strstr(line, "copysrc=")))
 			fx.scratch_len = strtoull(p + 8, NULL, 0);
+		/* Which mappings are still held decides which are unmapped
+		 * before a layout change: the replay must hold as many. */
+		if ((p = strstr(line, "holdmaps=")))
+			fx.hold_maps = strtoul(p + 9, NULL, 0);
 		pos = ftell(f);
 	}
 	fseek(f, pos, SEEK_SET);
@@ -1682,8 +1621,10 @@ static void run_process(FILE *replay, const char *record)
 		create_scratch();
 	}
 	open_scratch();
-	if (!fx.multi) {
+	if (!fx.multi)
 		setup_daxfs_ops();
+	dx_setup();
+	if (!fx.multi) {
 		if (!fx.quiet)
 			prt("%s: maxlen 0x%" PRIx64 ", maxoplen 0x%" PRIx64
 			    ", hole granularity %" PRIu64 "\n",
@@ -1706,6 +1647,8 @@ static void run_process(FILE *replay, const char *record)
 	else
 		run_generated();
 	full_check("final check");
+	/* Pins go before the file does; what they showed was checked. */
+	dx_finish();
 	close_log();
 	close(fx.fd);
 	close(fx.scratch_fd);
@@ -1760,7 +1703,8 @@ static void usage(FILE *f)
 		"  -F            no fallocate (falloc, punch, zero, collapse, insert)\n"
 		"  -x OPS        disable op classes, comma-separated: read,write,mapread,\n"
 		"                mapwrite,truncate,falloc,punch,zero,collapse,insert,copy,\n"
-		"                seek,fsync,reopen\n"
+		"                seek,fsync,reopen; on daxfs also map,lease,pinned-change,\n"
+		"                break,revoke,dma\n"
 		"  -m start:end  log every op touching [start, end)\n"
 		"  -q            quiet\n"
 		"  -v            log every op\n"
@@ -1771,13 +1715,17 @@ static void usage(FILE *f)
 		"  --strict-holes, --loose-holes\n"
 		"                whether SEEK_DATA may return never-written or punched blocks\n"
 		"                (default: strict on daxfs and tmpfs, loose elsewhere)\n"
+		"  --no-daxfs-ops  no map, lease, pinned-change, break, revoke, dma\n"
+		"  --hold-maps N   keep up to N direct mappings across ops (default 2)\n"
+		"  --lease-break-time S\n"
+		"                the mount's lease_break_time: enables revoke\n"
 		"  -h, --help    this text\n",
 		PROG);
 }
 
 static int run_multi(void)
 {
-	uint64_t region = align_down(fx.maxlen / fx.nproc, fx.gran);
+	uint64_t region; /* needs fx.gran: probe_fs first */
 	pid_t *pids = xmalloc(fx.nproc * sizeof(*pids));
 	const char *record = fx.record_path;
 	int failed = 0, fd;
@@ -1795,10 +1743,10 @@ static int run_multi(void)
 	fx.maxoplen = min_u64(fx.maxoplen, region);
 	if (ftruncate(fd, fx.maxlen))
 		setup_error("ftruncate %s: %s", fx.path, strerror(errno));
+	setup_daxfs_ops(); /* asks the mount through fd */
 	close(fd);
 	scratch_layout();
 	create_scratch();
-	setup_daxfs_ops();
 	if (!fx.quiet)
 		prt("%s: %u processes, each on 0x%" PRIx64 " bytes, maxoplen 0x%" PRIx64
 		    "; truncate, collapse, insert disabled\n",
@@ -1854,11 +1802,18 @@ static int run_multi(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"replay", required_argument, NULL, 'Y'}, {"record", required_argument, NULL, 'Z'},
-	    {"strict-holes", no_argument, NULL, 'H'}, {"loose-holes", no_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"replay", required_argument, NULL, 'Y'},
+	    {"record", required_argument, NULL, 'Z'},
+	    {"strict-holes", no_argument, NULL, 'H'},
+	    {"loose-holes", no_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"no-daxfs-ops", no_argument, NULL, 'D'},
+	    {"hold-maps", required_argument, NULL, 'M'},
+	    {"lease-break-time", required_argument, NULL, 'B'},
+	    {NULL, 0, NULL, 0},
 	};
 	FILE *replay = NULL;
+	uint64_t hold_maps = UINT64_MAX;
 	double t0, dt;
 	uint64_t total;
 	int c;
@@ -1938,6 +1893,28 @@ int main(int argc, char **argv)
 		case 'L':
 			fx.strict_holes = 0;
 			break;
+		case 'D':
+			for (int i = 0; i < NR_CLASSES; i++)
+				if (classes[i].flags & CF_DAXFS)
+					classes[i].off = true;
+			break;
+		case 'M':
+			hold_maps = parse_size(optarg, "number of held mappings");
+			if (hold_maps > 64) {
+				fprintf(stderr, "%s: --hold-maps takes 0 to 64\n", PROG);
+				return EXIT_SETUP;
+			}
+			break;
+		case 'B': {
+			uint64_t v = parse_size(optarg, "lease break time");
+
+			if (!v || v > 3600) {
+				fprintf(stderr, "%s: --lease-break-time takes 1 to 3600\n", PROG);
+				return EXIT_SETUP;
+			}
+			fx.lease_break_time = v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1963,11 +1940,18 @@ int main(int argc, char **argv)
 			return EXIT_SETUP;
 		}
 		read_replay_header(replay);
+		if (hold_maps != UINT64_MAX && hold_maps != fx.hold_maps)
+			fprintf(stderr,
+				"%s: --hold-maps ignored: the replay holds %u, as recorded\n", PROG,
+				fx.hold_maps);
+		hold_maps = UINT64_MAX;
 	} else if (!fx.seed) {
 		fx.seed = ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16)) % 1000000000 + 1;
 	}
+	if (hold_maps != UINT64_MAX)
+		fx.hold_maps = hold_maps;
 	if (!fx.maxlen || fx.maxlen > (1ull << 32) || !fx.ralign || !fx.walign || !fx.talign ||
-	    !fx.nproc || fx.nproc > 64 || fx.numops > UINT32_MAX - 1) {
+	    !fx.nproc || fx.nproc > 64 || fx.numops > UINT32_MAX - 1 || fx.hold_maps > 64) {
 		fprintf(stderr, "%s: option out of range\n", PROG);
 		return EXIT_SETUP;
 	}
