@@ -3,10 +3,12 @@
 #
 # scripts/test.sh - the whole test suite, as CI runs it (.ci/run).
 #
-# Installs the build dependencies, builds two trees and runs meson test in
-# both:
-#   build       debugoptimized, the configuration users get
-#   build-asan  debug, AddressSanitizer + UBSan, fault injection enabled
+# Installs the build dependencies, builds three trees and runs meson test in
+# each:
+#   build       debugoptimized, the configuration users get: every test
+#   build-asan  debug, AddressSanitizer + UBSan, fault injection enabled:
+#               every test but the crash tests and the benchmark smoke test
+#   build-tsan  debug, ThreadSanitizer: the concurrency tests
 # and ends with one line "N passed, M failed" summed over both.  A tree
 # that fails to build counts as one failure.  Exit status 0 only if
 # nothing failed.
@@ -155,6 +157,13 @@ suite build "" --buildtype=debugoptimized
 # within its time budget.
 suite build-asan "--timeout-multiplier 2 --no-suite crash --no-suite bench" --buildtype=debug \
 	-Db_sanitize=address,undefined -Db_lundef=false -Dfault_injection=true
+
+# ThreadSanitizer on the concurrency tests: the daemon's request threads,
+# the pin/lease machinery and the deferred layout changes under load.  A
+# race report aborts the daemon, which fails the test.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:second_deadlock_stack=1}
+suite build-tsan "--timeout-multiplier 3 --suite concurrency" --buildtype=debug \
+	-Db_sanitize=thread -Db_lundef=false
 
 echo "total time $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s, $skipped skipped"
 echo "$passed passed, $failed failed"
