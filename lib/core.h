@@ -316,6 +316,10 @@ void dx_icache_fini(struct daxfs *fs);
 struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino);	/* NULL: not in use */
 void dx_iput(struct daxfs *fs, struct dx_ino *ip);
 int dx_iload(struct daxfs *fs, struct dx_ino *ip);	/* build xmap / dir index */
+/* dx_iget + dx_iload of an inode of the given type (S_IFDIR: -ENOTDIR
+ * otherwise; S_IFREG: -EISDIR for a directory, -EINVAL for the rest). */
+int dx_iget_loaded(struct daxfs *fs, uint64_t ino, mode_t type, struct dx_ino **ipp);
+bool dx_cred_in_group(const struct daxfs_cred *c, gid_t gid);
 void dx_fill_stat(struct daxfs *fs, struct dx_ino *ip, struct stat *st);
 void dx_now(struct dx_time *t);
 /* In a transaction: set and log a timestamp. */
@@ -440,6 +444,10 @@ void dx_quarantine_reap(struct daxfs *fs);
  * behind the inode's waiting requests.  Takes over op and a reference on
  * ip; calls op->done exactly once. */
 void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op);
+/* A request of kind for ip, or NULL after dropping ip and answering
+ * done(ctx, -ENOMEM). */
+struct dx_lop *dx_lop_alloc(struct daxfs *fs, struct dx_ino *ip, enum dx_lop_kind kind,
+			    daxfs_done_t done, void *ctx);
 /* Run the waiting requests of ip that no pin holds back any more. */
 void dx_layout_run(struct daxfs *fs, struct dx_ino *ip);
 void dx_layout_expire(struct daxfs *fs);

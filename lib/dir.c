@@ -262,22 +262,13 @@ void dx_dir_retarget(struct daxfs *fs, struct dx_dirent *de, uint64_t ino, uint8
 DX_EXPORT int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus,
 			    daxfs_filldir_t fill, void *ctx)
 {
-	struct dx_ino *dp = dx_iget(fs, ino);
+	struct dx_ino *dp;
 	struct dx_dirindex *d;
 	struct stat st;
-	int ret;
+	int ret = dx_iget_loaded(fs, ino, S_IFDIR, &dp);
 
-	if (!dp)
-		return -ENOENT;
-	if (!S_ISDIR(dp->d->mode)) {
-		dx_iput(fs, dp);
-		return -ENOTDIR;
-	}
-	ret = dx_iload(fs, dp);
-	if (ret) {
-		dx_iput(fs, dp);
+	if (ret)
 		return ret;
-	}
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	d = dp->dir;
 	memset(&st, 0, sizeof(st));

@@ -36,26 +36,7 @@ static inline uint64_t blk_up(uint64_t off)
 /* Get a regular file, loaded. */
 static int get_reg(struct daxfs *fs, uint64_t ino, struct dx_ino **ipp)
 {
-	struct dx_ino *ip = dx_iget(fs, ino);
-	int ret;
-
-	if (!ip)
-		return -ENOENT;
-	if (S_ISDIR(ip->d->mode)) {
-		dx_iput(fs, ip);
-		return -EISDIR;
-	}
-	if (!S_ISREG(ip->d->mode)) {
-		dx_iput(fs, ip);
-		return -EINVAL;
-	}
-	ret = dx_iload(fs, ip);
-	if (ret) {
-		dx_iput(fs, ip);
-		return ret;
-	}
-	*ipp = ip;
-	return 0;
+	return dx_iget_loaded(fs, ino, S_IFREG, ipp);
 }
 
 DX_EXPORT int daxfs_open_file(struct daxfs *fs, uint64_t ino, int flags, struct daxfs_file **fp)
@@ -701,18 +682,12 @@ DX_EXPORT void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, o
 		done(ctx, ret);
 		return;
 	}
-	op = calloc(1, sizeof(*op));
-	if (!op) {
-		dx_iput(fs, ip);
-		done(ctx, -ENOMEM);
+	op = dx_lop_alloc(fs, ip, DX_LOP_FALLOC, done, ctx);
+	if (!op)
 		return;
-	}
-	op->kind = DX_LOP_FALLOC;
 	op->mode = mode;
 	op->off = (uint64_t)off;
 	op->len = (uint64_t)len;
-	op->done = done;
-	op->ctx = ctx;
 	dx_layout_submit(fs, ip, op);
 }
 

@@ -217,6 +217,29 @@ int dx_iload(struct daxfs *fs, struct dx_ino *ip)
 	return ret;
 }
 
+int dx_iget_loaded(struct daxfs *fs, uint64_t ino, mode_t type, struct dx_ino **ipp)
+{
+	struct dx_ino *ip = dx_iget(fs, ino);
+	mode_t mode;
+	int ret = 0;
+
+	if (!ip)
+		return -ENOENT;
+	mode = ip->d->mode;
+	if (type == S_IFDIR && !S_ISDIR(mode))
+		ret = -ENOTDIR;
+	else if (type == S_IFREG && !S_ISREG(mode))
+		ret = S_ISDIR(mode) ? -EISDIR : -EINVAL;
+	if (!ret)
+		ret = dx_iload(fs, ip);
+	if (ret) {
+		dx_iput(fs, ip);
+		return ret;
+	}
+	*ipp = ip;
+	return 0;
+}
+
 void dx_now(struct dx_time *t)
 {
 	struct timespec ts;
@@ -350,7 +373,7 @@ void dx_unlock2(struct dx_ino *a, struct dx_ino *b)
 		pthread_rwlock_unlock(&b->lock);
 }
 
-static bool cred_in_group(const struct daxfs_cred *c, gid_t gid)
+bool dx_cred_in_group(const struct daxfs_cred *c, gid_t gid)
 {
 	if (c->gid == gid)
 		return true;
@@ -377,7 +400,7 @@ DX_EXPORT int daxfs_drop_privs(struct daxfs *fs, uint64_t ino, const struct daxf
 		if (all && (mode & S_ISUID))
 			drop |= S_ISUID;
 		if ((mode & S_ISGID) &&
-		    ((mode & S_IXGRP) ? all : !cred_in_group(cred, ip->d->gid)))
+		    ((mode & S_IXGRP) ? all : !dx_cred_in_group(cred, ip->d->gid)))
 			drop |= S_ISGID;
 	}
 	if (drop) {
@@ -527,16 +550,10 @@ DX_EXPORT void daxfs_setattr_async(struct daxfs *fs, uint64_t ino, const struct 
 		done(ctx, ret);
 		return;
 	}
-	op = calloc(1, sizeof(*op));
-	if (!op) {
-		dx_iput(fs, ip);
-		done(ctx, -ENOMEM);
+	op = dx_lop_alloc(fs, ip, DX_LOP_SETATTR, done, ctx);
+	if (!op)
 		return;
-	}
-	op->kind = DX_LOP_SETATTR;
 	op->sa = *sa;
 	op->st = st;
-	op->done = done;
-	op->ctx = ctx;
 	dx_layout_submit(fs, ip, op);
 }

@@ -112,6 +112,22 @@ static void pending_remove(struct daxfs *fs, struct dx_ino *ip)
 	ip->pend_next = NULL;
 }
 
+struct dx_lop *dx_lop_alloc(struct daxfs *fs, struct dx_ino *ip, enum dx_lop_kind kind,
+			    daxfs_done_t done, void *ctx)
+{
+	struct dx_lop *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		dx_iput(fs, ip);
+		done(ctx, -ENOMEM);
+		return NULL;
+	}
+	op->kind = kind;
+	op->done = done;
+	op->ctx = ctx;
+	return op;
+}
+
 void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 {
 	int ret;
@@ -299,19 +315,14 @@ DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f
 		done(ctx, -EAGAIN);
 		return;
 	}
-	op = calloc(1, sizeof(*op));
-	if (!op) {
-		done(ctx, -ENOMEM);
-		return;
-	}
 	iref(fs, f->ip);
-	op->kind = DX_LOP_MAP;
+	op = dx_lop_alloc(fs, f->ip, DX_LOP_MAP, done, ctx);
+	if (!op)
+		return;
 	op->f = f;
 	op->map = m;
 	op->pid = cred->pid;
 	op->uid = cred->uid;
-	op->done = done;
-	op->ctx = ctx;
 	dx_layout_submit(fs, f->ip, op);
 }
 

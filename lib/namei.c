@@ -33,37 +33,6 @@ static int check_name(const char *name, size_t *len)
 	return 0;
 }
 
-/* Get a directory inode, loaded, for a namespace call. */
-static int get_dir(struct daxfs *fs, uint64_t ino, struct dx_ino **dpp)
-{
-	struct dx_ino *dp = dx_iget(fs, ino);
-	int ret;
-
-	if (!dp)
-		return -ENOENT;
-	if (!S_ISDIR(dp->d->mode)) {
-		dx_iput(fs, dp);
-		return -ENOTDIR;
-	}
-	ret = dx_iload(fs, dp);
-	if (ret) {
-		dx_iput(fs, dp);
-		return ret;
-	}
-	*dpp = dp;
-	return 0;
-}
-
-static bool in_group(const struct daxfs_cred *c, gid_t gid)
-{
-	if (c->gid == gid)
-		return true;
-	for (int i = 0; i < c->ngroups; i++)
-		if (c->groups[i] == gid)
-			return true;
-	return false;
-}
-
 DX_EXPORT int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, struct stat *st)
 {
 	struct dx_ino *dp, *ip;
@@ -73,7 +42,7 @@ DX_EXPORT int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, 
 
 	if (len > DX_NAME_MAX)
 		return -ENAMETOOLONG;
-	ret = get_dir(fs, parent, &dp);
+	ret = dx_iget_loaded(fs, parent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&fs->ns_lock);
@@ -114,7 +83,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		return ret == -EINVAL ? -EEXIST : ret;
 	if (target && (tlen == 0 || tlen > DX_SYMLINK_MAX))
 		return tlen ? -ENAMETOOLONG : -ENOENT;
-	ret = get_dir(fs, parent, &dp);
+	ret = dx_iget_loaded(fs, parent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&fs->ns_lock);
@@ -136,7 +105,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		if (S_ISDIR(mode))
 			mode |= S_ISGID;
 		else if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && cred->uid != 0 &&
-			 !in_group(cred, gid))
+			 !dx_cred_in_group(cred, gid))
 			mode &= ~S_ISGID;
 	}
 	need = dx_dir_add_need(dp) + (target ? 1 : 0);
@@ -256,7 +225,7 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	ret = check_name(newname, &len);
 	if (ret)
 		return ret == -EINVAL ? -EEXIST : ret;
-	ret = get_dir(fs, newparent, &dp);
+	ret = dx_iget_loaded(fs, newparent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
 	ip = dx_iget(fs, ino);
@@ -342,7 +311,7 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 		return -EROFS;
 	if (len > DX_NAME_MAX)
 		return -ENAMETOOLONG;
-	ret = get_dir(fs, parent, &dp);
+	ret = dx_iget_loaded(fs, parent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&fs->ns_lock);
@@ -444,10 +413,10 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	ret = check_name(newname, &dlen);
 	if (ret || slen > DX_NAME_MAX)
 		return slen > DX_NAME_MAX || ret == -ENAMETOOLONG ? -ENAMETOOLONG : -EINVAL;
-	ret = get_dir(fs, parent, &sdp);
+	ret = dx_iget_loaded(fs, parent, S_IFDIR, &sdp);
 	if (ret)
 		return ret;
-	ret = get_dir(fs, newparent, &ddp);
+	ret = dx_iget_loaded(fs, newparent, S_IFDIR, &ddp);
 	if (ret)
 		goto put;
 	pthread_rwlock_wrlock(&fs->ns_lock);
