@@ -24,57 +24,7 @@
 #include "daxfs/daxfs_client.h"
 #include "daxfs/daxfs_ioctl.h"
 
-static int passed, failed;
-static const char *mnt;
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
-
-static char *path(const char *name)
-{
-	static char buf[8][4096];
-	static int i;
-	char *p = buf[i++ % 8];
-
-	snprintf(p, 4096, "%s/%s", mnt, name);
-	return p;
-}
-
-static int make_file(const char *name, size_t size, int c)
-{
-	int fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0666);
-	char *buf = malloc(size);
-
-	memset(buf, c, size);
-	if (fd < 0 || pwrite(fd, buf, size, 0) != (ssize_t)size) {
-		perror(name);
-		exit(1);
-	}
-	free(buf);
-	return fd;
-}
-
-static struct daxfs_stats stats(int fd)
-{
-	struct daxfs_stats s;
-
-	memset(&s, 0, sizeof(s));
-	ioctl(fd, DAXFS_IOC_STATS, &s);
-	return s;
-}
+#include "mount_test.h"
 
 /* A child process truncating a file; its errno comes back on a pipe. */
 struct bg {
@@ -390,6 +340,5 @@ int main(int argc, char **argv)
 	test_holder_killed();
 	daxfs_client_close(c);
 	close(fd);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return report();
 }

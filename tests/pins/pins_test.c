@@ -30,58 +30,7 @@
 #include "daxfs/daxfs_client.h"
 #include "daxfs/daxfs_ioctl.h"
 
-static int passed, failed;
-static const char *mnt;
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s - ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
-
-static char *path(const char *name)
-{
-	static char buf[8][4096];
-	static int i;
-	char *p = buf[i++ % 8];
-
-	snprintf(p, 4096, "%s/%s", mnt, name);
-	return p;
-}
-
-static int make_file(const char *name, size_t size, int c)
-{
-	int fd = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
-	char *buf = malloc(size);
-
-	memset(buf, c, size);
-	if (fd < 0 || pwrite(fd, buf, size, 0) != (ssize_t)size) {
-		perror(name);
-		exit(1);
-	}
-	free(buf);
-	return fd;
-}
-
-static struct daxfs_stats stats(int fd)
-{
-	struct daxfs_stats s;
-
-	memset(&s, 0, sizeof(s));
-	if (ioctl(fd, DAXFS_IOC_STATS, &s) < 0)
-		perror("DAXFS_IOC_STATS");
-	return s;
-}
+#include "mount_test.h"
 
 static int map_err(int fd, uint64_t off, uint64_t len, uint32_t flags)
 {
@@ -615,6 +564,5 @@ int main(int argc, char **argv)
 	}
 	daxfs_client_close(c);
 	close(fd);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return report();
 }
