@@ -385,11 +385,13 @@ copied:
 		/* Commit drains the data before the extents that expose it. */
 		dx_tx_commit(fs);
 	} else {
-		dx_drain(); /* data durable before a larger size exposes it */
+		/* The times need no order against the data: one fence makes
+		 * both durable, and only then may a larger size expose it. */
+		d->mtime = d->ctime = now;
+		dx_flush(&d->mtime, 2 * sizeof(d->mtime));
+		dx_drain();
 		if (end > d->size)
 			dx_store64_persist(&d->size, end);
-		d->mtime = d->ctime = now;
-		dx_persist(&d->mtime, 2 * sizeof(d->mtime));
 	}
 	return (ssize_t)size;
 }
