@@ -26,45 +26,6 @@
 
 #include "mount_test.h"
 
-/* A child process truncating a file; its errno comes back on a pipe. */
-struct bg {
-	pid_t pid;
-	int rfd;
-};
-
-static struct bg bg_truncate(const char *file, off_t size)
-{
-	struct bg g;
-	int p[2];
-
-	if (pipe(p) < 0)
-		exit(1);
-	g.pid = fork();
-	if (!g.pid) {
-		int fd = open(file, O_RDWR), err;
-		err = ftruncate(fd, size) ? errno : 0;
-		if (write(p[1], &err, sizeof(err)) != sizeof(err))
-			_exit(2);
-		_exit(0);
-	}
-	close(p[1]);
-	g.rfd = p[0];
-	return g;
-}
-
-static int bg_done(struct bg *g, int ms, int *err)
-{
-	struct pollfd p = {.fd = g->rfd, .events = POLLIN};
-
-	if (poll(&p, 1, ms) <= 0)
-		return 0;
-	if (read(g->rfd, err, sizeof(*err)) != sizeof(*err))
-		*err = -1;
-	close(g->rfd);
-	waitpid(g->pid, NULL, 0);
-	return 1;
-}
-
 static int lease_errno(int fd, unsigned flags)
 {
 	return daxfs_lease_take(fd, flags) < 0 ? errno : 0;
@@ -142,13 +103,13 @@ static void test_exclusive(struct daxfs_client *c)
 
 	check(lease_errno(fd, DAXFS_LEASE_WRITE | DAXFS_LEASE_EXCLUSIVE) == 0, "exclusive lease");
 	p = daxfs_map(c, fd, 0, 65536, DAXFS_MAP_READ | DAXFS_MAP_LONGTERM, &m);
-	g = bg_truncate(path("excl"), 0);
+	g = bg_start(path("excl"), BG_TRUNC, 0, 0);
 	check(bg_done(&g, 10000, &err) && err == ETXTBSY,
 	      "a change under an exclusive lease fails at once: ETXTBSY");
 	fstat(fd, &st);
 	check(st.st_size == 65536 && p && p[100] == 'x', "... and nothing changed");
 	check(stats(fd).etxtbsy == 1, "stats count it");
-	g = bg_truncate(path("excl"), 128 * 1024);
+	g = bg_start(path("excl"), BG_TRUNC, 128 * 1024, 0);
 	check(bg_done(&g, 10000, &err) && err == 0, "growing the file is no layout change: runs");
 	if (p)
 		daxfs_unmap(m);
@@ -171,7 +132,7 @@ static void test_break_honoured(struct daxfs_client *c)
 	if (!p)
 		return;
 	check(daxfs_lease_wait_break(fd, 0, NULL) == 0, "no break yet: no POLLPRI");
-	g = bg_truncate(path("brk"), 4096);
+	g = bg_start(path("brk"), BG_TRUNC, 4096, 0);
 	check(daxfs_lease_wait_break(fd, 10000, &st) == 1, "the truncate breaks the lease: POLLPRI");
 	check(st.state == DAXFS_LEASE_BREAKING && st.break_offset == 4096 &&
 		      st.break_length == UINT64_MAX && st.deadline_ns > 0 && st.mappings == 1,
@@ -209,7 +170,7 @@ static void test_revoke(struct daxfs_client *c)
 		return;
 	/* The holder ignores the break; after lease_break_time (2 s) the
 	 * lease is revoked and the truncate completes. */
-	g = bg_truncate(path("rev"), 0);
+	g = bg_start(path("rev"), BG_TRUNC, 0, 0);
 	check(bg_done(&g, 30000, &err) && err == 0, "an ignored break ends in revocation; truncate done");
 	s1 = stats(fd);
 	check(s1.lease_revokes == s0.lease_revokes + 1, "stats count the revocation");
@@ -273,7 +234,7 @@ static void test_holder_killed(void)
 	close(ready[1]);
 	check(read(ready[0], &x, 1) == 1, "holder took a lease and a long-term map");
 	close(ready[0]);
-	g = bg_truncate(path("killed"), 0);
+	g = bg_start(path("killed"), BG_TRUNC, 0, 0);
 	check(!bg_done(&g, 300, &err), "the truncate breaks the lease and waits");
 	kill(h, SIGKILL);
 	waitpid(h, NULL, 0);

@@ -48,63 +48,6 @@ static int map_err(int fd, uint64_t off, uint64_t len, uint32_t flags)
 	return errno;
 }
 
-/* A child that runs one layout change and reports its errno on a pipe. */
-struct bg {
-	pid_t pid;
-	int rfd;
-};
-
-enum { BG_TRUNC, BG_PUNCH, BG_COLLAPSE };
-
-static struct bg bg_start(const char *file, int what, uint64_t a, uint64_t b)
-{
-	struct bg g;
-	int p[2];
-
-	if (pipe(p) < 0)
-		exit(1);
-	g.pid = fork();
-	if (!g.pid) {
-		int fd = open(file, O_RDWR), err = 0;
-		close(p[0]);
-		if (what == BG_TRUNC)
-			err = ftruncate(fd, (off_t)a) ? errno : 0;
-		else if (what == BG_PUNCH)
-			err = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)a,
-					(off_t)b)
-				      ? errno
-				      : 0;
-		else {
-			struct daxfs_ioc_falloc fa = {a, b, FALLOC_FL_COLLAPSE_RANGE, 0};
-			err = ioctl(fd, DAXFS_IOC_FALLOCATE, &fa) ? errno : 0;
-		}
-		if (write(p[1], &err, sizeof(err)) != sizeof(err))
-			_exit(2);
-		_exit(0);
-	}
-	close(p[1]);
-	g.rfd = p[0];
-	return g;
-}
-
-/* Has the child finished?  Waits up to ms for it (a liveness bound, not
- * a timing assertion). */
-static int bg_done(struct bg *g, int ms, int *err)
-{
-	fd_set r;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-
-	FD_ZERO(&r);
-	FD_SET(g->rfd, &r);
-	if (select(g->rfd + 1, &r, NULL, NULL, &tv) <= 0)
-		return 0;
-	if (read(g->rfd, err, sizeof(*err)) != sizeof(*err))
-		*err = -1;
-	close(g->rfd);
-	waitpid(g->pid, NULL, 0);
-	return 1;
-}
-
 static void test_errors(struct daxfs_client *c)
 {
 	int fd = make_file("err", 65536, 'e'), rfd;

@@ -198,6 +198,27 @@ static int cmd_map(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The PATH of "pins PATH" and "leases PATH": a mount (all of it) or a file
+ * (only that file).  Returns the descriptor, or minus the exit status.
+ */
+static int open_listing(int argc, char **argv, uint32_t *flags)
+{
+	struct stat st;
+	int fd;
+
+	if (argc != 2) {
+		usage(stderr);
+		return -2;
+	}
+	fd = open_any(argv[1]);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		*flags = DAXFS_PINS_THIS_FILE;
+	return fd;
+}
+
 static const char *kind(uint32_t flags, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s%s%s%s", flags & DAXFS_MAP_READ ? "r" : "-",
@@ -209,19 +230,12 @@ static const char *kind(uint32_t flags, char *buf, size_t n)
 static int cmd_pins(int argc, char **argv)
 {
 	struct daxfs_ioc_pins p;
-	struct stat st;
 	int fd, n = 0;
 
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
-	fd = open_any(argv[1]);
-	if (fd < 0)
-		return 1;
 	memset(&p, 0, sizeof(p));
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		p.flags = DAXFS_PINS_THIS_FILE;
+	fd = open_listing(argc, argv, &p.flags);
+	if (fd < 0)
+		return -fd;
 	printf("%-8s %-10s %-14s %-12s %-8s %-10s %s\n", "ID", "INODE", "OFFSET", "LENGTH", "PID",
 	       "AGE", "KIND");
 	do {
@@ -405,19 +419,12 @@ static int cmd_lease(int argc, char **argv)
 static int cmd_leases(int argc, char **argv)
 {
 	struct daxfs_ioc_leases l;
-	struct stat st;
 	int fd, n = 0;
 
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
-	fd = open_any(argv[1]);
-	if (fd < 0)
-		return 1;
 	memset(&l, 0, sizeof(l));
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		l.flags = DAXFS_PINS_THIS_FILE;
+	fd = open_listing(argc, argv, &l.flags);
+	if (fd < 0)
+		return -fd;
 	printf("%-6s %-10s %-8s %-6s %-16s %-9s %-9s %s\n", "ID", "INODE", "PID", "UID", "KIND",
 	       "STATE", "AGE", "LONG-TERM MAPS");
 	do {
