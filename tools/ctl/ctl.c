@@ -94,6 +94,27 @@ static int open_any(const char *path)
 	return fd;
 }
 
+/* "COMMAND PATH": one ioctl on PATH into arg.  Returns the exit status. */
+static int ioctl_path(int argc, char **argv, unsigned long cmd, void *arg)
+{
+	int fd, e;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	fd = open_any(argv[1]);
+	if (fd < 0)
+		return 1;
+	if (ioctl(fd, cmd, arg) < 0) {
+		e = errno;
+		close(fd);
+		return die(e == ENOTTY ? "not on a daxfs mount" : argv[1], e);
+	}
+	close(fd);
+	return 0;
+}
+
 static void print_uuid(const uint8_t *u)
 {
 	for (int i = 0; i < 16; i++)
@@ -103,21 +124,10 @@ static void print_uuid(const uint8_t *u)
 static int cmd_info(int argc, char **argv)
 {
 	struct daxfs_ioc_pool_info pi;
-	int fd;
+	int ret = ioctl_path(argc, argv, DAXFS_IOC_POOL_INFO, &pi);
 
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
-	fd = open_any(argv[1]);
-	if (fd < 0)
-		return 1;
-	if (ioctl(fd, DAXFS_IOC_POOL_INFO, &pi) < 0) {
-		int e = errno;
-		close(fd);
-		return die(e == ENOTTY ? "not on a daxfs mount" : argv[1], e);
-	}
-	close(fd);
+	if (ret)
+		return ret;
 	pi.path[sizeof(pi.path) - 1] = pi.label[sizeof(pi.label) - 1] = '\0';
 	printf("pool:        %s\nsize:        %" PRIu64 " bytes\nblock size:  %u\nUUID:        ",
 	       pi.path, pi.size, pi.block_size);
@@ -263,21 +273,10 @@ static int cmd_pins(int argc, char **argv)
 static int cmd_stats(int argc, char **argv)
 {
 	struct daxfs_stats s;
-	int fd;
+	int ret = ioctl_path(argc, argv, DAXFS_IOC_STATS, &s);
 
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
-	fd = open_any(argv[1]);
-	if (fd < 0)
-		return 1;
-	if (ioctl(fd, DAXFS_IOC_STATS, &s) < 0) {
-		int e = errno;
-		close(fd);
-		return die("stats", e);
-	}
-	close(fd);
+	if (ret)
+		return ret;
 	printf("mappings made:            %" PRIu64 "\n", s.maps);
 	printf("mappings dropped:         %" PRIu64 "\n", s.unmaps);
 	printf("live mappings:            %" PRIu64 "\n", s.mappings);
