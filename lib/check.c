@@ -107,6 +107,7 @@ struct ck {
 	char *base;
 	size_t mapped_len;
 	bool pmem_mapped; /* pmem_map_file(): unmap with pmem_unmap */
+	struct dx_pctx pc; /* repair: the flush mode of the pool */
 	bool repair, preen, stopped;
 	bool shadow; /* -n on a private copy-on-write mapping */
 	struct dx_super sb;
@@ -219,21 +220,21 @@ static inline void *blk(struct ck *ck, uint64_t b)
 	return ck->base + (b << DX_BLOCK_SHIFT);
 }
 
-static void put64(uint64_t *p, uint64_t v)
+static void put64(struct ck *ck, uint64_t *p, uint64_t v)
 {
-	dx_store64_persist(p, v);
+	dx_store64_persist(&ck->pc, p, v);
 }
 
-static void put32(uint32_t *p, uint32_t v)
+static void put32(struct ck *ck, uint32_t *p, uint32_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-	dx_persist(p, sizeof(*p));
+	dx_persist(&ck->pc, p, sizeof(*p));
 }
 
-static void put8(uint8_t *p, uint8_t v)
+static void put8(struct ck *ck, uint8_t *p, uint8_t v)
 {
 	*p = v;
-	dx_persist(p, 1);
+	dx_persist(&ck->pc, p, 1);
 }
 
 static inline bool bit(const uint64_t *map, uint64_t b)
@@ -252,9 +253,9 @@ static void bitmap_set(struct ck *ck, uint64_t b, uint64_t len)
 	for (uint64_t i = b; i < b + len; i++) {
 		ck->bitmap[i >> 6] |= 1ULL << (i & 63);
 		if ((i & 63) == 63 || i + 1 == b + len)
-			dx_flush(&ck->bitmap[i >> 6], sizeof(uint64_t));
+			dx_flush(&ck->pc, &ck->bitmap[i >> 6], sizeof(uint64_t));
 	}
-	dx_drain();
+	dx_drain(&ck->pc);
 }
 
 static bool can_alloc(struct ck *ck, uint64_t b)
@@ -391,7 +392,7 @@ static int ck_open(struct ck *ck)
 			return dx_err(errno ? -errno : -EIO, "cannot map %s: %s", ck->pool,
 				      pmem_errormsg());
 		ck->pmem_mapped = true;
-		dx_persist_init(is_pmem);
+		dx_persist_init(&ck->pc, is_pmem);
 	} else {
 		/*
 		 * A private mapping of a read-only descriptor: the kernel
@@ -508,8 +509,8 @@ static int pass_journal(struct ck *ck)
 			"journal header is damaged (bad magic); an interrupted transaction in it "
 			"cannot be rolled back")) {
 			/* A new seq first, so that no old entry matches it. */
-			put64(&h->seq, h->seq + 1);
-			put64(&h->magic, DX_JOURNAL_MAGIC);
+			put64(ck, &h->seq, h->seq + 1);
+			put64(ck, &h->magic, DX_JOURNAL_MAGIC);
 		}
 		return 0;
 	}
@@ -613,10 +614,10 @@ static void write_empty_dir(struct ck *ck, uint64_t ino, uint64_t parent, uint32
 	t.parent = parent;
 	t.generation = d->generation + 1;
 	t.atime = t.mtime = t.ctime = t.btime = ck->now;
-	put32(&d->mode, 0);
+	put32(ck, &d->mode, 0);
 	memcpy(d, &t, sizeof(t));
-	dx_persist(d, sizeof(*d));
-	put32(&d->mode, S_IFDIR | perm);
+	dx_persist(&ck->pc, d, sizeof(*d));
+	put32(ck, &d->mode, S_IFDIR | perm);
 }
 
 /* Claim an accepted extent's blocks for ino; a shared one waits for 1b. */
@@ -686,7 +687,7 @@ static void check_xattrs(struct ck *ck, uint64_t ino, char *xb)
 			if (problem(ck, false, "list truncated there",
 				    "inode %llu: xattr record %d (byte %zu of block %llu) %s",
 				    U(ino), idx, pos, U(ck->itable[ino - 1].xattr_blk), why))
-				put8(&r->name_len, 0);
+				put8(ck, &r->name_len, 0);
 			return;
 		}
 		pos += rs;
@@ -720,7 +721,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 	if (!valid_type(mode)) {
 		if (problem(ck, false, "inode cleared", "inode %llu: invalid file type (mode 0%o)",
 			    U(ino), mode))
-			put32(&d->mode, 0);
+			put32(ck, &d->mode, 0);
 		return 0;
 	}
 
@@ -746,7 +747,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 				ck, false, "chain cut there",
 				"inode %llu: extent block %llu %s; the extents past it are lost",
 				U(ino), U(b), why))
-				put64(link, 0);
+				put64(ck, link, 0);
 			break;
 		}
 		eb = blk(ck, b);
@@ -778,7 +779,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 			if (problem(ck, false, "extent cleared",
 				    "inode %llu: extent at file block %u (%u blocks at %llu) %s",
 				    U(ino), x->lblk, x->len, U(x->pblk), why))
-				put32(&x->slot->len, 0);
+				put32(ck, &x->slot->len, 0);
 			continue;
 		}
 		v[k++] = *x;
@@ -795,7 +796,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 				"inode %llu: extent at file block %u (%u blocks at %llu) overlaps "
 				"the one at file block %u",
 				U(ino), v[i].lblk, v[i].len, U(v[i].pblk), v[k - 1].lblk))
-				put32(&v[i].slot->len, 0);
+				put32(ck, &v[i].slot->len, 0);
 			continue;
 		}
 		v[k++] = v[i];
@@ -815,14 +816,14 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 				"directory %llu: extent at block %u (%u blocks at %llu) lies past "
 				"a hole at block %llu",
 				U(ino), v[i].lblk, v[i].len, U(v[i].pblk), U(contig)))
-				put32(&v[i].slot->len, 0);
+				put32(ck, &v[i].slot->len, 0);
 		n = k;
 		if (d->size != contig * DX_BLOCK_SIZE &&
 		    problem(
 			ck, false, "fixed",
 			"directory %llu: size is %llu, should be %llu (the blocks mapped from 0)",
 			U(ino), U(d->size), U(contig * DX_BLOCK_SIZE)))
-			put64(&d->size, contig * DX_BLOCK_SIZE);
+			put64(ck, &d->size, contig * DX_BLOCK_SIZE);
 	} else if (S_ISLNK(mode)) {
 		const char *why = NULL;
 		if (d->size == 0 || d->size > DX_SYMLINK_MAX)
@@ -834,14 +835,14 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		if (why) {
 			if (problem(ck, false, "inode cleared", "symlink %llu %s (size %llu)",
 				    U(ino), why, U(d->size)))
-				put32(&d->mode, 0);
+				put32(ck, &d->mode, 0);
 			clear = true;
 		}
 	} else if (S_ISREG(mode) && d->size > DX_MAX_FILE_SIZE) {
 		uint64_t sz = n ? ((uint64_t)v[n - 1].lblk + v[n - 1].len) * DX_BLOCK_SIZE : 0;
 		if (problem(ck, false, "set to the end of its last block",
 			    "inode %llu: size %llu is past the largest file", U(ino), U(d->size)))
-			put64(&d->size, sz);
+			put64(ck, &d->size, sz);
 	}
 	if (clear) {
 		/* Nothing of it is kept: its chain blocks are free again. */
@@ -853,7 +854,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 	if (!S_ISDIR(mode) && d->parent &&
 	    problem(ck, true, "cleared", "inode %llu (%s): parent field is %llu, should be 0",
 		    U(ino), type_name(mode), U(d->parent)))
-		put64(&d->parent, 0);
+		put64(ck, &d->parent, 0);
 
 	ck->is[ino].used = 1;
 	for (size_t i = 0; i < n; i++) {
@@ -864,7 +865,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 	if (d->blocks != sum &&
 	    problem(ck, true, "fixed", "inode %llu: block count is %llu, should be %llu", U(ino),
 		    U(d->blocks), U(sum)))
-		put64(&d->blocks, sum);
+		put64(ck, &d->blocks, sum);
 
 	if (d->xattr_blk) {
 		const char *why = NULL;
@@ -876,7 +877,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		if (why) {
 			if (problem(ck, false, "xattrs dropped", "inode %llu: xattr block %llu %s",
 				    U(ino), U(b), why))
-				put64(&d->xattr_blk, 0);
+				put64(ck, &d->xattr_blk, 0);
 		} else {
 			ck->owner[b] = (uint32_t)ino;
 			check_xattrs(ck, ino, blk(ck, b));
@@ -929,12 +930,12 @@ static void dir_truncate(struct ck *ck, struct dirinfo *di, size_t i)
 		for (uint64_t b = x->pblk; b < x->pblk + x->len; b++)
 			if (ck->owner[b] == di->ino || ck->owner[b] == OWN_HELD)
 				ck->owner[b] = OWN_QFREE;
-		put32(&x->slot->len, 0);
-		put64(&d->blocks, d->blocks - x->len);
+		put32(ck, &x->slot->len, 0);
+		put64(ck, &d->blocks, d->blocks - x->len);
 	}
 	di->n = i;
 	di->nblocks = i ? di->x[i - 1].lblk + (uint64_t)di->x[i - 1].len : 0;
-	put64(&d->size, di->nblocks * DX_BLOCK_SIZE);
+	put64(ck, &d->size, di->nblocks * DX_BLOCK_SIZE);
 }
 
 static void pass1b(struct ck *ck)
@@ -962,10 +963,10 @@ static void pass1b(struct ck *ck)
 			bitmap_set(ck, nb, u->len);
 			for (uint64_t j = 0; j < u->len; j++)
 				ck->owner[nb + j] = (uint32_t)u->ino;
-			dx_memcpy_nodrain(blk(ck, nb), blk(ck, u->pblk),
+			dx_memcpy_nodrain(&ck->pc, blk(ck, nb), blk(ck, u->pblk),
 					  (size_t)u->len * DX_BLOCK_SIZE);
-			dx_drain();
-			put64(&u->slot->pblk, nb);
+			dx_drain(&ck->pc);
+			put64(ck, &u->slot->pblk, nb);
 			if (di)
 				di->x[j].pblk = nb;
 		} else {
@@ -976,8 +977,8 @@ static void pass1b(struct ck *ck)
 			if (di) {
 				dir_truncate(ck, di, j);
 			} else {
-				put32(&u->slot->len, 0);
-				put64(&d->blocks, d->blocks - u->len);
+				put32(ck, &u->slot->len, 0);
+				put64(ck, &d->blocks, d->blocks - u->len);
 			}
 		}
 		/* The blocks only this extent held are free now. */
@@ -1007,7 +1008,7 @@ static void pass_maprecs(struct ck *ck)
 				    "mapping record %zu is damaged (kind %u, blocks %llu+%llu)", i,
 				    m->kind, U(m->pblk), U(m->nblocks))) {
 				m->kind = 0;
-				dx_persist(&m->kind, sizeof(m->kind));
+				dx_persist(&ck->pc, &m->kind, sizeof(m->kind));
 			}
 			continue;
 		}
@@ -1143,7 +1144,7 @@ static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
 					    "directory %llu: entry '%s' (slot %llu) %s", U(dino),
 					    show_name(de, name), U(lb * DX_DIRENTS_PER_BLOCK + s),
 					    why))
-					put64(&de->ino, 0);
+					put64(ck, &de->ino, 0);
 				continue;
 			}
 			want = dx_mode_to_dtype(ck->itable[t - 1].mode);
@@ -1152,7 +1153,7 @@ static int scan_dir(struct ck *ck, uint64_t dino, uint32_t *queue, size_t *tail)
 				    "directory %llu: entry '%s' has type %u, inode %llu is a %s",
 				    U(dino), show_name(de, name), de->type, U(t),
 				    type_name(ck->itable[t - 1].mode)))
-				put8(&de->type, want);
+				put8(ck, &de->type, want);
 			ck->is[t].refs++;
 			di->nentries++;
 			if (S_ISDIR(ck->itable[t - 1].mode)) {
@@ -1228,8 +1229,8 @@ static int dir_add(struct ck *ck, uint64_t dino, const char *name, uint64_t ino,
 
 		if (!nb)
 			return -ENOSPC;
-		dx_memset_nodrain(blk(ck, nb), 0, DX_BLOCK_SIZE);
-		dx_drain();
+		dx_memset_nodrain(&ck->pc, blk(ck, nb), 0, DX_BLOCK_SIZE);
+		dx_drain(&ck->pc);
 		nx = realloc(di->x, (di->n + 1) * sizeof(*di->x));
 		if (!nx)
 			return -ENOMEM;
@@ -1237,7 +1238,7 @@ static int dir_add(struct ck *ck, uint64_t dino, const char *name, uint64_t ino,
 		last = di->n ? &di->x[di->n - 1] : NULL;
 		if (last && last->pblk + last->len == nb && last->len < DX_EXTENT_MAX_LEN) {
 			/* Right after the last extent: make that one longer. */
-			put32(&last->slot->len, last->len + 1);
+			put32(ck, &last->slot->len, last->len + 1);
 			last->len++;
 		} else {
 			for (int i = 0; i < DX_INLINE_EXTENTS && !slot; i++)
@@ -1259,19 +1260,19 @@ static int dir_add(struct ck *ck, uint64_t dino, const char *name, uint64_t ino,
 				memset(eb, 0, sizeof(*eb));
 				eb->owner = dino;
 				eb->next = d->ext_next;
-				dx_persist(eb, sizeof(*eb));
-				put64(&d->ext_next, eb_blk);
+				dx_persist(&ck->pc, eb, sizeof(*eb));
+				put64(ck, &d->ext_next, eb_blk);
 				slot = &eb->ext[0];
 			}
 			/* The length makes the record live: it goes last. */
 			slot->lblk = (uint32_t)di->nblocks;
 			slot->pblk = nb;
-			dx_persist(slot, sizeof(*slot));
-			put32(&slot->len, 1);
+			dx_persist(&ck->pc, slot, sizeof(*slot));
+			put32(ck, &slot->len, 1);
 			di->x[di->n++] = (struct xrec){(uint32_t)di->nblocks, 1, nb, slot};
 		}
-		put64(&d->blocks, d->blocks + 1);
-		put64(&d->size, d->size + DX_BLOCK_SIZE);
+		put64(ck, &d->blocks, d->blocks + 1);
+		put64(ck, &d->size, d->size + DX_BLOCK_SIZE);
 		de = blk(ck, nb);
 		di->nblocks++;
 	}
@@ -1281,8 +1282,8 @@ static int dir_add(struct ck *ck, uint64_t dino, const char *name, uint64_t ino,
 	memcpy(de->name, name, len);
 	if (len < sizeof(de->name))
 		de->name[len] = '\0';
-	dx_persist(de, sizeof(*de));
-	put64(&de->ino, ino);
+	dx_persist(&ck->pc, de, sizeof(*de));
+	put64(ck, &de->ino, ino);
 	di->nentries++;
 	if (dep)
 		*dep = de;
@@ -1350,7 +1351,7 @@ static int get_lost_found(struct ck *ck, const char **why)
 	ck->is[ino].fparent = DX_ROOT_INO;
 	ck->is[ino].refs = 1;
 	ck->is[DX_ROOT_INO].subdirs++;
-	put32(&root->nlink, root->nlink + 1);
+	put32(ck, &root->nlink, root->nlink + 1);
 	ck->lf = ino;
 	say(ck, "/lost+found created (inode %llu)", U(ino));
 	return 0;
@@ -1378,7 +1379,7 @@ static void reconnect(struct ck *ck, uint64_t ino, bool cycle)
 		struct dirinfo *di = dinfo(ck, ino);
 		uint64_t p = ck->is[ino].fparent;
 		/* The old parent's link count is left to pass 4. */
-		put64(&di->entry->ino, 0);
+		put64(ck, &di->entry->ino, 0);
 		ck->is[p].subdirs--;
 		dinfo(ck, p)->nentries--;
 		ck->is[ino].refs--;
@@ -1395,11 +1396,11 @@ static void reconnect(struct ck *ck, uint64_t ino, bool cycle)
 	ck->is[ino].reach = 1;
 	if (dir) {
 		struct dx_inode *lfd = &ck->itable[ck->lf - 1];
-		put64(&d->parent, ck->lf);
+		put64(ck, &d->parent, ck->lf);
 		ck->is[ino].fparent = (uint32_t)ck->lf;
 		dinfo(ck, ino)->entry = de;
 		ck->is[ck->lf].subdirs++;
-		put32(&lfd->nlink, lfd->nlink + 1);
+		put32(ck, &lfd->nlink, lfd->nlink + 1);
 	}
 }
 
@@ -1469,7 +1470,7 @@ static void pass3(struct ck *ck)
 		if (want && d->parent != want &&
 		    problem(ck, true, "fixed", "directory %llu: parent is %llu, should be %llu",
 			    U(ino), U(d->parent), U(want)))
-			put64(&d->parent, want);
+			put64(ck, &d->parent, want);
 	}
 }
 
@@ -1490,7 +1491,7 @@ static void pass4(struct ck *ck)
 		if (s->orphan) {
 			const char *type = type_name(d->mode);
 			if (ck->repair && !ck->stopped) {
-				put32(&d->mode, 0);
+				put32(ck, &d->mode, 0);
 				s->used = 0;
 				s->freed = 1;
 				freed = true;
@@ -1510,7 +1511,7 @@ static void pass4(struct ck *ck)
 		if (d->nlink != want &&
 		    problem(ck, true, "fixed", "inode %llu (%s): link count is %u, should be %llu",
 			    U(ino), type_name(d->mode), d->nlink, U(want)))
-			put32(&d->nlink, (uint32_t)want);
+			put32(ck, &d->nlink, (uint32_t)want);
 	}
 	/* Their blocks go with them, without counting as bitmap errors. */
 	if (freed)
@@ -1599,10 +1600,10 @@ static void pass5(struct ck *ck)
 		n &= ~quiet;
 		if (n != a) {
 			ck->bitmap[w] = n;
-			dx_flush(&ck->bitmap[w], sizeof(uint64_t));
+			dx_flush(&ck->pc, &ck->bitmap[w], sizeof(uint64_t));
 		}
 	}
-	dx_drain();
+	dx_drain(&ck->pc);
 }
 
 static void stats(struct ck *ck)

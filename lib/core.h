@@ -209,6 +209,7 @@ struct daxfs {
 	char *base;		/* the pool mapping */
 	size_t mapped_len;
 	int is_pmem;
+	struct dx_pctx pc;	/* flush mode of this pool (persist.h) */
 	int readonly;
 	struct dx_super sb;	/* validated copy */
 	struct dx_inode *itable;

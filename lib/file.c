@@ -237,12 +237,12 @@ uint64_t dx_fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint
 			uint64_t ws = zstart > bs ? zstart : bs, we = zend < be ? zend : be;
 
 			if (ws >= we) {
-				dx_memset_nodrain(p, 0, BLK);
+				dx_memset_nodrain(&fs->pc, p, 0, BLK);
 			} else {
 				if (ws > bs)
-					dx_memset_nodrain(p, 0, ws - bs);
+					dx_memset_nodrain(&fs->pc, p, 0, ws - bs);
 				if (we < be)
-					dx_memset_nodrain(p + (we - bs), 0, be - we);
+					dx_memset_nodrain(&fs->pc, p + (we - bs), 0, be - we);
 			}
 		}
 		if (dx_xmap_insert(fs, ip, (uint32_t)pos, pblk, (uint32_t)got))
@@ -268,7 +268,7 @@ struct src {
 	int iovcnt;
 };
 
-static void copy_in(char *dst, const struct src *s, size_t skip, size_t len)
+static void copy_in(struct daxfs *fs, char *dst, const struct src *s, size_t skip, size_t len)
 {
 	for (int i = 0; i < s->iovcnt && len; i++) {
 		size_t l = s->iov[i].iov_len;
@@ -279,7 +279,7 @@ static void copy_in(char *dst, const struct src *s, size_t skip, size_t len)
 		l -= skip;
 		if (l > len)
 			l = len;
-		dx_memcpy_nodrain(dst, (const char *)s->iov[i].iov_base + skip, l);
+		dx_memcpy_nodrain(&fs->pc, dst, (const char *)s->iov[i].iov_base + skip, l);
 		dst += l;
 		len -= l;
 		skip = 0;
@@ -296,7 +296,8 @@ static void zero_backed(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint
 		uint64_t es = (uint64_t)m->v[i].lblk * BLK, ee = es + (uint64_t)m->v[i].len * BLK;
 		uint64_t s = es > from ? es : from, e = ee < to ? ee : to;
 		if (s < e)
-			dx_memset_nodrain((char *)dx_blk(fs, m->v[i].pblk) + (s - es), 0, e - s);
+			dx_memset_nodrain(&fs->pc, (char *)dx_blk(fs, m->v[i].pblk) + (s - es), 0,
+					  e - s);
 	}
 }
 
@@ -369,7 +370,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 		uint64_t es = (uint64_t)m->v[i].lblk * BLK, ee = es + (uint64_t)m->v[i].len * BLK;
 		uint64_t e = ee < end ? ee : end;
 
-		copy_in((char *)dx_blk(fs, m->v[i].pblk) + (pos - es), s, (size_t)(pos - off),
+		copy_in(fs, (char *)dx_blk(fs, m->v[i].pblk) + (pos - es), s, (size_t)(pos - off),
 			(size_t)(e - pos));
 		pos = e;
 	}
@@ -388,10 +389,10 @@ copied:
 		/* The times need no order against the data: one fence makes
 		 * both durable, and only then may a larger size expose it. */
 		d->mtime = d->ctime = now;
-		dx_flush(&d->mtime, 2 * sizeof(d->mtime));
-		dx_drain();
+		dx_flush(&fs->pc, &d->mtime, 2 * sizeof(d->mtime));
+		dx_drain(&fs->pc);
 		if (end > d->size)
-			dx_store64_persist(&d->size, end);
+			dx_store64_persist(&fs->pc, &d->size, end);
 	}
 	return (ssize_t)size;
 }
@@ -524,7 +525,7 @@ static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to
 		zero_backed(fs, ip, from, fb * BLK);
 		zero_backed(fs, ip, tb * BLK, to);
 	}
-	dx_drain();
+	dx_drain(&fs->pc);
 	if (fb < tb) {
 		int ret = dx_remove_blocks_open(fs, ip, fb, tb);
 		void *next = dx_xmap_addr(fs, ip, tb);
@@ -855,6 +856,6 @@ DX_EXPORT int daxfs_fsync(struct daxfs *fs, uint64_t ino, int datasync)
 	(void)ino;
 	(void)datasync;
 	/* Every call persisted its stores before returning. */
-	dx_drain();
+	dx_drain(&fs->pc);
 	return 0;
 }

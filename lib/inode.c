@@ -469,7 +469,7 @@ int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_se
 			void *b = dx_xmap_addr(fs, ip, d->size / DX_BLOCK_SIZE);
 			if (b) {
 				size_t o = d->size % DX_BLOCK_SIZE;
-				dx_memset_nodrain((char *)b + o, 0, DX_BLOCK_SIZE - o);
+				dx_memset_nodrain(&fs->pc, (char *)b + o, 0, DX_BLOCK_SIZE - o);
 			}
 		}
 		if (sa->size != d->size || !(sa->valid & (DX_SET_MTIME | DX_SET_MTIME_NOW)))

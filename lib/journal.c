@@ -96,13 +96,13 @@ int dx_journal_recover(struct daxfs *fs)
 	/* Newest first, so the oldest saved bytes of a range win. */
 	for (size_t i = n; i-- > 0;) {
 		struct dx_journal_entry *e = (void *)(jr->area + offs[i]);
-		dx_memcpy_nodrain(fs->base + e->off, e + 1, e->len);
+		dx_memcpy_nodrain(&fs->pc, fs->base + e->off, e + 1, e->len);
 	}
 	free(offs);
 	if (n) {
-		dx_drain();
+		dx_drain(&fs->pc);
 		/* Rolled back: retire the entries. */
-		dx_store64_persist(&jr->hdr->seq, seq + 1);
+		dx_store64_persist(&fs->pc, &jr->hdr->seq, seq + 1);
 	}
 	return (int)n;
 }
@@ -164,10 +164,10 @@ void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
 	e.len = (uint32_t)len;
 	e.crc = 0;
 	e.crc = entry_crc(&e, p);
-	dx_memcpy_nodrain(dst, &e, sizeof(e));
-	dx_memcpy_nodrain(dst + sizeof(e), p, len);
+	dx_memcpy_nodrain(&fs->pc, dst, &e, sizeof(e));
+	dx_memcpy_nodrain(&fs->pc, dst + sizeof(e), p, len);
 	/* Ordering 1: the undo bytes are durable before the range changes. */
-	dx_drain();
+	dx_drain(&fs->pc);
 	jr->tail += dx_tx_cost(len);
 	push_range(&jr->flush, &jr->nflush, &jr->flush_cap, (void *)p, len);
 }
@@ -184,12 +184,12 @@ void dx_tx_commit(struct daxfs *fs)
 	dx_alloc_apply_frees(fs);
 	if (jr->tail || jr->nflush) {
 		for (size_t i = 0; i < jr->nflush; i++)
-			dx_flush(jr->flush[i].p, jr->flush[i].len);
+			dx_flush(&fs->pc, jr->flush[i].p, jr->flush[i].len);
 		/* Ordering 2: everything the transaction wrote is durable ... */
-		dx_drain();
+		dx_drain(&fs->pc);
 		/* ... before the commit record (ordering 3). */
 		if (jr->tail)
-			dx_store64_persist(&jr->hdr->seq, jr->seq + 1);
+			dx_store64_persist(&fs->pc, &jr->hdr->seq, jr->seq + 1);
 	}
 	dx_alloc_apply_ifrees(fs);
 	jr->open = false;

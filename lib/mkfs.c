@@ -69,6 +69,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 {
 	struct stat st;
 	int is_daxfs, exists = stat(pool, &st) == 0, is_pmem;
+	struct dx_pctx pc;
 	/* A file created (or grown from empty) here reads as zeros already:
 	 * writing them would only allocate the sparse pool. */
 	bool fresh = !exists || (S_ISREG(st.st_mode) && st.st_size == 0);
@@ -117,7 +118,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 		return dx_err(-errno ? -errno : -EIO, "cannot map %s: %s", pool, pmem_errormsg());
 	if (o->size && !S_ISREG(st.st_mode) && exists && o->size < mapped)
 		mapped = o->size;
-	dx_persist_init(is_pmem);
+	dx_persist_init(&pc, is_pmem);
 
 	memset(&sb, 0, sizeof(sb));
 	n = sb.nblocks = mapped / DX_BLOCK_SIZE;
@@ -152,25 +153,25 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	}
 
 	/* Invalidate any old filesystem first. */
-	dx_memset_nodrain(base, 0, DX_BLOCK_SIZE);
-	dx_drain();
+	dx_memset_nodrain(&pc, base, 0, DX_BLOCK_SIZE);
+	dx_drain(&pc);
 
 	if (!fresh)
-		dx_memset_nodrain(base + sb.journal_blk * DX_BLOCK_SIZE, 0,
+		dx_memset_nodrain(&pc, base + sb.journal_blk * DX_BLOCK_SIZE, 0,
 				  (sb.data_blk - sb.journal_blk) * DX_BLOCK_SIZE);
 	{
 		struct dx_journal_hdr *jh = (void *)(base + sb.journal_blk * DX_BLOCK_SIZE);
 		uint64_t *bm = (void *)(base + sb.bitmap_blk * DX_BLOCK_SIZE);
 		struct timespec now;
 
-		dx_drain();
+		dx_drain(&pc);
 		jh->magic = DX_JOURNAL_MAGIC;
 		jh->seq = 1;
-		dx_flush(jh, sizeof(*jh));
+		dx_flush(&pc, jh, sizeof(*jh));
 		/* Metadata blocks, and the bitmap's tail past the pool, are in use. */
 		set_bits(bm, 0, sb.data_blk);
 		set_bits(bm, n, sb.bitmap_blocks * DX_BLOCK_SIZE * 8);
-		dx_flush(bm, sb.bitmap_blocks * DX_BLOCK_SIZE);
+		dx_flush(&pc, bm, sb.bitmap_blocks * DX_BLOCK_SIZE);
 
 		clock_gettime(CLOCK_REALTIME, &now);
 		root = (void *)(base + sb.itable_blk * DX_BLOCK_SIZE);
@@ -183,14 +184,14 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 		root->atime.sec = root->mtime.sec = root->ctime.sec = root->btime.sec = now.tv_sec;
 		root->atime.nsec = root->mtime.nsec = root->ctime.nsec = root->btime.nsec =
 			(uint32_t)now.tv_nsec;
-		dx_flush(root, sizeof(*root));
+		dx_flush(&pc, root, sizeof(*root));
 	}
-	dx_drain();
+	dx_drain(&pc);
 
 	/* Last: the superblock makes the pool a filesystem. */
 	sb.csum = dx_super_csum(&sb);
-	dx_memcpy_nodrain(base, &sb, sizeof(sb));
-	dx_drain();
+	dx_memcpy_nodrain(&pc, base, &sb, sizeof(sb));
+	dx_drain(&pc);
 
 	if (info) {
 		info->size = n * DX_BLOCK_SIZE;

@@ -128,8 +128,8 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		char *p;
 		dx_alloc_blocks(fs, 0, 1, &b);
 		p = dx_blk(fs, b);
-		dx_memcpy_nodrain(p, target, tlen);
-		dx_memset_nodrain(p + tlen, 0, DX_BLOCK_SIZE - tlen);
+		dx_memcpy_nodrain(&fs->pc, p, target, tlen);
+		dx_memset_nodrain(&fs->pc, p + tlen, 0, DX_BLOCK_SIZE - tlen);
 		dx_xmap_insert(fs, ip, 0, b, 1);
 		ip->d->size = tlen;
 		ip->d->blocks = 1;

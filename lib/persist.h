@@ -9,34 +9,45 @@
  *
  * On real pmem (or with PMEM_IS_PMEM_FORCE=1) flushes are CPU cache
  * flushes; otherwise the pool is a page-cache mapping and a flush is msync.
+ * That mode belongs to one mapped pool, not to the process: every call
+ * takes the pool's context, so a second pool (mkfs, fsck, a tool, a test
+ * opening two pools) cannot switch the flush mode of another.
  */
 #ifndef DAXFS_PERSIST_H
 #define DAXFS_PERSIST_H
 #include <stddef.h>
 #include <stdint.h>
 
-/* Set once when a pool is mapped. */
-void dx_persist_init(int is_pmem);
+struct dx_persist_observer;
+
+/* The persistence context of one mapped pool. */
+struct dx_pctx {
+	int is_pmem;				    /* cache flushes + fences; else msync */
+	const struct dx_persist_observer *observer; /* NULL: nobody listens */
+};
+
+/* Set when a pool is mapped (no observer). */
+void dx_persist_init(struct dx_pctx *pc, int is_pmem);
 
 /* Write back the cache lines of [p, p+len); ordered only by the next drain. */
-void dx_flush(const void *p, size_t len);
+void dx_flush(const struct dx_pctx *pc, const void *p, size_t len);
 /* Wait until every earlier flush and non-temporal store is persistent. */
-void dx_drain(void);
+void dx_drain(const struct dx_pctx *pc);
 /* dx_flush + dx_drain. */
-void dx_persist(const void *p, size_t len);
+void dx_persist(const struct dx_pctx *pc, const void *p, size_t len);
 /* Copy/fill with non-temporal stores (no fence); a dx_drain() must follow. */
-void dx_memcpy_nodrain(void *dst, const void *src, size_t len);
-void dx_memset_nodrain(void *dst, int c, size_t len);
+void dx_memcpy_nodrain(const struct dx_pctx *pc, void *dst, const void *src, size_t len);
+void dx_memset_nodrain(const struct dx_pctx *pc, void *dst, int c, size_t len);
 /* An 8-byte store that is atomic with respect to a crash, then persisted. */
-void dx_store64_persist(uint64_t *p, uint64_t v);
+void dx_store64_persist(const struct dx_pctx *pc, uint64_t *p, uint64_t v);
 
 /*
- * Optional observer for tests that replay crashes: told about every flush
- * and drain.  NULL when nobody listens (the default).
+ * Optional observer of one pool, for tests that replay crashes: told about
+ * every flush and drain of that pool.  NULL detaches it.
  */
 struct dx_persist_observer {
 	void (*flush)(const void *p, size_t len);
 	void (*drain)(void);
 };
-void dx_persist_set_observer(const struct dx_persist_observer *obs);
+void dx_persist_set_observer(struct dx_pctx *pc, const struct dx_persist_observer *obs);
 #endif

@@ -183,16 +183,16 @@ static void rec_write(struct daxfs *fs, uint32_t slot, const struct dx_mapping *
 	r->holder_start = start;
 	r->id = m->id;
 	r->reserved = 0;
-	dx_flush(r, sizeof(*r));
-	dx_drain();
+	dx_flush(&fs->pc, r, sizeof(*r));
+	dx_drain(&fs->pc);
 	r->kind = DX_MAPREC_MAP;
-	dx_persist(&r->kind, sizeof(r->kind));
+	dx_persist(&fs->pc, &r->kind, sizeof(r->kind));
 }
 
 static void rec_clear(struct daxfs *fs, uint32_t slot)
 {
 	fs->maprecs[slot].kind = 0;
-	dx_persist(&fs->maprecs[slot].kind, sizeof(fs->maprecs[slot].kind));
+	dx_persist(&fs->pc, &fs->maprecs[slot].kind, sizeof(fs->maprecs[slot].kind));
 	fs->rec_free[fs->nrec_free++] = slot;
 }
 

@@ -94,7 +94,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	if (ret)
 		goto fail;
 	fs->sb = sb;
-	dx_persist_init(fs->is_pmem);
+	dx_persist_init(&fs->pc, fs->is_pmem);
 	fs->itable = dx_blk(fs, sb.itable_blk);
 	fs->bitmap = dx_blk(fs, sb.bitmap_blk);
 	fs->maprecs = dx_blk(fs, sb.maprec_blk);

@@ -68,7 +68,7 @@ static void swap_out(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_
 	stop = dx_fill_holes(fs, ip, lblk, lblk + n, lblk * DX_BLOCK_SIZE,
 			     (lblk + n) * DX_BLOCK_SIZE, &allocated);
 	for (uint64_t b = lblk; b < stop; b++)
-		dx_memcpy_nodrain(dx_xmap_addr(fs, ip, b), dx_blk(fs, pblk + (b - lblk)),
+		dx_memcpy_nodrain(&fs->pc, dx_xmap_addr(fs, ip, b), dx_blk(fs, pblk + (b - lblk)),
 				  DX_BLOCK_SIZE);
 	dx_add_blocks(fs, ip, allocated);
 	if (stop < lblk + n)

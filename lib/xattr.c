@@ -159,7 +159,7 @@ static int rewrite(struct daxfs *fs, struct dx_ino *ip, const char *name, const 
 		ret = -ENOSPC;
 	} else {
 		if (out)
-			dx_memcpy_nodrain(dx_blk(fs, nb), buf, DX_XATTR_SPACE);
+			dx_memcpy_nodrain(&fs->pc, dx_blk(fs, nb), buf, DX_XATTR_SPACE);
 		if (ip->d->xattr_blk)
 			dx_free_blocks(fs, ip->d->xattr_blk, 1);
 		dx_tx_add(fs, &ip->d->xattr_blk, sizeof(ip->d->xattr_blk));

@@ -58,6 +58,7 @@ static struct {
 	uint64_t *pending; /* lines flushed since the last drain */
 	struct point *pts;
 	size_t npts, cap;
+	struct daxfs *fs; /* the observed pool */
 	bool overflow;
 } ob;
 
@@ -121,6 +122,7 @@ static const struct dx_persist_observer observer = {ob_flush, ob_drain};
 
 static void ob_start(struct daxfs *fs)
 {
+	ob.fs = fs;
 	ob.base = fs->base;
 	ob.len = fs->mapped_len;
 	ob.nlines = ob.len / LINE;
@@ -137,12 +139,12 @@ static void ob_start(struct daxfs *fs)
 	memcpy(ob.start, ob.base, ob.len);
 	memset(ob.pending, 0, (ob.nlines + 63) / 64 * sizeof(uint64_t));
 	ob.npts = 0;
-	dx_persist_set_observer(&observer);
+	dx_persist_set_observer(&fs->pc, &observer);
 }
 
 static void ob_stop(void)
 {
-	dx_persist_set_observer(NULL);
+	dx_persist_set_observer(&ob.fs->pc, NULL);
 	/* A final point: what a crash right after the call returned finds. */
 	ob_drain();
 }
