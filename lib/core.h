@@ -114,9 +114,12 @@ struct dx_mapping {
 	uint64_t created_ns;
 	uint32_t next;
 	struct dx_map_ext ext[DAXFS_MAP_MAX_EXTENTS];
-	struct dx_mapping *inext;		/* this inode's mappings */
-	struct dx_mapping *fnext;		/* this open file's mappings */
+	/* Doubly linked, so that dropping one mapping is O(1) whatever
+	 * else its file, inode or user has mapped. */
+	struct dx_mapping *iprev, *inext;	/* this inode's mappings */
+	struct dx_mapping *fprev, *fnext;	/* this open file's mappings */
 	struct dx_mapping *gprev, *gnext;	/* all, in id order */
+	struct dx_mapping *hnext;		/* fs->mhash bucket, by id */
 };
 
 /* ---- requests waiting for a layout change (layout.c) ---- */
@@ -137,6 +140,7 @@ struct dx_lop {
 	void *ctx;
 	uint64_t queued_ns;	/* 0: ran without waiting */
 	int result;
+	struct dx_ino *ip;	/* while queued or cancelled */
 	struct dx_lop *next;
 };
 
@@ -175,6 +179,7 @@ struct daxfs_file {
 	int flags;
 	uid_t uid;		/* who opened it */
 	struct dx_mapping *maps;	/* pin_lock */
+	uint64_t nlongterm;		/* pin_lock: DAXFS_MAP_LONGTERM ones */
 	struct dx_lease *lease;		/* pin_lock */
 	void *priv;		/* the daemon's */
 };
@@ -194,7 +199,9 @@ struct dx_ino {
 	struct dx_lease *leases;
 	uint32_t nbreaking;			/* leases being broken */
 	struct dx_lop *lq_head, *lq_tail;	/* waiting, in order */
-	struct dx_ino *pend_next;		/* in fs->pending while queued */
+	/* In fs->pending exactly while lq_head is set; the queue then
+	 * holds a reference on the inode. */
+	struct dx_ino *pend_next, *pend_prev;
 	/* Guarded by fs->icache_lock: */
 	uint64_t nlookup;	/* kernel references */
 	uint32_t nopen;		/* open files */
@@ -244,8 +251,11 @@ struct daxfs {
 	uint32_t *rec_free;	/* free mapping-record slots */
 	size_t nrec_free;
 	struct dx_mapping *mhead, *mtail;
+	struct dx_mapping **mhash;	/* live mappings by id */
+	size_t mhash_mask;
 	uint64_t next_map_id;
 	struct dx_ino *pending;	/* inodes with waiting requests */
+	struct dx_lop *cancelled;	/* interrupted, for daxfs_tick() to answer */
 	unsigned busy_timeout;
 	struct daxfs_stats stats;
 

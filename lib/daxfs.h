@@ -13,6 +13,7 @@
 #ifndef DAXFS_DAXFS_H
 #define DAXFS_DAXFS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -52,10 +53,15 @@ struct daxfs_mkfs_info {
 /* Create (sparse) or reuse POOL and write an empty filesystem into it. */
 int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_mkfs_info *info);
 
+/* A pin that outlives this is not transient (SCSI's own command timeout is
+ * 30 s); the daemon's default too. */
+#define DAXFS_DEFAULT_BUSY_TIMEOUT 30
+
 struct daxfs_open_opts {
 	int readonly;
 	/* Seconds a layout change waits for pinned blocks before it fails
-	 * with EBUSY; 0 waits for ever. */
+	 * with EBUSY; 0 waits for ever.  Without options:
+	 * DAXFS_DEFAULT_BUSY_TIMEOUT (docs/pins.md says why). */
 	unsigned busy_timeout;
 	/* Seconds a broken layout lease has to be released before it is
 	 * revoked (0 = 45, as /proc/sys/fs/lease-break-time). */
@@ -238,6 +244,14 @@ void daxfs_setattr_async(struct daxfs *fs, uint64_t ino, const struct daxfs_seta
 			 const struct daxfs_cred *cred, struct stat *st, daxfs_done_t done, void *ctx);
 void daxfs_fallocate_async(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len,
 			   daxfs_done_t done, void *ctx);
+/*
+ * The caller of a waiting request on inode ino (a layout change or a map,
+ * submitted with this ctx) was interrupted: take it out of the queue.  Its
+ * done(ctx, -EINTR) then comes from the next daxfs_tick(), never from this
+ * call, and nothing has changed.  Returns false if the request is not
+ * waiting (it has not been queued yet, is running or has been answered).
+ */
+bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx);
 
 /* ---- direct access: mappings and pins (docs/pins.md) ----
  * A mapping pins the pool blocks of a file range for a client that reads or

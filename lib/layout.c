@@ -100,16 +100,53 @@ static void iref(struct daxfs *fs, struct dx_ino *ip)
 	pthread_mutex_unlock(&fs->icache_lock);
 }
 
-/* pin_lock held. */
-static void pending_remove(struct daxfs *fs, struct dx_ino *ip)
+/*
+ * The queue of an inode and fs->pending move together (pin_lock held): an
+ * inode is on fs->pending exactly while its queue is non-empty, and the
+ * queue then holds one inode reference.  Both lists are doubly linked or
+ * walked from the inode, so no step costs more than the inode's own queue.
+ */
+static void queue_add(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 {
-	struct dx_ino **pp;
+	op->next = NULL;
+	op->ip = ip;
+	if (ip->lq_tail) {
+		ip->lq_tail->next = op;
+		ip->lq_tail = op;
+		return;
+	}
+	ip->lq_head = ip->lq_tail = op;
+	ip->pend_prev = NULL;
+	ip->pend_next = fs->pending;
+	if (fs->pending)
+		fs->pending->pend_prev = ip;
+	fs->pending = ip;
+	iref(fs, ip);
+}
 
-	for (pp = &fs->pending; *pp && *pp != ip; pp = &(*pp)->pend_next)
-		;
-	if (*pp)
-		*pp = ip->pend_next;
-	ip->pend_next = NULL;
+/* Take *pp (an op of ip's queue, prev the op before it or NULL) out of the
+ * queue.  Returns true if the queue is now empty: the inode has left
+ * fs->pending and the caller owns the queue's reference, to drop with
+ * dx_iput() once pin_lock is released. */
+static bool queue_del(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *prev, struct dx_lop *op)
+{
+	if (prev)
+		prev->next = op->next;
+	else
+		ip->lq_head = op->next;
+	if (ip->lq_tail == op)
+		ip->lq_tail = prev;
+	op->next = NULL;
+	if (ip->lq_head)
+		return false;
+	if (ip->pend_prev)
+		ip->pend_prev->pend_next = ip->pend_next;
+	else
+		fs->pending = ip->pend_next;
+	if (ip->pend_next)
+		ip->pend_next->pend_prev = ip->pend_prev;
+	ip->pend_next = ip->pend_prev = NULL;
+	return true;
 }
 
 struct dx_lop *dx_lop_alloc(struct daxfs *fs, struct dx_ino *ip, enum dx_lop_kind kind,
@@ -144,17 +181,7 @@ void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 		return;
 	}
 	op->queued_ns = dx_now_ns();
-	op->next = NULL;
-	if (ip->lq_tail) {
-		ip->lq_tail->next = op;
-	} else {
-		ip->lq_head = op;
-		/* The queue holds the inode until it drains. */
-		ip->pend_next = fs->pending;
-		fs->pending = ip;
-		iref(fs, ip);
-	}
-	ip->lq_tail = op;
+	queue_add(fs, ip, op);
 	fs->stats.deferred_now++;
 	if (op->kind != DX_LOP_MAP)
 		fs->stats.deferrals++;
@@ -182,21 +209,17 @@ void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
 		pthread_mutex_lock(&fs->pin_lock);
 		op = ip->lq_head;
 		if (!op || (busy = op_busy(fs, ip, op)) > 0) {
-			if (!op && !drained) {
-				pending_remove(fs, ip);
-				drained = true;
-			}
 			pthread_mutex_unlock(&fs->pin_lock);
 			break;
 		}
-		ip->lq_head = op->next;
-		if (!ip->lq_head)
-			ip->lq_tail = NULL;
+		/* Draining the queue hands its reference to us; a submit
+		 * that queues again meanwhile takes a new one. */
+		if (queue_del(fs, ip, NULL, op))
+			drained = true;
 		pthread_mutex_unlock(&fs->pin_lock);
 
 		/* busy < 0: refused by an exclusive lease, nothing done. */
 		op->result = busy < 0 ? busy : op_exec(fs, ip, op);
-		op->next = NULL;
 		*tail = op;
 		tail = &op->next;
 	}
@@ -211,6 +234,12 @@ void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
 		dx_iput(fs, ip); /* the queue's reference */
 }
 
+/*
+ * Fail the changes that waited longer than busy_timeout.  A change whose
+ * inode has a lease being broken is left to lease_break_time instead: the
+ * revocation that ends that wait lets the change run, and failing it just
+ * before would make every lease break fail (docs/pins.md).
+ */
 void dx_layout_expire(struct daxfs *fs)
 {
 	uint64_t now = dx_now_ns(), limit = (uint64_t)fs->busy_timeout * 1000000000ULL;
@@ -223,15 +252,16 @@ void dx_layout_expire(struct daxfs *fs)
 	if (!fs->busy_timeout)
 		return;
 	pthread_mutex_lock(&fs->pin_lock);
-	for (struct dx_ino *ip = fs->pending; ip && n < 64; ip = ip->pend_next) {
+	for (struct dx_ino *ip = fs->pending, *next; ip && n < 64; ip = next) {
 		struct dx_lop *op = ip->lq_head;
 
-		if (!op || op->kind == DX_LOP_MAP || now - op->queued_ns < limit)
+		next = ip->pend_next;
+		if (op->kind == DX_LOP_MAP || ip->nbreaking || now - op->queued_ns < limit)
 			continue;
-		ip->lq_head = op->next;
-		if (!ip->lq_head)
-			ip->lq_tail = NULL;
-		iref(fs, ip);
+		/* Keep a reference across the unlock: the queue's own if it
+		 * drained (then ip has left fs->pending), else a new one. */
+		if (!queue_del(fs, ip, NULL, op))
+			iref(fs, ip);
 		exp[n].ip = ip;
 		exp[n].op = op;
 		n++;
@@ -241,9 +271,56 @@ void dx_layout_expire(struct daxfs *fs)
 		struct dx_ino *ip = exp[i].ip;
 
 		finish(fs, ip, exp[i].op, -EBUSY); /* drops the op's reference */
-		/* What queued behind it may run now (or the queue is empty). */
+		/* What queued behind it may run now. */
 		dx_layout_run(fs, ip);
 		dx_iput(fs, ip);
+	}
+}
+
+DX_EXPORT bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx)
+{
+	struct dx_lop *prev = NULL, *op;
+	struct dx_ino *ip = dx_iget(fs, ino);
+	bool drained = false;
+
+	if (!ip)
+		return false;
+	pthread_mutex_lock(&fs->pin_lock);
+	for (op = ip->lq_head; op && op->ctx != ctx; op = op->next)
+		prev = op;
+	if (op) {
+		drained = queue_del(fs, ip, prev, op);
+		/* Answered by daxfs_tick(): the caller may be FUSE's interrupt
+		 * handler, which must not reply itself. */
+		op->next = fs->cancelled;
+		fs->cancelled = op;
+	}
+	pthread_mutex_unlock(&fs->pin_lock);
+	if (drained)
+		dx_iput(fs, ip); /* the queue's reference; the op keeps its own */
+	dx_iput(fs, ip);
+	return op != NULL;
+}
+
+/* Answer the interrupted requests with EINTR: none of them ran. */
+static void layout_cancelled(struct daxfs *fs)
+{
+	struct dx_lop *list;
+
+	if (!__atomic_load_n(&fs->cancelled, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fs->pin_lock);
+	list = fs->cancelled;
+	fs->cancelled = NULL;
+	pthread_mutex_unlock(&fs->pin_lock);
+	while (list) {
+		struct dx_lop *op = list;
+		struct dx_ino *ip = op->ip;
+
+		list = op->next;
+		/* A map queued behind the cancelled change may run now. */
+		dx_layout_run(fs, ip);
+		finish(fs, ip, op, -EINTR); /* drops the op's reference */
 	}
 }
 
@@ -338,6 +415,7 @@ DX_EXPORT int daxfs_mapping_create(struct daxfs *fs, struct daxfs_file *f,
 DX_EXPORT void daxfs_tick(struct daxfs *fs)
 {
 	dx_lease_expire(fs);
+	layout_cancelled(fs);
 	dx_layout_expire(fs);
 	dx_quarantine_reap(fs);
 }
