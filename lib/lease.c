@@ -63,11 +63,7 @@ static void notify(struct daxfs *fs, struct dx_lease *l)
 /* Long-term mappings made through f (pin_lock held). */
 static uint64_t longterm_maps(const struct daxfs_file *f)
 {
-	uint64_t n = 0;
-
-	for (const struct dx_mapping *m = f->maps; m; m = m->fnext)
-		n += !!(m->flags & DAXFS_MAP_LONGTERM);
-	return n;
+	return f->nlongterm;
 }
 
 static void breaking_remove(struct daxfs *fs, struct dx_lease *l)

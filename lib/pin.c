@@ -69,7 +69,13 @@ int dx_pins_init(struct daxfs *fs)
 	fs->npin_chunks = (fs->sb.nblocks >> DX_PIN_CHUNK_SHIFT) + 1;
 	fs->pins = calloc(fs->npin_chunks, sizeof(*fs->pins));
 	fs->rec_free = calloc(nrec, sizeof(*fs->rec_free));
-	if (!fs->pins || !fs->rec_free)
+	/* Every mapping holds a record, so a bucket per record keeps the
+	 * chains of the id hash at about one. */
+	fs->mhash_mask = 1023;
+	while (fs->mhash_mask + 1 < nrec)
+		fs->mhash_mask = fs->mhash_mask * 2 + 1;
+	fs->mhash = calloc(fs->mhash_mask + 1, sizeof(*fs->mhash));
+	if (!fs->pins || !fs->rec_free || !fs->mhash)
 		return dx_err(-ENOMEM, "out of memory for the pin table");
 	/* Lowest slots on top of the stack. */
 	for (size_t i = nrec; i-- > 0;)
@@ -102,6 +108,7 @@ void dx_pins_fini(struct daxfs *fs)
 			free(fs->pins[i]);
 	free(fs->pins);
 	free(fs->rec_free);
+	free(fs->mhash);
 	pthread_mutex_destroy(&fs->pin_lock);
 }
 
@@ -196,13 +203,38 @@ static void rec_clear(struct daxfs *fs, uint32_t slot)
 	fs->rec_free[fs->nrec_free++] = slot;
 }
 
+static struct dx_mapping **mhash_slot(struct daxfs *fs, uint64_t id)
+{
+	return &fs->mhash[(id * 0x9e3779b97f4a7c15ULL >> 32) & fs->mhash_mask];
+}
+
+/* The mapping id of f, or NULL (pin_lock held). */
+static struct dx_mapping *mapping_find(struct daxfs *fs, struct daxfs_file *f, uint64_t id)
+{
+	struct dx_mapping *m;
+
+	for (m = *mhash_slot(fs, id); m && m->id != id; m = m->hnext)
+		;
+	return m && m->f == f ? m : NULL;
+}
+
 static void mapping_link(struct daxfs *fs, struct dx_mapping *m)
 {
+	struct dx_mapping **h = mhash_slot(fs, m->id);
+
+	m->iprev = NULL;
 	m->inext = m->ip->maps;
+	if (m->inext)
+		m->inext->iprev = m;
 	m->ip->maps = m;
 	m->ip->nmaps++;
+	m->fprev = NULL;
 	m->fnext = m->f->maps;
+	if (m->fnext)
+		m->fnext->fprev = m;
 	m->f->maps = m;
+	if (m->flags & DAXFS_MAP_LONGTERM)
+		m->f->nlongterm++;
 	m->gprev = fs->mtail;
 	m->gnext = NULL;
 	if (fs->mtail)
@@ -210,20 +242,31 @@ static void mapping_link(struct daxfs *fs, struct dx_mapping *m)
 	else
 		fs->mhead = m;
 	fs->mtail = m;
+	m->hnext = *h;
+	*h = m;
 	fs->stats.mappings++;
 }
 
+/* O(1) but for the id's hash chain, which stays about one long. */
 static void mapping_unlink(struct daxfs *fs, struct dx_mapping *m)
 {
 	struct dx_mapping **pp;
 
-	for (pp = &m->ip->maps; *pp != m; pp = &(*pp)->inext)
-		;
-	*pp = m->inext;
+	if (m->iprev)
+		m->iprev->inext = m->inext;
+	else
+		m->ip->maps = m->inext;
+	if (m->inext)
+		m->inext->iprev = m->iprev;
 	m->ip->nmaps--;
-	for (pp = &m->f->maps; *pp != m; pp = &(*pp)->fnext)
-		;
-	*pp = m->fnext;
+	if (m->fprev)
+		m->fprev->fnext = m->fnext;
+	else
+		m->f->maps = m->fnext;
+	if (m->fnext)
+		m->fnext->fprev = m->fprev;
+	if (m->flags & DAXFS_MAP_LONGTERM)
+		m->f->nlongterm--;
 	if (m->gprev)
 		m->gprev->gnext = m->gnext;
 	else
@@ -232,6 +275,9 @@ static void mapping_unlink(struct daxfs *fs, struct dx_mapping *m)
 		m->gnext->gprev = m->gprev;
 	else
 		fs->mtail = m->gprev;
+	for (pp = mhash_slot(fs, m->id); *pp != m; pp = &(*pp)->hnext)
+		;
+	*pp = m->hnext;
 	fs->stats.mappings--;
 }
 
@@ -381,8 +427,7 @@ DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_
 	struct dx_mapping *m;
 
 	pthread_mutex_lock(&fs->pin_lock);
-	for (m = f->maps; m && m->id != id; m = m->fnext)
-		;
+	m = mapping_find(fs, f, id);
 	if (m)
 		mapping_drop(fs, m);
 	pthread_mutex_unlock(&fs->pin_lock);
@@ -395,16 +440,25 @@ DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_
 	return 0;
 }
 
+/* Mappings a release drops per hold of pin_lock: other users of the mount
+ * wait for one batch, not for everything one holder has mapped. */
+#define DX_UNMAP_BATCH 64
+
 bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f)
 {
-	bool any = false;
+	bool any = false, more = true;
 
-	pthread_mutex_lock(&fs->pin_lock);
-	while (f->maps) {
-		mapping_drop(fs, f->maps);
-		any = true;
+	/* Nothing maps through f any more (it is being released), so the
+	 * list only shrinks between the batches. */
+	while (more) {
+		pthread_mutex_lock(&fs->pin_lock);
+		for (int i = 0; f->maps && i < DX_UNMAP_BATCH; i++) {
+			mapping_drop(fs, f->maps);
+			any = true;
+		}
+		more = f->maps != NULL;
+		pthread_mutex_unlock(&fs->pin_lock);
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
 	if (any)
 		dx_quarantine_release(fs);
 	return any;
@@ -418,8 +472,7 @@ DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64
 	int ret = -EINVAL;
 
 	pthread_mutex_lock(&fs->pin_lock);
-	for (m = f->maps; m && m->id != id; m = m->fnext)
-		;
+	m = mapping_find(fs, f, id);
 	if (m) {
 		ms = (uint64_t)m->lblk * DX_BLOCK_SIZE;
 		me = ms + (uint64_t)m->nblk * DX_BLOCK_SIZE;
