@@ -102,6 +102,25 @@ void dfs_poll_forget(struct dfs_file *h);
 int dfs_tick_start(struct daxfs *fs);
 void dfs_tick_stop(void);
 
+/* intr.c: a request that may wait in lib/ and so must answer interrupts.
+ * Embed it in the request's context and:
+ *   dfs_wait_arm()        before submitting to lib/ (ctx: the done context)
+ *   dfs_wait_submitted()  after submitting; true: free the context now
+ *   dfs_wait_answering()  in the done callback, before replying
+ *   dfs_wait_put()        in the done callback, after; true: free it now */
+struct dfs_wait {
+	fuse_req_t req;
+	struct daxfs *fs;
+	uint64_t ino;
+	void *ctx;
+	int interrupted;
+	int refs;
+};
+void dfs_wait_arm(struct dfs_wait *w, fuse_req_t req, uint64_t ino, void *ctx);
+int dfs_wait_submitted(struct dfs_wait *w);
+void dfs_wait_answering(struct dfs_wait *w);
+int dfs_wait_put(struct dfs_wait *w);
+
 /* ioctl.c */
 void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	       struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,

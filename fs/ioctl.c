@@ -41,6 +41,8 @@ struct dfs_ioc_call {
 	struct dfs_file *file; /* NULL on a directory */
 	struct daxfs_cred cred;
 	size_t out_size;       /* 0: nothing to copy out */
+	int waits;             /* submitted to lib/ with w armed */
+	struct dfs_wait w;
 	union dfs_ioc_arg in;
 	union dfs_ioc_arg out;
 };
@@ -55,11 +57,22 @@ struct dfs_ioc_cmd {
 
 static void dfs_ioc_finish(struct dfs_ioc_call *call, int err)
 {
+	if (call->waits)
+		dfs_wait_answering(&call->w);
 	if (err < 0)
 		fuse_reply_err(call->req, -err);
 	else
 		fuse_reply_ioctl(call->req, 0, call->out_size ? &call->out : NULL, call->out_size);
-	free(call);
+	if (!call->waits || dfs_wait_put(&call->w))
+		free(call);
+}
+
+/* Before handing call to lib/ for a request that may wait: it answers
+ * interrupts (intr.c). */
+static void call_may_wait(struct dfs_ioc_call *call)
+{
+	call->waits = 1;
+	dfs_wait_arm(&call->w, call->req, call->ino, call);
 }
 
 static struct daxfs *call_fs(const struct dfs_ioc_call *call)
@@ -131,6 +144,7 @@ static int ioc_fallocate(struct dfs_ioc_call *call)
 	if (a->offset + a->length > INT64_MAX)
 		return -EFBIG;
 	/* It moves blocks: it may wait for pins (docs/pins.md). */
+	call_may_wait(call);
 	daxfs_fallocate_async(call_fs(call), call->ino, (int)a->mode, (off_t)a->offset,
 			      (off_t)a->length, falloc_done, call);
 	return DFS_IOC_LATER;
@@ -193,6 +207,7 @@ static int ioc_map(struct dfs_ioc_call *call)
 		return -EISDIR;
 	call->out.map = call->in.map;
 	/* Waits behind a pending layout change of the file, threadless. */
+	call_may_wait(call);
 	daxfs_mapping_create_async(call_fs(call), call->file->file, &call->out.map, &call->cred,
 				   map_done, call);
 	return DFS_IOC_LATER;
@@ -342,4 +357,6 @@ void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	ret = c->handler(call);
 	if (ret != DFS_IOC_LATER)
 		dfs_ioc_finish(call, ret);
+	else if (call->waits && dfs_wait_submitted(&call->w))
+		free(call);
 }

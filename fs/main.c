@@ -49,7 +49,8 @@ static void usage(FILE *f)
 		"                               (default daxfs:<absolute pool path>)\n"
 		"      subtype=NAME             filesystem subtype (default daxfs)\n"
 		"      busy_timeout=SECONDS     how long a change waits for busy mapped\n"
-		"                               ranges before failing (default 0: no limit)\n"
+		"                               ranges before failing (default %d; 0: no\n"
+		"                               limit)\n"
 		"      lease_break_time=SECONDS time a lease holder has to give up a\n"
 		"                               mapping (default %d)\n"
 		"      max_leases=N             layout leases one user may hold (root\n"
@@ -58,7 +59,7 @@ static void usage(FILE *f)
 		"                               default 0: no cap)\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
 		"                               fstab options, ignored\n",
-		progname, DFS_DEFAULT_LEASE_BREAK_TIME);
+		progname, DAXFS_DEFAULT_BUSY_TIMEOUT, DFS_DEFAULT_LEASE_BREAK_TIME);
 }
 
 static void try_help(void)
@@ -365,6 +366,7 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	memset(&ctx, 0, sizeof(ctx));
+	o.busy_timeout = DAXFS_DEFAULT_BUSY_TIMEOUT;
 	o.lease_break_time = DFS_DEFAULT_LEASE_BREAK_TIME;
 	o.fuse_args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 

@@ -228,6 +228,7 @@ static void dfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 /* A setattr in flight: it may wait for pinned blocks (docs/pins.md). */
 struct setattr_req {
+	struct dfs_wait w;
 	fuse_req_t req;
 	struct daxfs *fs;
 	fuse_ino_t ino;
@@ -243,12 +244,14 @@ static void setattr_done(void *p, int err)
 	/* Truncation also clears the set-id bits the kernel leaves. */
 	if (!err && r->size_change && daxfs_drop_privs(r->fs, r->ino, &r->dc.c, 0) > 0)
 		err = daxfs_getattr(r->fs, r->ino, &r->st);
+	dfs_wait_answering(&r->w);
 	if (err < 0)
 		fuse_reply_err(r->req, -err);
 	else
 		reply_attr(r->req, &r->st);
 	cred_put(&r->dc);
-	free(r);
+	if (dfs_wait_put(&r->w))
+		free(r);
 }
 
 static void dfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -325,8 +328,12 @@ static void dfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	r->size_change = !!(sa.valid & DX_SET_SIZE);
 	cred_get(req, &r->dc);
 	/* A truncate may have to wait for pinned blocks: it replies from
-	 * setattr_done, maybe later and from another thread. */
+	 * setattr_done, maybe later and from another thread, or EINTR if
+	 * interrupted meanwhile. */
+	dfs_wait_arm(&r->w, req, ino, r);
 	daxfs_setattr_async(fs, ino, &sa, &r->dc.c, &r->st, setattr_done, r);
+	if (dfs_wait_submitted(&r->w))
+		free(r);
 }
 
 static void dfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -619,6 +626,7 @@ static void dfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 }
 
 struct falloc_req {
+	struct dfs_wait w;
 	fuse_req_t req;
 	fuse_ino_t ino;
 };
@@ -629,8 +637,10 @@ static void falloc_done(void *p, int err)
 
 	if (err == 0)
 		dfs_drop_privs(r->req, r->ino, 0);
+	dfs_wait_answering(&r->w);
 	fuse_reply_err(r->req, -err);
-	free(r);
+	if (dfs_wait_put(&r->w))
+		free(r);
 }
 
 static void dfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
@@ -647,7 +657,10 @@ static void dfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 	r->ino = ino;
 	/* Punch and zero range may wait for pinned blocks: no thread waits
 	 * with them; falloc_done replies. */
+	dfs_wait_arm(&r->w, req, ino, r);
 	daxfs_fallocate_async(req_fs(req), ino, mode, offset, length, falloc_done, r);
+	if (dfs_wait_submitted(&r->w))
+		free(r);
 }
 
 static void dfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

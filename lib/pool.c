@@ -116,7 +116,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	ret = dx_icache_init(fs);
 	if (ret)
 		goto fail;
-	fs->busy_timeout = o ? o->busy_timeout : 0;
+	fs->busy_timeout = o ? o->busy_timeout : DAXFS_DEFAULT_BUSY_TIMEOUT;
 	fs->lease_break_time = o && o->lease_break_time ? o->lease_break_time : 45;
 	fs->max_leases = o ? o->max_leases_per_user : 0;
 	fs->max_pinned = o ? o->max_pinned_per_user : 0;
