@@ -14,7 +14,7 @@ dx_need "$DX_MKFS" "$DX_DAEMON" "$FSX"
 dx_watchdog 1700
 
 dx_mkfs 256M
-dx_mount
+dx_mount busy_timeout=0
 m=$DX_MNT
 
 for seed in 1 2 3; do
@@ -38,7 +38,7 @@ dx_umount
 dx_fsck
 
 # Revocation: each takes lease_break_time, so few ops, and a short time.
-dx_mount lease_break_time=1
+dx_mount busy_timeout=0,lease_break_time=1
 fsx_run "$DX_MNT/revoke" -S 8 -N 1000 --lease-break-time 1
 dx_umount
 dx_fsck

@@ -44,7 +44,7 @@ for r in "${runs[@]}"; do
 	IFS='|' read -r fault label args <<<"$r"
 	dx_mkfs 64M -q
 	export DAXFS_FAULT=$fault
-	dx_mount
+	dx_mount busy_timeout=0
 	unset DAXFS_FAULT
 	out=$DX_TMP/fault-$i.out
 	# shellcheck disable=SC2086 # args is a list of options
@@ -66,7 +66,7 @@ done
 # The same seeds and options on a clean mount: the op sequences are the
 # same up to where each bug was caught, and must pass there and beyond.
 dx_mkfs 64M -q
-dx_mount
+dx_mount busy_timeout=0
 i=0
 for r in "${runs[@]}"; do
 	IFS='|' read -r fault label args <<<"$r"

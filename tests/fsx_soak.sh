@@ -14,7 +14,7 @@ ops=${FSX_SOAK_OPS:-1000000}
 seed=${FSX_SOAK_SEED:-0}	# 0: a new seed each time; the log shows it
 
 dx_mkfs 1G
-dx_mount
+dx_mount busy_timeout=0
 fsx_run "$DX_MNT/single" -S "$seed" -N "$ops" -l 1M -o 128K -p 100000
 fsx_run "$DX_MNT/shared" -S "$seed" -N $((ops / 4)) -P 4 -l 4M -o 256K -p 100000
 fsx_run "$DX_MNT/nommap" -S "$seed" -N $((ops / 4)) -R -W -p 100000

@@ -13,7 +13,7 @@ stress_secs=8
 dx_watchdog $((stress_secs + 420))
 
 dx_mkfs 256M
-dx_mount
+dx_mount busy_timeout=0
 "$PINS_TEST" basic "$DX_MNT" || dx_fail "pins-test basic"
 "$PINS_TEST" stress "$DX_MNT" "$stress_secs" || dx_fail "pins-test stress"
 
@@ -50,7 +50,7 @@ free0=$(stat -f -c %f "$DX_MNT")
 coproc HOLD { exec "$PINS_TEST" hold "$DX_MNT/held"; }
 read -r -u "${HOLD[0]}" line && [ "$line" = ready ] || dx_fail "holder did not map"
 dx_kill9
-dx_mount
+dx_mount busy_timeout=0
 cmp -s <(head -c 65536 /dev/zero | tr '\0' 'A') "$DX_MNT/held" ||
 	dx_fail "after the crash the file lost the holder's persisted bytes"
 "$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *16" ||
