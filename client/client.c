@@ -29,6 +29,7 @@
 
 struct daxfs_client {
 	int pool_fd;
+	int readonly;		/* the pool is open read-only: read mappings only */
 	int is_pmem;
 	uint64_t pool_size;
 };
@@ -80,7 +81,18 @@ struct daxfs_client *daxfs_client_open(int fd)
 		return NULL;
 	}
 	pi.path[sizeof(pi.path) - 1] = '\0';
+	/* The daemon names the pool only to callers allowed direct access. */
+	if (!pi.path[0]) {
+		free(c);
+		fail(EPERM, "direct access to this mount is not allowed for this user");
+		return NULL;
+	}
+	/* Read-write if we may, else read-only: enough for read mappings. */
 	c->pool_fd = open(pi.path, O_RDWR | O_CLOEXEC);
+	if (c->pool_fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+		c->pool_fd = open(pi.path, O_RDONLY | O_CLOEXEC);
+		c->readonly = 1;
+	}
 	if (c->pool_fd < 0) {
 		int e = errno;
 		free(c);
@@ -124,6 +136,10 @@ void *daxfs_map(struct daxfs_client *c, int fd, off_t off, size_t len, unsigned 
 	int prot = PROT_READ | ((flags & DAXFS_MAP_WRITE) ? PROT_WRITE : 0);
 	char *base;
 
+	if ((flags & DAXFS_MAP_WRITE) && c->readonly) {
+		fail(EACCES, "the pool is open read-only: a write mapping needs write access to it");
+		return NULL;
+	}
 	memset(&req, 0, sizeof(req));
 	req.offset = (uint64_t)off;
 	req.length = len;

@@ -48,6 +48,14 @@ struct dfs_opts {
 	unsigned lease_break_time; /* seconds */
 	unsigned max_leases;	   /* per user, 0 = no cap */
 	unsigned max_pinned_mb;	   /* MiB under mappings per user, 0 = no cap */
+	unsigned max_mappings;	   /* per user; 0 = no cap */
+	unsigned max_map_records;  /* per user; 0 = no cap */
+	int have_max_mappings, have_max_map_records;
+	/* Who may use direct access (access.c) */
+	char *dax_group;	   /* -o dax_group=NAME */
+	gid_t dax_gid;
+	int have_dax_gid;
+	uid_t pool_uid;		   /* owner of the pool file */
 	/* options handed on to fuse_session_new() */
 	struct fuse_args fuse_args;
 };
@@ -97,6 +105,14 @@ void dfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 /* Given to lib/ as the lease-break notifier. */
 void dfs_lease_notify(void *ctx, struct daxfs_file *f);
 void dfs_poll_forget(struct dfs_file *h);
+
+/* access.c */
+/* Resolve dax_group; -1 after saying why. */
+int dfs_access_setup(struct dfs_opts *o, const char *progname);
+/* Note the owner of the (opened) pool file; -1 after saying why. */
+int dfs_access_pool_owner(struct dfs_opts *o, const char *progname);
+/* May req's caller map, lease, and see everyone's entries? */
+int dfs_direct_allowed(fuse_req_t req);
 
 /* tick.c */
 int dfs_tick_start(struct daxfs *fs);

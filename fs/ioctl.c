@@ -175,7 +175,8 @@ static int ioc_pool_info(struct dfs_ioc_call *call)
 	o->is_pmem = pi.is_pmem ? 1 : 0;
 	/* The on-media label is NUL-padded and may fill all 64 bytes. */
 	copy_field(o->label, sizeof(o->label), pi.label, 0);
-	copy_field(o->path, sizeof(o->path), pi.path, 1);
+	/* The path only to those who may open the pool anyway (access.c). */
+	copy_field(o->path, sizeof(o->path), dfs_direct_allowed(call->req) ? pi.path : NULL, 1);
 	return 0;
 }
 
@@ -203,6 +204,8 @@ static void map_done(void *p, int err)
 
 static int ioc_map(struct dfs_ioc_call *call)
 {
+	if (!dfs_direct_allowed(call->req))
+		return -EPERM;
 	if (!call->file)
 		return -EISDIR;
 	call->out.map = call->in.map;
@@ -251,8 +254,10 @@ static int ioc_pins(struct dfs_ioc_call *call)
 
 	if (in->flags & ~(uint32_t)DAXFS_PINS_THIS_FILE)
 		return -EINVAL;
+	/* Only one's own mappings unless privileged (access.c). */
 	n = daxfs_mapping_list(call_fs(call), in->cursor,
-			       (in->flags & DAXFS_PINS_THIS_FILE) ? call->ino : 0, o->pin,
+			       (in->flags & DAXFS_PINS_THIS_FILE) ? call->ino : 0,
+			       dfs_direct_allowed(call->req) ? NULL : &call->cred.uid, o->pin,
 			       DAXFS_PINS_MAX);
 	o->cursor = in->cursor;
 	o->flags = in->flags;
@@ -270,6 +275,8 @@ static int ioc_stats(struct dfs_ioc_call *call)
 
 static int ioc_lease(struct dfs_ioc_call *call)
 {
+	if (!dfs_direct_allowed(call->req))
+		return -EPERM;
 	if (!call->file)
 		return -EISDIR;
 	call->out.lease = call->in.lease;
@@ -285,7 +292,8 @@ static int ioc_leases(struct dfs_ioc_call *call)
 	if (in->flags & ~(uint32_t)DAXFS_PINS_THIS_FILE)
 		return -EINVAL;
 	n = daxfs_lease_list(call_fs(call), in->cursor,
-			     (in->flags & DAXFS_PINS_THIS_FILE) ? call->ino : 0, o->lease,
+			     (in->flags & DAXFS_PINS_THIS_FILE) ? call->ino : 0,
+			     dfs_direct_allowed(call->req) ? NULL : &call->cred.uid, o->lease,
 			     DAXFS_LEASES_MAX);
 	o->cursor = in->cursor;
 	o->flags = in->flags;

@@ -57,9 +57,17 @@ static void usage(FILE *f)
 		"                               exempt; default 0: no cap)\n"
 		"      max_pinned_mb=MIB        MiB one user may hold mapped (root exempt;\n"
 		"                               default 0: no cap)\n"
+		"      max_mappings=N           mappings one user may hold (root exempt;\n"
+		"                               default %d, 0: no cap)\n"
+		"      max_map_records=N        mapping records one user may hold (root\n"
+		"                               exempt; default an eighth of the table, 0: no cap)\n"
+		"      dax_group=NAME           members of group NAME may map and lease\n"
+		"                               (besides root and the pool's owner): the\n"
+		"                               group is root-equivalent\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
 		"                               fstab options, ignored\n",
-		progname, DAXFS_DEFAULT_BUSY_TIMEOUT, DFS_DEFAULT_LEASE_BREAK_TIME);
+		progname, DAXFS_DEFAULT_BUSY_TIMEOUT, DFS_DEFAULT_LEASE_BREAK_TIME,
+		DX_DEFAULT_MAX_MAPPINGS);
 }
 
 static void try_help(void)
@@ -168,6 +176,29 @@ static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
 		return parse_count(opt, opt + strlen("max_leases="), &o->max_leases);
 	if (has_prefix(opt, "max_pinned_mb="))
 		return parse_count(opt, opt + strlen("max_pinned_mb="), &o->max_pinned_mb);
+	if (has_prefix(opt, "max_mappings=")) {
+		o->have_max_mappings = 1;
+		return parse_count(opt, opt + strlen("max_mappings="), &o->max_mappings);
+	}
+	if (has_prefix(opt, "max_map_records=")) {
+		o->have_max_map_records = 1;
+		return parse_count(opt, opt + strlen("max_map_records="), &o->max_map_records);
+	}
+	if (has_prefix(opt, "dax_group=")) {
+		const char *name = opt + strlen("dax_group=");
+
+		if (!*name) {
+			fprintf(stderr, "%s: option '%s' needs a group name\n", progname, opt);
+			return -1;
+		}
+		free(o->dax_group);
+		o->dax_group = strdup(name);
+		if (!o->dax_group) {
+			fprintf(stderr, "%s: out of memory\n", progname);
+			return -1;
+		}
+		return 0;
+	}
 	if (has_prefix(opt, "fsname="))
 		o->have_fsname = 1;
 	else if (has_prefix(opt, "subtype="))
@@ -376,6 +407,9 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 
+	/* Before the pool is opened: a bad group name fails the mount. */
+	if (dfs_access_setup(&o, progname) < 0)
+		goto out_args;
 	/* Open before daemonizing, so a bad pool fails here, unmounted. */
 	memset(&oo, 0, sizeof(oo));
 	oo.readonly = o.readonly;
@@ -383,6 +417,11 @@ int main(int argc, char **argv)
 	oo.lease_break_time = o.lease_break_time;
 	oo.max_leases_per_user = o.max_leases;
 	oo.max_pinned_per_user = (uint64_t)o.max_pinned_mb * (1 << 20) / 4096;
+	/* Unset: the core's defaults (0); set to 0: no cap (UINT_MAX). */
+	if (o.have_max_mappings)
+		oo.max_mappings_per_user = o.max_mappings ? o.max_mappings : UINT_MAX;
+	if (o.have_max_map_records)
+		oo.max_records_per_user = o.max_map_records ? o.max_map_records : UINT_MAX;
 	ret = daxfs_open(o.pool_abs, &oo, &ctx.fs);
 	if (ret < 0) {
 		const char *msg = daxfs_errormsg();
@@ -391,6 +430,8 @@ int main(int argc, char **argv)
 			msg && *msg ? msg : strerror(-ret));
 		goto out_args;
 	}
+	if (dfs_access_pool_owner(&o, progname) < 0)
+		goto out_close;
 	ctx.opts = &o;
 	daxfs_set_lease_notify(ctx.fs, dfs_lease_notify, &ctx);
 
@@ -431,5 +472,6 @@ out_args:
 	fuse_opt_free_args(&o.fuse_args);
 	free(o.mountpoint);
 	free(o.pool_abs);
+	free(o.dax_group);
 	return status;
 }

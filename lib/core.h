@@ -166,10 +166,13 @@ struct dx_qrun {
 	struct dx_qrun *next;
 };
 
-/* Per-user use of leases and mapped blocks, for the mount's caps. */
+/* Per-user use of leases, mappings, mapping records and mapped blocks,
+ * for the mount's caps.  A map in progress counts what it may use. */
 struct dx_usage {
 	uid_t uid;
 	uint32_t leases;
+	uint32_t mappings;
+	uint32_t records;
 	uint64_t pinned;
 	struct dx_usage *next;
 };
@@ -250,6 +253,8 @@ struct daxfs {
 	size_t npin_chunks;
 	uint32_t *rec_free;	/* free mapping-record slots */
 	size_t nrec_free;
+	size_t nrec_reserved;	/* of those, promised to maps in progress */
+	size_t nrec_root;	/* the last free records, for root only */
 	struct dx_mapping *mhead, *mtail;
 	struct dx_mapping **mhash;	/* live mappings by id */
 	size_t mhash_mask;
@@ -263,6 +268,8 @@ struct daxfs {
 	unsigned lease_break_time;
 	unsigned max_leases;	/* per user, 0 = no cap */
 	uint64_t max_pinned;	/* blocks per user, 0 = no cap */
+	unsigned max_mappings;	/* per user, 0 = no cap */
+	unsigned max_records;	/* mapping records per user, 0 = no cap */
 	uint64_t next_lease_id;
 	struct dx_lease *breaking;	/* leases in BREAKING state */
 	struct dx_usage *usage;
@@ -425,6 +432,13 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f);
 uint64_t dx_now_ns(void);
 int dx_holder_start(pid_t pid, uint64_t *start);
+/* The first 8 bytes of this boot's /proc/sys/kernel/random/boot_id (0 if
+ * unreadable), recorded with a holder so a pid of an earlier boot is not
+ * taken for it. */
+uint64_t dx_boot_id(void);
+/* Does the holder a mapping record names (thread group id, its start
+ * time, the boot; 0 = unknown) still live? */
+bool dx_holder_alive(uint64_t pid, uint64_t start, uint64_t boot);
 
 /* lease.c */
 /*

@@ -69,7 +69,14 @@ struct daxfs_open_opts {
 	/* Per-user caps: leases, and blocks under mappings (0 = none). */
 	unsigned max_leases_per_user;
 	uint64_t max_pinned_per_user;
+	/* Per-user caps on live mappings and on the mapping records they
+	 * use (0 = the default: DX_DEFAULT_MAX_MAPPINGS, an eighth of the
+	 * record table; UINT_MAX = none).  Root is exempt from every
+	 * per-user cap, and the last eighth of the table is root's. */
+	unsigned max_mappings_per_user;
+	unsigned max_records_per_user;
 };
+#define DX_DEFAULT_MAX_MAPPINGS 4096
 
 /*
  * Map and mount a pool: validates the superblock (magic, version, checksum,
@@ -269,9 +276,10 @@ int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_t id);
  * whole mapping), for cache invalidation after a direct write. */
 int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64_t id, uint64_t *off,
 		    uint64_t *len);
-/* Mappings with id > cursor (of inode ino, or all when ino == 0). */
-int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino, struct daxfs_pin_info *out,
-		    int max);
+/* Mappings with id > cursor (of inode ino, or all when ino == 0; only
+ * those made by *owner unless owner is NULL). */
+int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino, const uid_t *owner,
+		       struct daxfs_pin_info *out, int max);
 void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st);
 /* Housekeeping: expire waits past busy_timeout, free quarantined blocks
  * whose holder is gone.  Call a few times a second. */
@@ -284,7 +292,8 @@ void daxfs_tick(struct daxfs *fs);
  */
 int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_lease *l,
 		const struct daxfs_cred *cred);
-int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
+/* As daxfs_mapping_list, for leases. */
+int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino, const uid_t *owner,
 		     struct daxfs_lease_info *out, int max);
 /* Called (from any thread, with core locks held: do not call back into
  * the core) when f's lease is broken or revoked. */

@@ -176,7 +176,11 @@ struct dx_journal_entry {
  *                         belong to the file, the record only pins them.
  *   DX_MAPREC_QUARANTINE  blocks taken out of every file but not yet free:
  *                         they are in use in the bitmap and owned by no
- *                         inode until holder (pid + start time) is gone.
+ *                         inode until the holder is gone.
+ * The holder is a process: its thread group id, that process's start time
+ * (/proc/PID/stat field 22) and the first 8 bytes of the boot id
+ * (/proc/sys/kernel/random/boot_id); holder_boot 0 (records written before
+ * it was recorded) means "this boot".
  * A slot is free when kind == 0.  See docs/pins.md.
  */
 #define DX_MAPREC_MAP	     1
@@ -188,10 +192,10 @@ struct dx_maprec {
 	uint64_t ino;
 	uint64_t pblk;
 	uint64_t nblocks;
-	uint64_t holder_pid;
+	uint64_t holder_pid;	/* thread group id */
 	uint64_t holder_start;	/* process start time, /proc/PID/stat field 22 */
 	uint64_t id;		/* mapping id */
-	uint64_t reserved;
+	uint64_t holder_boot;	/* boot id of the holder, 0 = unknown */
 };
 _Static_assert(sizeof(struct dx_maprec) == 64, "mapping record size");
 

@@ -312,7 +312,7 @@ void dx_lease_expire(struct daxfs *fs)
 }
 
 DX_EXPORT int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
-			       struct daxfs_lease_info *out, int max)
+			       const uid_t *owner, struct daxfs_lease_info *out, int max)
 {
 	uint64_t now = dx_now_ns();
 	struct dx_lease **all = NULL;
@@ -329,7 +329,7 @@ DX_EXPORT int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
 			if (ino && ip->ino != ino)
 				continue;
 			for (struct dx_lease *l = ip->leases; l; l = l->inext) {
-				if (l->id <= cursor)
+				if (l->id <= cursor || (owner && l->uid != *owner))
 					continue;
 				if (nall == cap) {
 					struct dx_lease **v = realloc(all, (cap = cap ? cap * 2 : 64) *

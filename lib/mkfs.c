@@ -135,7 +135,11 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.journal_blk = 1;
 	sb.journal_blocks = n / 64 < 256 ? 256 : n / 64 > 16384 ? 16384 : n / 64;
 	sb.maprec_blk = sb.journal_blk + sb.journal_blocks;
-	sb.maprec_blocks = 64; /* 4096 records */
+	/* Mapping records: 64 per block, 1/256 of the pool, from 64 blocks
+	 * (4096 records) up to 1024 (65536 records, 4 MiB, for pools of
+	 * 1 GiB and more).  A mapping uses a record per extent, and root
+	 * keeps an eighth; older pools keep the 4096 they were made with. */
+	sb.maprec_blocks = n / 256 < 64 ? 64 : n / 256 > 1024 ? 1024 : n / 256;
 	sb.itable_blk = sb.maprec_blk + sb.maprec_blocks;
 	sb.ninodes = (n * DX_BLOCK_SIZE / bpi) & ~(uint64_t)(DX_INODES_PER_BLOCK - 1);
 	if (sb.ninodes < 64)

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,74 @@ int dx_holder_start(pid_t pid, uint64_t *start)
 	return 0;
 }
 
+/*
+ * The process of thread tid.  FUSE names the calling thread, which may
+ * exit while its process (and its mapping of the pool) lives on, so the
+ * holder is the thread group.  /proc/TID/ exists for every thread even
+ * though readdir of /proc lists only processes.
+ */
+static pid_t holder_tgid(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return tid;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return tid;
+	buf[n] = '\0';
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)strtol(p + 6, NULL, 10) : tid;
+}
+
+uint64_t dx_boot_id(void)
+{
+	static uint64_t cached;
+	uint64_t id = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	char buf[64];
+	ssize_t n;
+	int fd, digits = 0;
+
+	if (id)
+		return id;
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	for (ssize_t i = 0; i < n && digits < 16; i++) {
+		char c = buf[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (v < 0)
+			continue; /* the dashes */
+		id = id << 4 | (uint64_t)v;
+		digits++;
+	}
+	if (digits < 16)
+		return 0;
+	__atomic_store_n(&cached, id, __ATOMIC_RELAXED);
+	return id;
+}
+
+bool dx_holder_alive(uint64_t pid, uint64_t start, uint64_t boot)
+{
+	uint64_t now;
+
+	/* A record of an earlier boot: its holder died with that boot,
+	 * whatever process has the pid now. */
+	if (boot && boot != dx_boot_id())
+		return false;
+	if (!pid || pid > INT32_MAX || dx_holder_start((pid_t)pid, &now))
+		return false;
+	return !start || now == start;
+}
+
 int dx_pins_init(struct daxfs *fs)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
@@ -81,6 +150,18 @@ int dx_pins_init(struct daxfs *fs)
 	for (size_t i = nrec; i-- > 0;)
 		if (!fs->maprecs[i].kind)
 			fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+	/* An eighth of the table is root's alone, so that no other user,
+	 * nor all of them together, can keep root from mapping. */
+	fs->nrec_root = nrec / 8;
+	/* 0 is the default, UINT_MAX none (daxfs.h). */
+	if (!fs->max_mappings)
+		fs->max_mappings = DX_DEFAULT_MAX_MAPPINGS;
+	if (!fs->max_records)
+		fs->max_records = (unsigned)(nrec / 8);
+	if (fs->max_mappings == UINT_MAX)
+		fs->max_mappings = 0;
+	if (fs->max_records == UINT_MAX)
+		fs->max_records = 0;
 	fs->next_map_id = 1;
 	return 0;
 }
@@ -177,7 +258,7 @@ bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end)
 /* Persist one mapping record: contents first, then the kind that makes
  * the slot live, so recovery never sees a half-written record. */
 static void rec_write(struct daxfs *fs, uint32_t slot, const struct dx_mapping *m,
-		      const struct dx_map_ext *e, uint64_t start)
+		      const struct dx_map_ext *e, uint64_t start, uint64_t boot)
 {
 	struct dx_maprec *r = &fs->maprecs[slot];
 
@@ -189,7 +270,7 @@ static void rec_write(struct daxfs *fs, uint32_t slot, const struct dx_mapping *
 	r->holder_pid = (uint64_t)m->pid;
 	r->holder_start = start;
 	r->id = m->id;
-	r->reserved = 0;
+	r->holder_boot = boot;
 	dx_flush(&fs->pc, r, sizeof(*r));
 	dx_drain(&fs->pc);
 	r->kind = DX_MAPREC_MAP;
@@ -281,13 +362,100 @@ static void mapping_unlink(struct daxfs *fs, struct dx_mapping *m)
 	fs->stats.mappings--;
 }
 
+/*
+ * What a map of file blocks [s, e) will cover: the first
+ * DAXFS_MAP_MAX_EXTENTS pieces (extents or holes) of the range, as it is
+ * before holes are backed.
+ */
+struct map_plan {
+	uint64_t end;		/* the mapping covers [s, end) */
+	uint32_t pieces;
+	uint64_t hole_blocks;	/* blocks of holes in [s, end) */
+};
+
+static void map_plan(const struct dx_xmap *xm, uint64_t s, uint64_t e, struct map_plan *p)
+{
+	uint64_t b = s;
+
+	memset(p, 0, sizeof(*p));
+	while (b < e && p->pieces < DAXFS_MAP_MAX_EXTENTS) {
+		size_t i = dx_xmap_find(xm, b);
+		bool hole = i == xm->n || xm->v[i].lblk > b;
+		uint64_t n = hole ? (i == xm->n ? e : xm->v[i].lblk) - b
+				  : (uint64_t)xm->v[i].lblk + xm->v[i].len - b;
+
+		if (n > e - b)
+			n = e - b;
+		if (hole)
+			p->hole_blocks += n;
+		b += n;
+		p->pieces++;
+	}
+	p->end = b;
+}
+
+/*
+ * Reserve, under pin_lock, what a map may use: one mapping, nrec records
+ * (of the table and of the user's cap) and nblk pinned blocks.  Root is
+ * exempt from the per-user caps, and only root may take the last
+ * fs->nrec_root free records.  Returns 0 or -errno, having changed
+ * nothing.
+ */
+static int map_reserve(struct daxfs *fs, uid_t uid, uint32_t nrec, uint64_t nblk)
+{
+	size_t avail = fs->nrec_free - fs->nrec_reserved;
+	struct dx_usage *u = dx_usage_get(fs, uid);
+
+	if (!u)
+		return -ENOMEM;
+	if (avail < nrec || (uid != 0 && avail - nrec < fs->nrec_root))
+		return dx_err(-ENOSPC, "mapping-record table is full");
+	if (uid != 0 && ((fs->max_mappings && u->mappings >= fs->max_mappings) ||
+			 (fs->max_records && u->records + nrec > fs->max_records) ||
+			 (fs->max_pinned && u->pinned + nblk > fs->max_pinned)))
+		return -ENOLCK;
+	fs->nrec_reserved += nrec;
+	u->mappings++;
+	u->records += nrec;
+	u->pinned += nblk;
+	return 0;
+}
+
+/* Give back what map_reserve took and a mapping does not use (pin_lock). */
+static void map_unreserve(struct daxfs *fs, uid_t uid, uint32_t nrec, uint64_t nblk,
+			  bool mapping)
+{
+	struct dx_usage *u = dx_usage_get(fs, uid);
+
+	fs->nrec_reserved -= nrec;
+	if (u) {
+		u->records -= nrec;
+		u->pinned -= nblk;
+		u->mappings -= mapping;
+	}
+}
+
+/* Free blocks now (tx_lock: the allocator's counter). */
+static uint64_t free_blocks(struct daxfs *fs)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&fs->tx_lock);
+	n = fs->free_blocks;
+	pthread_mutex_unlock(&fs->tx_lock);
+	return n;
+}
+
 int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		  struct daxfs_ioc_map *req, pid_t pid, uid_t uid)
 {
 	uint64_t s, e, fsize_blocks = (ip->d->size + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE, start = 0;
+	uint64_t boot = dx_boot_id(), planned;
 	struct dx_xmap *xm = &ip->xmap;
 	struct dx_mapping *m;
+	struct map_plan plan;
 	int acc = f->flags & O_ACCMODE, ret;
+	uint32_t nrec;
 
 	if (!req->flags || req->flags & ~(uint32_t)(DAXFS_MAP_READ | DAXFS_MAP_WRITE |
 						    DAXFS_MAP_LONGTERM))
@@ -296,12 +464,14 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	if (((req->flags & DAXFS_MAP_READ) && acc == O_WRONLY) ||
 	    ((req->flags & DAXFS_MAP_WRITE) && acc == O_RDONLY))
 		return -EACCES;
-	if (req->offset % DX_BLOCK_SIZE || !req->length ||
+	/* Both ends inside the largest file, so that nothing below wraps:
+	 * an offset past it would make DX_MAX_FILE_SIZE - offset huge. */
+	if (req->offset % DX_BLOCK_SIZE || !req->length || req->offset >= DX_MAX_FILE_SIZE ||
 	    req->length > DX_MAX_FILE_SIZE - req->offset)
 		return -EINVAL;
 	s = req->offset / DX_BLOCK_SIZE;
 	e = (req->offset + req->length + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE;
-	if (e > fsize_blocks)
+	if (e > fsize_blocks || s >= e)
 		return -EINVAL; /* like a fault past EOF: nothing to map */
 	if (fs->readonly)
 		return -EROFS;
@@ -321,21 +491,59 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		if (err)
 			return err;
 	}
-	/* Every mapping is backed, read ones too: a hole mapped to a shared
-	 * zero block would not see a later write(2) fill it. */
-	{
-		uint64_t before = ip->d->blocks;
-		ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, e * DX_BLOCK_SIZE, true);
-		if (ret)
-			return ret;
-		if (ip->d->blocks != before)
-			req->flags |= DAXFS_MAP_BACKED;
+	/*
+	 * Holes are backed with zeroed blocks, read mappings too (a hole
+	 * mapped to a shared zero block would not see a later write(2) fill
+	 * it), but only for an opener that may write: a read-only opener
+	 * may not allocate pool space, so a hole in its range is ENODATA.
+	 */
+	map_plan(xm, s, e, &plan);
+	if (plan.hole_blocks && acc == O_RDONLY)
+		return -ENODATA;
+	planned = plan.end - s;
+	/* Backing may split a hole into several extents. */
+	nrec = plan.pieces;
+	if (plan.hole_blocks) {
+		uint64_t most = plan.pieces + plan.hole_blocks;
+		nrec = most < DAXFS_MAP_MAX_EXTENTS ? (uint32_t)most : DAXFS_MAP_MAX_EXTENTS;
 	}
-	if (pid > 0 && dx_holder_start(pid, &start))
-		start = 0;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	/* Everything the map may use is counted before any block is
+	 * allocated: a map over the caps fails having changed nothing. */
+	pthread_mutex_lock(&fs->pin_lock);
+	ret = map_reserve(fs, uid, nrec, planned);
+	pthread_mutex_unlock(&fs->pin_lock);
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	if (plan.hole_blocks) {
+		uint64_t before = ip->d->blocks;
+
+		/* The pool must hold the holes (and some extent blocks):
+		 * checked first, so that a full pool does not leave part of
+		 * the range backed. */
+		if (plan.hole_blocks + dx_xmap_meta_need(ip, nrec) > free_blocks(fs))
+			ret = -ENOSPC;
+		else
+			ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, plan.end * DX_BLOCK_SIZE, true);
+		if (ip->d->blocks != before)
+			req->flags |= DAXFS_MAP_BACKED;
+		if (ret) {
+			pthread_mutex_lock(&fs->pin_lock);
+			map_unreserve(fs, uid, nrec, planned, true);
+			pthread_mutex_unlock(&fs->pin_lock);
+			free(m);
+			return ret;
+		}
+	}
+	if (pid > 0) {
+		pid = holder_tgid(pid);
+		if (dx_holder_start(pid, &start))
+			start = 0;
+	}
 	m->ip = ip;
 	m->f = f;
 	m->flags = req->flags & ~(uint32_t)DAXFS_MAP_BACKED;
@@ -343,13 +551,16 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	m->uid = uid;
 	m->lblk = (uint32_t)s;
 	m->created_ns = dx_now_ns();
-	for (uint64_t b = s; b < e && m->next < DAXFS_MAP_MAX_EXTENTS;) {
+	for (uint64_t b = s; b < plan.end && m->next < nrec;) {
 		size_t i = dx_xmap_find(xm, b);
-		uint64_t off = b - xm->v[i].lblk;
-		uint64_t n = xm->v[i].len - off;
+		uint64_t off, n;
 
-		if (n > e - b)
-			n = e - b;
+		if (i == xm->n || xm->v[i].lblk > b)
+			break; /* not backed after all: map up to here */
+		off = b - xm->v[i].lblk;
+		n = xm->v[i].len - off;
+		if (n > plan.end - b)
+			n = plan.end - b;
 		m->ext[m->next++] = (struct dx_map_ext){(uint32_t)b, (uint32_t)n,
 							  xm->v[i].pblk + off, 0};
 		b += n;
@@ -357,25 +568,23 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	}
 
 	pthread_mutex_lock(&fs->pin_lock);
-	if (fs->nrec_free < m->next) {
+	if (!m->next) {
+		map_unreserve(fs, uid, nrec, planned, true);
 		pthread_mutex_unlock(&fs->pin_lock);
 		free(m);
-		return dx_err(-ENOSPC, "mapping-record table is full");
+		return -ENOSPC;
 	}
-	{
-		struct dx_usage *u = dx_usage_get(fs, uid);
-		if (!u || (fs->max_pinned && uid != 0 && u->pinned + m->nblk > fs->max_pinned)) {
-			pthread_mutex_unlock(&fs->pin_lock);
-			free(m);
-			return u ? -ENOLCK : -ENOMEM;
-		}
-		u->pinned += m->nblk;
-	}
+	/* Keep what the mapping uses of the reservation; records are taken
+	 * from the free stack now. */
+	map_unreserve(fs, uid, nrec - m->next, planned - m->nblk, false);
+	fs->nrec_reserved -= m->next;
 	m->id = fs->next_map_id++;
 	for (uint32_t i = 0; i < m->next; i++) {
 		if (pin_blocks(fs, m->ext[i].pblk, m->ext[i].len, +1)) {
 			for (uint32_t j = 0; j < i; j++)
 				pin_blocks(fs, m->ext[j].pblk, m->ext[j].len, -1);
+			fs->nrec_reserved += m->next;
+			map_unreserve(fs, uid, m->next, m->nblk, true);
 			pthread_mutex_unlock(&fs->pin_lock);
 			free(m);
 			return -ENOMEM;
@@ -383,7 +592,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	}
 	for (uint32_t i = 0; i < m->next; i++) {
 		m->ext[i].rec = fs->rec_free[--fs->nrec_free];
-		rec_write(fs, m->ext[i].rec, m, &m->ext[i], start);
+		rec_write(fs, m->ext[i].rec, m, &m->ext[i], start, boot);
 		fs->stats.pins_taken += m->ext[i].len;
 	}
 	mapping_link(fs, m);
@@ -416,8 +625,11 @@ static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
 		if (m->ext[i].rec != DX_NO_REC)
 			rec_clear(fs, m->ext[i].rec);
 	}
-	if (u)
+	if (u) {
 		u->pinned -= m->nblk;
+		u->records -= m->next;
+		u->mappings--;
+	}
 	fs->stats.unmaps++;
 	free(m);
 }
@@ -471,6 +683,8 @@ DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64
 	uint64_t ms, me, s = *off, e = *off + *len;
 	int ret = -EINVAL;
 
+	if (*len > UINT64_MAX - *off)
+		return -EINVAL; /* the range would wrap */
 	pthread_mutex_lock(&fs->pin_lock);
 	m = mapping_find(fs, f, id);
 	if (m) {
@@ -497,14 +711,14 @@ DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64
 }
 
 DX_EXPORT int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
-			      struct daxfs_pin_info *out, int max)
+				 const uid_t *owner, struct daxfs_pin_info *out, int max)
 {
 	uint64_t now = dx_now_ns();
 	int n = 0;
 
 	pthread_mutex_lock(&fs->pin_lock);
 	for (struct dx_mapping *m = fs->mhead; m && n < max; m = m->gnext) {
-		if (m->id <= cursor || (ino && m->ip->ino != ino))
+		if (m->id <= cursor || (ino && m->ip->ino != ino) || (owner && m->uid != *owner))
 			continue;
 		out[n] = (struct daxfs_pin_info){
 			.id = m->id,

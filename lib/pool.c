@@ -120,6 +120,8 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	fs->lease_break_time = o && o->lease_break_time ? o->lease_break_time : 45;
 	fs->max_leases = o ? o->max_leases_per_user : 0;
 	fs->max_pinned = o ? o->max_pinned_per_user : 0;
+	fs->max_mappings = o ? o->max_mappings_per_user : 0;
+	fs->max_records = o ? o->max_records_per_user : 0;
 	ret = dx_pins_init(fs);
 	if (ret)
 		goto fail;

@@ -6,7 +6,7 @@
  * A client's mapping of the pool outlives a crash of the daemon, so the
  * pins that lived in the daemon's memory are gone but the holder may still
  * be writing.  At open, every mapping record whose holder process still
- * lives (same pid, same start time) has its blocks taken out of the file:
+ * lives (same process, start time and boot) has its blocks taken out of the file:
  * a copy of their bytes takes their place in the file (a hole if the pool
  * is full), and the originals become a quarantine record.  Records of dead
  * holders are dropped: their blocks simply stay with the file.  Quarantine
@@ -20,15 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core.h"
-
-static bool holder_alive(uint64_t pid, uint64_t start)
-{
-	uint64_t now;
-
-	if (!pid || pid > INT32_MAX || dx_holder_start((pid_t)pid, &now))
-		return false;
-	return !start || now == start;
-}
 
 /* Is pool block b held by a live quarantine record other than skip? */
 static bool held_elsewhere(struct daxfs *fs, uint64_t b, size_t nrec, size_t skip)
@@ -96,7 +87,9 @@ int dx_maprecs_recover(struct daxfs *fs)
 		if (fs->readonly)
 			return dx_err(-EROFS, "the pool holds mappings of a crashed daemon; "
 					      "mount read-write once to recover them");
-		ip = holder_alive(r->holder_pid, r->holder_start) ? dx_iget(fs, r->ino) : NULL;
+		ip = dx_holder_alive(r->holder_pid, r->holder_start, r->holder_boot)
+			     ? dx_iget(fs, r->ino)
+			     : NULL;
 		if (ip && dx_iload(fs, ip)) {
 			dx_iput(fs, ip);
 			return dx_err(-ENOMEM, "out of memory recovering mappings");
@@ -169,7 +162,7 @@ void dx_quarantine_reap(struct daxfs *fs)
 
 		/* A revocation's runs go when their pins drop, not here. */
 		if (r->kind != DX_MAPREC_QUARANTINE || rec_in_qruns(fs, i) ||
-		    holder_alive(r->holder_pid, r->holder_start) ||
+		    dx_holder_alive(r->holder_pid, r->holder_start, r->holder_boot) ||
 		    dx_pinned_range(fs, r->pblk, r->nblocks))
 			continue;
 		rec_free_quarantine(fs, i, nrec);

@@ -27,7 +27,12 @@ extern "C" {
 struct daxfs_client;
 struct daxfs_mapping;
 
-/* Attach to the mount of fd (any open file on it): opens its pool. */
+/*
+ * Attach to the mount of fd (any open file on it): opens its pool,
+ * read-write if the caller may, else read-only (then only read mappings
+ * work: a write mapping fails with EACCES).  Fails with EPERM for a
+ * caller the mount does not allow direct access (docs/pins.md).
+ */
 struct daxfs_client *daxfs_client_open(int fd);
 void daxfs_client_close(struct daxfs_client *c);
 

@@ -130,7 +130,9 @@ static int cmd_info(int argc, char **argv)
 		return ret;
 	pi.path[sizeof(pi.path) - 1] = pi.label[sizeof(pi.label) - 1] = '\0';
 	printf("pool:        %s\nsize:        %" PRIu64 " bytes\nblock size:  %u\nUUID:        ",
-	       pi.path, pi.size, pi.block_size);
+	       /* The daemon names the pool only to those allowed direct access. */
+	       pi.path[0] ? pi.path : "(not shown: no direct access for this user)", pi.size,
+	       pi.block_size);
 	print_uuid(pi.uuid);
 	printf("\nlabel:       %s\npersistence: %s\n", pi.label,
 	       pi.is_pmem ? "pmem (cache flushes)" : "page cache (msync)");
