@@ -44,33 +44,40 @@ dx_umount
 dx_mount busy_timeout=1
 "$PINS_TEST" timeout "$DX_MNT" || dx_fail "pins-test timeout"
 
-# A live holder across a daemon crash: its blocks go to quarantine.
-head -c 65536 /dev/zero | tr '\0' 'z' >"$DX_MNT/held"
-free0=$(stat -f -c %f "$DX_MNT")
-coproc HOLD { exec "$PINS_TEST" hold "$DX_MNT/held"; }
-read -r -u "${HOLD[0]}" line && [ "$line" = ready ] || dx_fail "holder did not map"
-dx_kill9
-dx_mount busy_timeout=0
-cmp -s <(head -c 65536 /dev/zero | tr '\0' 'A') "$DX_MNT/held" ||
-	dx_fail "after the crash the file lost the holder's persisted bytes"
-"$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *16" ||
-	{ "$DX_CTL" stats "$DX_MNT"; dx_fail "the holder's 16 blocks are not in quarantine"; }
-echo B >&"${HOLD[1]}"
-read -r -u "${HOLD[0]}" line && [ "$line" = "wrote B" ] || dx_fail "holder did not write"
-cmp -s <(head -c 65536 /dev/zero | tr '\0' 'A') "$DX_MNT/held" ||
-	dx_fail "a write by the holder after the crash reached the file"
-exec {HOLD[1]}>&-
-wait "$HOLD_PID"
-for _ in $(seq 50); do
-	"$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *0" && break
-	sleep 0.2
+# A live holder across a daemon crash: its blocks go to quarantine.  Twice:
+# the map made by the main thread, then by a thread that has exited since
+# (the holder is the process, not the thread FUSE names).
+for mode in hold hold-thread; do
+	f=$DX_MNT/held-$mode
+	head -c 65536 /dev/zero | tr '\0' 'z' >"$f"
+	free0=$(stat -f -c %f "$DX_MNT")
+	coproc HOLD { exec "$PINS_TEST" "$mode" "$f"; }
+	read -r -u "${HOLD[0]}" line && [ "$line" = ready ] || dx_fail "$mode: holder did not map"
+	listed=$("$DX_CTL" pins "$f" | awk 'NR == 2 { print $5 }')
+	dx_kill9
+	dx_mount busy_timeout=0
+	cmp -s <(head -c 65536 /dev/zero | tr '\0' 'A') "$f" ||
+		dx_fail "$mode: after the crash the file lost the holder's persisted bytes"
+	"$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *16" ||
+		{ "$DX_CTL" stats "$DX_MNT"; dx_fail "$mode: the holder's 16 blocks are not in quarantine"; }
+	[ "$listed" = "$HOLD_PID" ] || dx_fail "$mode: the holder listed was $listed, not process $HOLD_PID"
+	echo B >&"${HOLD[1]}"
+	read -r -u "${HOLD[0]}" line && [ "$line" = "wrote B" ] || dx_fail "$mode: holder did not write"
+	cmp -s <(head -c 65536 /dev/zero | tr '\0' 'A') "$f" ||
+		dx_fail "$mode: a write by the holder after the crash reached the file"
+	exec {HOLD[1]}>&-
+	wait "$HOLD_PID"
+	for _ in $(seq 50); do
+		"$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *0" && break
+		sleep 0.2
 done
 "$DX_CTL" stats "$DX_MNT" | grep -q "quarantined blocks now: *0" ||
-	dx_fail "quarantine not freed after the holder exited"
+	dx_fail "$mode: quarantine not freed after the holder exited"
 # The copies took the quarantined blocks' place in the file, so the free
 # count is back where it was (less an extent block the copies may need).
 free1=$(stat -f -c %f "$DX_MNT")
 [ "$free1" -le "$free0" ] && [ "$free1" -ge $((free0 - 2)) ] ||
-	dx_fail "free blocks $free1 after the quarantine, $free0 before"
+	dx_fail "$mode: free blocks $free1 after the quarantine, $free0 before"
+done
 dx_umount
 dx_pass

@@ -9,6 +9,9 @@
  *                            with 'A', print "ready", then on each line of
  *                            stdin fill it with that line's first byte;
  *                            exit at EOF (for the daemon-crash test)
+ *   pins-test hold-thread FILE  the same, but the map is made by a thread
+ *                            that has exited by the time "ready" is
+ *                            printed: the holder is the process
  *
  * Waiting is observed as state, never as a duration: a deferred truncate
  * has not returned while a pin exists, and has once the pin is gone.
@@ -442,10 +445,26 @@ static int run_timeout(struct daxfs_client *c)
 	return 0;
 }
 
-static int run_hold(const char *file)
+struct hold_map {
+	struct daxfs_client *c;
+	int fd;
+	struct daxfs_mapping *m;
+	char *p;
+};
+
+static void *hold_map_thread(void *arg)
+{
+	struct hold_map *h = arg;
+
+	h->p = daxfs_map(h->c, h->fd, 0, 64 * 1024, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &h->m);
+	return NULL;
+}
+
+static int run_hold(const char *file, int in_thread)
 {
 	int fd = open(file, O_RDWR);
 	struct daxfs_client *c = fd >= 0 ? daxfs_client_open(fd) : NULL;
+	struct hold_map h = {c, fd, NULL, NULL};
 	struct daxfs_mapping *m;
 	char line[64], *p;
 
@@ -453,7 +472,18 @@ static int run_hold(const char *file)
 		fprintf(stderr, "hold: %s\n", daxfs_client_errormsg());
 		return 1;
 	}
-	p = daxfs_map(c, fd, 0, 64 * 1024, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &m);
+	if (in_thread) {
+		/* FUSE names the thread that asked; it is gone before the
+		 * crash, its process and the mapping of the pool are not. */
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, hold_map_thread, &h) || pthread_join(t, NULL))
+			return 1;
+	} else {
+		hold_map_thread(&h);
+	}
+	p = h.p;
+	m = h.m;
 	if (!p) {
 		fprintf(stderr, "hold: %s\n", daxfs_client_errormsg());
 		return 1;
@@ -478,9 +508,12 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (argc == 3 && !strcmp(argv[1], "hold"))
-		return run_hold(argv[2]);
+		return run_hold(argv[2], 0);
+	if (argc == 3 && !strcmp(argv[1], "hold-thread"))
+		return run_hold(argv[2], 1);
 	if (argc < 3) {
-		fprintf(stderr, "usage: pins-test basic|timeout|stress MNT [SECONDS] | hold FILE\n");
+		fprintf(stderr, "usage: pins-test basic|timeout|stress MNT [SECONDS] | "
+				"hold|hold-thread FILE\n");
 		return 2;
 	}
 	mnt = argv[2];
