@@ -856,6 +856,23 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		    U(ino), type_name(mode), U(d->parent)))
 		put64(ck, &d->parent, 0);
 
+	if (d->intent.kind || dx_intent_invalid(&d->intent)) {
+		/* A valid intent is an interrupted layout change that the next
+		 * read-write mount completes (intent.c); the state until then
+		 * is consistent, so it is not a problem. */
+		const char *why = !S_ISREG(mode) ? "on a file that is not regular"
+						 : dx_intent_invalid(&d->intent);
+		if (!why)
+			note(ck, "inode %llu: an interrupted layout change (intent %u) is pending; "
+				 "the next read-write mount completes it",
+			     U(ino), d->intent.kind);
+		else if (problem(ck, false, "cleared", "inode %llu: damaged layout intent (%s)",
+				 U(ino), why)) {
+			memset(&d->intent, 0, sizeof(d->intent));
+			dx_persist(&ck->pc, &d->intent, sizeof(d->intent));
+		}
+	}
+
 	ck->is[ino].used = 1;
 	for (size_t i = 0; i < n; i++) {
 		if (claim(ck, ino, &v[i]))

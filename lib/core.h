@@ -52,6 +52,7 @@ struct dx_journal {
 	char *area;		/* entries start here */
 	size_t size;		/* bytes available for entries */
 	size_t tail;		/* bytes used by the open transaction */
+	size_t limit;		/* tests: pretend the journal is this small (0: off) */
 	uint64_t seq;		/* seq of the open transaction */
 	bool open;
 	/* Ranges to flush at commit: logged ones and touched ones. */
@@ -277,6 +278,7 @@ struct daxfs {
 	daxfs_lease_notify_t lease_notify;
 	void *lease_notify_ctx;
 
+	bool recovering;	/* completing interrupted layout changes at open */
 	unsigned faults;	/* planted bugs (fault.h); 0 outside tests */
 	uint64_t nwrites;	/* for drop-persist */
 };
@@ -340,6 +342,8 @@ int dx_iget_loaded(struct daxfs *fs, uint64_t ino, mode_t type, struct dx_ino **
 bool dx_cred_in_group(const struct daxfs_cred *c, gid_t gid);
 void dx_fill_stat(struct daxfs *fs, struct dx_ino *ip, struct stat *st);
 void dx_now(struct dx_time *t);
+/* ip's mtime or ctime as a user sees it: the later of t and ip's wtime. */
+struct dx_time dx_inode_time(const struct dx_inode *d, const struct dx_time *t);
 /* In a transaction: set and log a timestamp. */
 void dx_touch_time(struct daxfs *fs, struct dx_time *t, const struct dx_time *now);
 /* In a transaction: a new inode with mode/owner; returns NULL when full. */
@@ -370,8 +374,14 @@ int dx_xmap_insert(struct daxfs *fs, struct dx_ino *ip, uint32_t lblk, uint64_t 
  * needs a new extent block and the pool is full (nothing changed). */
 int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end,
 		   bool keep_blocks);
-/* Shift every extent at or after lblk by delta blocks.  In a tx. */
-int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, int64_t delta);
+/* Move the extents that start in [from, to) by delta blocks (lowest first
+ * when delta < 0, highest first otherwise).  In a tx.  0 when all moved;
+ * -EAGAIN when the journal is nearly full: the extents still to move are
+ * those that start in [*next, to) (delta < 0) or [from, *next). */
+int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to, int64_t delta,
+		  uint64_t *next);
+/* File blocks of [start, end) that are backed. */
+uint64_t dx_xmap_mapped(const struct dx_ino *ip, uint64_t start, uint64_t end);
 /* Split the extent containing lblk so that an extent starts at lblk. */
 int dx_xmap_split(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk);
 /* Release every extent block of the inode (the map must be empty). */
@@ -410,6 +420,8 @@ uint64_t dx_fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint
 int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end, bool keep);
 /* In a tx: account n more data blocks to ip. */
 void dx_add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n);
+/* Zero [from, to) of the file where it is backed (no drain). Lock held. */
+void dx_zero_backed(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to);
 /* Truncate the block map to size (frees blocks past it); own txs. */
 int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size);
 /* Remove [start, end) like dx_truncate_blocks; returns with the last
@@ -485,6 +497,24 @@ int dx_fallocate_locked(struct daxfs *fs, struct dx_ino *ip, int mode, uint64_t 
 /* The file blocks a fallocate would free, move or zero ([*s, *e)). */
 void dx_fallocate_range(struct dx_ino *ip, int mode, uint64_t off, uint64_t len, uint64_t *s,
 			uint64_t *e);
+
+/* intent.c: layout changes that may span several transactions */
+/* In a transaction: record ip's layout change (format.h, struct dx_intent). */
+void dx_intent_set(struct daxfs *fs, struct dx_ino *ip, const struct dx_intent *in);
+/*
+ * Run ip's recorded layout change to its end.  Called in the transaction
+ * that set it (or, at recovery, in a fresh one); commits that one and as
+ * many more as the change needs.  resv: blocks the caller took out of
+ * fs->free_blocks for it (zero range's holes), given back at the end.
+ * Returns 0, or -errno at recovery when the change cannot be completed
+ * (at run time that cannot happen: ENOSPC was excluded before the first
+ * commit, so a failure there aborts inside the open transaction).
+ */
+int dx_intent_run(struct daxfs *fs, struct dx_ino *ip, uint64_t resv);
+/* At mount: complete every interrupted layout change. */
+int dx_intents_recover(struct daxfs *fs);
+/* Why an intent record is malformed, or NULL if it is well formed. */
+const char *dx_intent_invalid(const struct dx_intent *in);
 
 /* xattr.c */
 void dx_xattr_release(struct daxfs *fs, struct dx_ino *ip);

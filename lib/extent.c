@@ -282,18 +282,49 @@ int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t
 	return ret;
 }
 
-int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, int64_t delta)
+int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to, int64_t delta,
+		  uint64_t *next)
 {
 	struct dx_xmap *m = &ip->xmap;
-	size_t i = dx_xmap_find(m, lblk);
+	size_t i = dx_xmap_find(m, from), j;
+	size_t cost = dx_tx_cost(sizeof(struct dx_extent));
 
-	if ((m->n - i) * dx_tx_cost(sizeof(struct dx_extent)) > dx_tx_room(fs))
-		return dx_err(-ENOSPC, "too many extents to shift in one transaction");
-	for (; i < m->n; i++) {
-		m->v[i].lblk = (uint32_t)((int64_t)m->v[i].lblk + delta);
-		slot_set(fs, &m->v[i]);
+	/* i: the first extent that starts at or after from. */
+	if (i < m->n && m->v[i].lblk < from)
+		i++;
+	for (j = i; j < m->n && m->v[j].lblk < to; j++)
+		;
+	/* Down: lowest first; up: highest first.  Either way the array stays
+	 * sorted and no moved extent overlaps one still to move. */
+	while (i < j) {
+		struct dx_xent *e = &m->v[delta < 0 ? i : j - 1];
+
+		if (dx_tx_room(fs) < cost + 256) {
+			*next = delta < 0 ? e->lblk : (uint64_t)e->lblk + 1;
+			return -EAGAIN;
+		}
+		e->lblk = (uint32_t)((int64_t)e->lblk + delta);
+		slot_set(fs, e);
+		if (delta < 0)
+			i++;
+		else
+			j--;
 	}
 	return 0;
+}
+
+uint64_t dx_xmap_mapped(const struct dx_ino *ip, uint64_t start, uint64_t end)
+{
+	const struct dx_xmap *m = &ip->xmap;
+	uint64_t n = 0;
+
+	for (size_t i = dx_xmap_find(m, start); i < m->n && m->v[i].lblk < end; i++) {
+		uint64_t s = m->v[i].lblk > start ? m->v[i].lblk : start;
+		uint64_t e = (uint64_t)m->v[i].lblk + m->v[i].len;
+
+		n += (e < end ? e : end) - s;
+	}
+	return n;
 }
 
 void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip)

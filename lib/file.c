@@ -6,7 +6,11 @@
  * Data ordering: bytes are copied into the pool with non-temporal stores,
  * and a drain makes them persistent before the metadata that exposes them
  * (an extent, a larger size) commits.  Overwrites of blocks a file already
- * owns need no transaction: the drain before the reply is enough.
+ * owns, inside its size, need no transaction: their only metadata is the
+ * inode's wtime, one 8-byte store made durable by the same drain as the
+ * bytes.  A write that moves the end commits size and times together.
+ * Layout changes that free or move blocks are atomic through a layout
+ * intent (intent.c).
  *
  * All of a file's data and block map is guarded by its inode lock: shared
  * for reads (which reply straight from the pool while holding it), exclusive
@@ -14,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,8 +291,7 @@ static void copy_in(struct daxfs *fs, char *dst, const struct src *s, size_t ski
 	}
 }
 
-/* Zero [from, to) of the file where it is backed by blocks. Lock held. */
-static void zero_backed(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to)
+void dx_zero_backed(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to)
 {
 	const struct dx_xmap *m = &ip->xmap;
 	size_t i = dx_xmap_find(m, blk_down(from));
@@ -313,7 +317,7 @@ static void zero_stale_tail(struct daxfs *fs, struct dx_ino *ip, uint64_t upto)
 	if (upto > bend)
 		upto = bend;
 	if (upto > size)
-		zero_backed(fs, ip, size, upto);
+		dx_zero_backed(fs, ip, size, upto);
 }
 
 static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct src *s, size_t size,
@@ -333,15 +337,16 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 		return 0;
 	end = off + size;
 
-	/* Any hole under the write?  Then it is a transaction. */
-	for (size_t i = dx_xmap_find(m, blk_down(off)), b = blk_down(off); b < blk_up(end);) {
+	/* Any hole under the write, or a new size?  Then it is a
+	 * transaction, so that the size and times commit together. */
+	tx = end > d->size;
+	for (size_t i = dx_xmap_find(m, blk_down(off)), b = blk_down(off); !tx && b < blk_up(end);) {
 		if (i < m->n && m->v[i].lblk <= b) {
 			b = (uint64_t)m->v[i].lblk + m->v[i].len;
 			i++;
 			continue;
 		}
 		tx = true;
-		break;
 	}
 	if (tx) {
 		uint64_t stop;
@@ -377,22 +382,24 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 copied:
 	dx_now(&now);
 	if (tx) {
-		dx_add_blocks(fs, ip, allocated);
-		dx_tx_add(fs, &d->size, sizeof(d->size));
+		/* size, blocks and the times in one undo entry (one fence). */
+		dx_tx_add(fs, &d->size, offsetof(struct dx_inode, ctime) + sizeof(d->ctime) -
+					    offsetof(struct dx_inode, size));
+		d->blocks += allocated;
 		if (end > d->size)
 			d->size = end;
-		dx_touch_time(fs, &d->mtime, &now);
-		dx_touch_time(fs, &d->ctime, &now);
+		d->mtime = d->ctime = now;
 		/* Commit drains the data before the extents that expose it. */
 		dx_tx_commit(fs);
 	} else {
-		/* The times need no order against the data: one fence makes
-		 * both durable, and only then may a larger size expose it. */
-		d->mtime = d->ctime = now;
-		dx_flush(&fs->pc, &d->mtime, 2 * sizeof(d->mtime));
+		/* An overwrite inside the file: its only metadata is wtime,
+		 * one 8-byte store, made durable by the same fence as the
+		 * bytes (which may persist in any mix of old and new). */
+		uint64_t ns = (uint64_t)now.sec * 1000000000u + now.nsec;
+
+		__atomic_store_n(&d->wtime, ns ? ns : 1, __ATOMIC_RELAXED);
+		dx_flush(&fs->pc, &d->wtime, sizeof(d->wtime));
 		dx_drain(&fs->pc);
-		if (end > d->size)
-			dx_store64_persist(&fs->pc, &d->size, end);
 	}
 	return (ssize_t)size;
 }
@@ -513,52 +520,105 @@ int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end,
 	return ret;
 }
 
-/* Zero the bytes of [from, to) inside the partial blocks at its ends, and
- * remove the whole blocks between.  Lock held. */
+/*
+ * Does one extent cover file blocks on both sides of [s, e)?  Then removing
+ * the range needs one more extent record, which the first transaction
+ * makes (dx_xmap_split) before anything can no longer fail.
+ */
+static bool covers(struct dx_ino *ip, uint64_t s, uint64_t e)
+{
+	const struct dx_xmap *m = &ip->xmap;
+	size_t i = dx_xmap_find(m, s);
+
+	return i < m->n && m->v[i].lblk < s && (uint64_t)m->v[i].lblk + m->v[i].len > e;
+}
+
+/*
+ * Start a layout change in the open transaction (where every check that
+ * can fail was made): record the intent with the final size and times, and
+ * run it to its end (intent.c).  Atomic across a crash, whatever its size.
+ */
+static int change(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t off, uint64_t end,
+		  uint64_t size, uint64_t resv)
+{
+	struct dx_intent in = {.kind = kind, .off = off, .end = end, .size = size};
+
+	if (kind == DX_INTENT_INSERT)
+		in.cursor = DX_MAX_FILE_BLOCKS;
+	dx_intent_set(fs, ip, &in);
+	layout_done(fs, ip, size);
+	dx_intent_run(fs, ip, resv);
+	return 0;
+}
+
+/* Zero the bytes of [from, to) in the partial blocks at its ends, and
+ * remove the whole blocks between. */
 static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to)
 {
 	uint64_t fb = blk_up(from), tb = blk_down(to);
 
-	if (fb > tb) { /* within one block */
-		zero_backed(fs, ip, from, to);
-	} else {
-		zero_backed(fs, ip, from, fb * BLK);
-		zero_backed(fs, ip, tb * BLK, to);
-	}
-	dx_drain(&fs->pc);
-	if (fb < tb) {
-		int ret = dx_remove_blocks_open(fs, ip, fb, tb);
-		void *next = dx_xmap_addr(fs, ip, tb);
-
-		/* Planted bug: free the block after the hole, still mapped. */
-		if (!ret && next && dx_fault(fs, DX_FAULT_EARLY_FREE))
-			dx_free_blocks(fs, dx_off(fs, next) / BLK, 1);
-		return ret;
-	}
 	dx_tx_begin(fs);
-	return 0;
+	if (fb < tb && covers(ip, fb, tb)) {
+		int ret = dx_xmap_split(fs, ip, tb);
+
+		if (ret) {
+			dx_tx_commit(fs);
+			return ret;
+		}
+	}
+	/* Planted bug: free the block after the hole, still mapped. */
+	if (fb < tb && dx_fault(fs, DX_FAULT_EARLY_FREE)) {
+		void *next = dx_xmap_addr(fs, ip, tb);
+		if (next)
+			dx_free_blocks(fs, dx_off(fs, next) / BLK, 1);
+	}
+	return change(fs, ip, DX_INTENT_PUNCH, from, to, ip->d->size, 0);
+}
+
+/*
+ * Zero [from, to) in place and back its holes with zeroed blocks.  The
+ * blocks for the holes (and the extent blocks they may need) are reserved
+ * before the first commit, so the change cannot run out of space midway.
+ */
+static int zero_range(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to, bool keep)
+{
+	uint64_t size = ip->d->size, nsize = !keep && to > size ? to : size;
+	uint64_t s = blk_down(from), e = blk_up(to), holes, need;
+
+	/* Bytes past the old end read as zero once the end moves over them
+	 * (stores past the end, invisible until the size commits). */
+	if (nsize > size)
+		zero_stale_tail(fs, ip, UINT64_MAX);
+	dx_tx_begin(fs);
+	holes = (e - s) - dx_xmap_mapped(ip, s, e);
+	/* Worst case, every hole block becomes an extent of its own. */
+	need = holes ? holes + dx_xmap_meta_need(ip, holes) + 1 : 0;
+	if (need > fs->free_blocks) {
+		dx_tx_commit(fs);
+		return -ENOSPC;
+	}
+	fs->free_blocks -= need;
+	return change(fs, ip, DX_INTENT_ZERO, from, to, nsize, need);
 }
 
 static int collapse(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t len)
 {
 	uint64_t size = ip->d->size;
-	int ret;
 
 	if (off % BLK || len % BLK)
 		return -EINVAL;
 	if (off + len >= size)
 		return -EINVAL;
-	do {
-		dx_tx_begin(fs);
-		ret = dx_xmap_remove(fs, ip, off / BLK, (off + len) / BLK, false);
-		if (!ret) {
-			ret = dx_xmap_shift(fs, ip, (off + len) / BLK, -(int64_t)(len / BLK));
-			if (!ret)
-				layout_done(fs, ip, size - len);
+	dx_tx_begin(fs);
+	if (covers(ip, off / BLK, (off + len) / BLK)) {
+		int ret = dx_xmap_split(fs, ip, (off + len) / BLK);
+
+		if (ret) {
+			dx_tx_commit(fs);
+			return ret;
 		}
-		dx_tx_commit(fs);
-	} while (ret == -EAGAIN);
-	return ret;
+	}
+	return change(fs, ip, DX_INTENT_COLLAPSE, off, off + len, size - len, 0);
 }
 
 static int insert(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t len)
@@ -581,12 +641,11 @@ static int insert(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t le
 		return -ENOSPC;
 	}
 	ret = dx_xmap_split(fs, ip, off / BLK);
-	if (!ret)
-		ret = dx_xmap_shift(fs, ip, off / BLK, (int64_t)(len / BLK));
-	if (!ret)
-		layout_done(fs, ip, size + len);
-	dx_tx_commit(fs);
-	return ret;
+	if (ret) {
+		dx_tx_commit(fs);
+		return ret;
+	}
+	return change(fs, ip, DX_INTENT_INSERT, off, off + len, size + len, 0);
 }
 
 /* Argument checks of fallocate(2), before anything waits. */
@@ -636,25 +695,9 @@ int dx_fallocate_locked(struct daxfs *fs, struct dx_ino *ip, int mode, uint64_t 
 	int ret;
 
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
-		uint64_t size = ip->d->size;
 		ret = punch(fs, ip, o, o + l);
-		if (!ret)
-			layout_done(fs, ip, size);
-		dx_tx_commit(fs);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
-		/* Fresh zeroed blocks replace the range, as ext4 does with
-		 * unwritten extents: the old blocks are freed. */
-		if (!keep && o + l > ip->d->size)
-			zero_stale_tail(fs, ip, UINT64_MAX);
-		ret = punch(fs, ip, o, o + l);
-		dx_tx_commit(fs);
-		if (!ret)
-			ret = dx_prealloc(fs, ip, o, o + l, keep);
-		if (!ret) {
-			dx_tx_begin(fs);
-			layout_done(fs, ip, !keep && o + l > ip->d->size ? o + l : ip->d->size);
-			dx_tx_commit(fs);
-		}
+		ret = zero_range(fs, ip, o, o + l, keep);
 	} else if (mode & FALLOC_FL_COLLAPSE_RANGE) {
 		ret = collapse(fs, ip, o, l);
 	} else if (mode & FALLOC_FL_INSERT_RANGE) {

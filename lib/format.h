@@ -24,7 +24,8 @@
 #include <stdint.h>
 
 #define DX_MAGIC	   0x3130534658414444ULL /* "DDAXFS01" */
-#define DX_VERSION	   1
+/* 2: inodes carry a layout intent and a write time (struct dx_intent). */
+#define DX_VERSION	   2
 #define DX_BLOCK_SIZE	   4096u
 #define DX_BLOCK_SHIFT	   12
 #define DX_INODE_SIZE	   256u
@@ -83,9 +84,47 @@ _Static_assert(sizeof(struct dx_extent) == 16, "extent record size");
 #define DX_INLINE_EXTENTS 4
 
 /*
+ * Layout intent: a change of a file's block map that may need more than one
+ * transaction (truncate down, punch, zero range, collapse, insert).  The
+ * first transaction of the change sets it, together with the change's
+ * first steps; the last one clears it.  A mount that finds it set rolls the
+ * change forward to its end (docs/crash-consistency.md, "Recovery"), so a
+ * crash shows either no change (the first transaction rolled back) or all
+ * of it.  off and end are byte offsets of the range; size is the file's
+ * size once the change is done.  Collapse and insert move extents in
+ * order and keep their progress in cursor, a file block number in the
+ * extents' original positions:
+ *   collapse  phase 0: [off, end) is being removed; phase 1: extents that
+ *             start at or after cursor still have to move down
+ *   insert    extents that start in [off, cursor) still have to move up
+ */
+#define DX_INTENT_NONE	   0
+#define DX_INTENT_TRUNCATE 1 /* remove every block from size on */
+#define DX_INTENT_PUNCH	   2 /* zero [off, end): partial blocks, remove whole ones */
+#define DX_INTENT_ZERO	   3 /* zero [off, end) in place and back its holes */
+#define DX_INTENT_COLLAPSE 4
+#define DX_INTENT_INSERT   5
+#define DX_INTENT_MAX	   5
+struct dx_intent {
+	uint16_t kind;
+	uint16_t phase;
+	uint32_t pad;
+	uint64_t cursor;
+	uint64_t off;
+	uint64_t end;
+	uint64_t size;
+};
+_Static_assert(sizeof(struct dx_intent) == 40, "intent size");
+
+/*
  * Inode slot.  Extent records of a file are unordered: the four in the
  * inode, then those in the chain of extent blocks starting at ext_next.
  * The in-memory extent map is rebuilt from them when the inode is loaded.
+ *
+ * wtime is the time of the last write that changed bytes in place without
+ * a transaction (nanoseconds since the epoch, 0 = none): one 8-byte store,
+ * so a crash keeps it whole or not at all.  The file's mtime and ctime are
+ * each the later of their own field and wtime.
  */
 struct dx_inode {
 	uint32_t mode;		/* 0 = free slot */
@@ -105,7 +144,9 @@ struct dx_inode {
 	uint64_t ext_next;	/* first extent block, 0 = none */
 	uint64_t xattr_blk;	/* xattr block, 0 = none */
 	struct dx_extent ext[DX_INLINE_EXTENTS];
-	uint8_t reserved[56];
+	struct dx_intent intent;
+	uint64_t wtime;
+	uint8_t reserved[8];
 };
 _Static_assert(sizeof(struct dx_inode) == DX_INODE_SIZE, "inode slot size");
 

@@ -262,8 +262,19 @@ static void to_ts(struct timespec *ts, const struct dx_time *t)
 	ts->tv_nsec = t->nsec;
 }
 
+struct dx_time dx_inode_time(const struct dx_inode *d, const struct dx_time *t)
+{
+	uint64_t w = d->wtime;
+	struct dx_time wt = {.sec = (int64_t)(w / 1000000000u), .nsec = (uint32_t)(w % 1000000000u)};
+
+	if (!w || t->sec > wt.sec || (t->sec == wt.sec && t->nsec >= wt.nsec))
+		return *t;
+	return wt;
+}
+
 void dx_fill_stat(struct daxfs *fs, struct dx_ino *ip, struct stat *st)
 {
+	struct dx_time mt, ct;
 	const struct dx_inode *d = ip->d;
 
 	(void)fs;
@@ -278,8 +289,10 @@ void dx_fill_stat(struct daxfs *fs, struct dx_ino *ip, struct stat *st)
 	st->st_blksize = DX_BLOCK_SIZE;
 	st->st_blocks = (blkcnt_t)(d->blocks * (DX_BLOCK_SIZE / 512));
 	to_ts(&st->st_atim, &d->atime);
-	to_ts(&st->st_mtim, &d->mtime);
-	to_ts(&st->st_ctim, &d->ctime);
+	mt = dx_inode_time(d, &d->mtime);
+	ct = dx_inode_time(d, &d->ctime);
+	to_ts(&st->st_mtim, &mt);
+	to_ts(&st->st_ctim, &ct);
 }
 
 struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev)
@@ -442,26 +455,19 @@ int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_se
 {
 	struct dx_inode *d = ip->d;
 	struct dx_time now;
-	int ret;
+	bool shrink;
 
 	dx_now(&now);
-	if ((sa->valid & DX_SET_SIZE) && sa->size < d->size) {
-		/* Blocks past the new end go first; the last of their
-		 * transactions (the only one, unless the journal fills) also
-		 * sets the size and times below. */
-		ret = dx_remove_blocks_open(fs, ip, (sa->size + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE,
-					    DX_MAX_FILE_BLOCKS);
-		if (ret) {
-			dx_tx_commit(fs);
-			return ret;
-		}
-		/* An empty map needs no extent blocks. */
-		if (!ip->xmap.n)
-			dx_xmap_release_blocks(fs, ip);
-	} else {
-		dx_tx_begin(fs);
-	}
+	dx_tx_begin(fs);
 	dx_tx_add(fs, d, sizeof(*d));
+	/* Fold the time of in-place writes into mtime and ctime, so that the
+	 * times set below are what the inode reports. */
+	if (d->wtime) {
+		d->mtime = dx_inode_time(d, &d->mtime);
+		d->ctime = dx_inode_time(d, &d->ctime);
+		d->wtime = 0;
+	}
+	shrink = (sa->valid & DX_SET_SIZE) && sa->size < d->size;
 	if (sa->valid & DX_SET_SIZE) {
 		if (sa->size > d->size && d->size % DX_BLOCK_SIZE) {
 			/* Bytes past the old end in its last block must read as
@@ -500,7 +506,17 @@ int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_se
 	else if (sa->valid & DX_SET_MTIME)
 		d->mtime = from_ts(&sa->mtime);
 	d->ctime = (sa->valid & DX_SET_CTIME) ? from_ts(&sa->ctime) : now;
-	dx_tx_commit(fs);
+	if (shrink) {
+		/* The new size and attributes commit with the intent to free
+		 * the blocks past the end; a crash after that commit is rolled
+		 * forward (intent.c), however many transactions it takes. */
+		struct dx_intent in = {.kind = DX_INTENT_TRUNCATE, .size = d->size};
+
+		dx_intent_set(fs, ip, &in);
+		dx_intent_run(fs, ip, 0);
+	} else {
+		dx_tx_commit(fs);
+	}
 	if (st)
 		dx_fill_stat(fs, ip, st);
 	return 0;

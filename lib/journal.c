@@ -141,8 +141,9 @@ size_t dx_tx_room(struct daxfs *fs)
 	 * for the inode and time stores that close most operations. */
 	size_t reserve = 8192;
 	size_t used = fs->jr.tail + fs->jr.frees_cost + reserve;
+	size_t size = fs->jr.limit && fs->jr.limit < fs->jr.size ? fs->jr.limit : fs->jr.size;
 
-	return used >= fs->jr.size ? 0 : fs->jr.size - used;
+	return used >= size ? 0 : size - used;
 }
 
 void dx_tx_add(struct daxfs *fs, const void *p, size_t len)

@@ -5,7 +5,8 @@
  * Opening validates the superblock from a plain read before anything is
  * mapped writable, so a pool that is refused is never written.  Then, in
  * this order: roll back an interrupted transaction, rebuild the allocators'
- * DRAM state, and reclaim orphans (inodes unlinked while open at a crash).
+ * DRAM state, complete interrupted layout changes (intent.c), and reclaim
+ * orphans (inodes unlinked while open at a crash).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,6 +132,11 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		ret = dx_err(-ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* Layout changes a crash interrupted run to their end, before
+	 * anything else looks at a block map (intent.c). */
+	ret = dx_intents_recover(fs);
+	if (ret)
+		goto fail;
 	/* Mappings of a crashed daemon first: an orphan's blocks may be
 	 * among those a live holder still writes into. */
 	ret = dx_maprecs_recover(fs);

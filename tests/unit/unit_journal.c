@@ -37,6 +37,7 @@
 #define POOL_SIZE (16ULL << 20)
 #define LINE	  64
 #define BLK	  ((off_t)DX_BLOCK_SIZE)
+#define FRAG	  40 /* extents of the fragmented files */
 /* Random subsets of the unpersisted lines tried at each drain point
  * (UNIT_CRASH_TRIALS overrides, for soak runs). */
 static int random_trials = 2;
@@ -310,6 +311,9 @@ static size_t interrupt_recovery(char *image)
 }
 
 static long rec_tried, rec_bad;
+/* Tear lines word by word in the random images (8-byte stores are the
+ * only ones a crash keeps whole). */
+static bool words;
 
 struct op_result {
 	long images, before, after, mixed, bad;
@@ -332,8 +336,13 @@ static void try_point(const struct point *pt, int which, const struct states *s,
 	for (size_t i = 0; i < pt->n; i++) {
 		char *dst = img + (size_t)pt->line[i] * LINE;
 		memcpy(saved + i * LINE, dst, LINE);
-		if (which == 1 || (which >= 2 && t_rand() % 2))
+		if (which >= 2 && words) {
+			for (size_t w = 0; w < LINE; w += 8)
+				if (t_rand() % 2)
+					memcpy(dst + w, pt->data + i * LINE + w, 8);
+		} else if (which == 1 || (which >= 2 && t_rand() % 2)) {
 			memcpy(dst, pt->data + i * LINE, LINE);
+		}
 	}
 	write_image(crash_pool, img);
 	snap = recover(crash_pool, &problems, &mix);
@@ -396,6 +405,7 @@ struct crash_op {
 	long (*fn)(struct daxfs *fs);
 	uint64_t *mixed_ino; /* file whose data the op writes in place */
 	bool same;	     /* recovery makes before and after look alike */
+	bool words;	     /* tear the random images word by word */
 };
 
 /* Run op on fs under the observer and replay a crash at each drain point. */
@@ -409,6 +419,7 @@ static void crash_test(struct daxfs *fs, const struct crash_op *op)
 	long ret;
 
 	mixed.ino = op->mixed_ino ? *op->mixed_ino : 0;
+	words = op->words;
 	if (mixed.ino)
 		mixed.old = read_all(fs, mixed.ino, &mixed.old_size);
 	ob_start(fs);
@@ -455,7 +466,7 @@ static void crash_test(struct daxfs *fs, const struct crash_op *op)
 			try_point(pt, 0, &s, &res, k);
 		if (pt->n) {
 			try_point(pt, 1, &s, &res, k);
-			for (int t = 0; t < random_trials; t++)
+			for (int t = 0; t < random_trials * (words ? 4 : 1); t++)
 				try_point(pt, 2 + t, &s, &res, k);
 		}
 		changed = false;
@@ -489,6 +500,7 @@ out:
 /* ---- the operations ---- */
 
 static uint64_t d1, d2, d3, fa, fb, fc, big, fx, ftr, fhole, fopen_ino;
+static uint64_t frag, frag2, frag3, fpre;
 static struct daxfs_file *held;
 
 static uint64_t mk(struct daxfs *fs, uint64_t dir, const char *name, mode_t mode)
@@ -542,6 +554,21 @@ static void setup(struct daxfs *fs)
 	fhole = mk(fs, DX_ROOT_INO, "hole", S_IFREG | 0644);
 	fill(fs, fhole, 0, 4 * BLK, 5);
 	fill(fs, fhole, 10 * BLK, 4 * BLK, 6);
+	/* Files of FRAG one-block extents (written last block first, so that
+	 * no two merge): removing or moving them takes many records.  frag2
+	 * has a hole after every block. */
+	frag = mk(fs, DX_ROOT_INO, "frag", S_IFREG | 0644);
+	frag2 = mk(fs, DX_ROOT_INO, "frag2", S_IFREG | 0644);
+	frag3 = mk(fs, DX_ROOT_INO, "frag3", S_IFREG | 0644);
+	for (int i = FRAG - 1; i >= 0; i--) {
+		fill(fs, frag, i * BLK, BLK, 100 + (uint64_t)i);
+		fill(fs, frag2, 2 * i * BLK, BLK, 200 + (uint64_t)i);
+		fill(fs, frag3, i * BLK, BLK, 300 + (uint64_t)i);
+	}
+	/* Written up to 2.5 blocks, preallocated up to 8. */
+	fpre = mk(fs, DX_ROOT_INO, "pre", S_IFREG | 0644);
+	fill(fs, fpre, 0, 2 * BLK + BLK / 2, 8);
+	T_EQ(daxfs_fallocate(fs, fpre, FALLOC_FL_KEEP_SIZE, 0, 8 * BLK), 0, "setup: preallocate");
 	fopen_ino = mk(fs, DX_ROOT_INO, "open", S_IFREG | 0644);
 	fill(fs, fopen_ino, 0, 4 * BLK, 7);
 	T_EQ(daxfs_open_file(fs, fopen_ino, O_RDWR, &held), 0, "setup: open a file and keep it");
@@ -663,6 +690,92 @@ static long op_prealloc(struct daxfs *fs)
 	return daxfs_fallocate(fs, fhole, 0, 20 * BLK, 3 * BLK);
 }
 
+/* An overwrite that moves the end of the file into preallocated blocks:
+ * no block is allocated, but size and times must commit together. */
+static long op_extend_prealloc(struct daxfs *fs)
+{
+	char buf[2 * BLK];
+
+	t_pattern(buf, sizeof(buf), 23);
+	return daxfs_write(fs, fpre, buf, sizeof(buf), 2 * BLK, 0) == (ssize_t)sizeof(buf) ? 0
+											 : -EIO;
+}
+
+/* ---- layout changes bigger than one transaction ---- */
+
+/* Each big change runs with the journal pretending to hold this much
+ * (journal.c's reserve plus a little), so that it needs several
+ * transactions; recovery of the crash images runs with the whole one. */
+#define SMALL_JOURNAL (8192 + 1200)
+
+static long big_change(struct daxfs *fs, const char *what, long (*fn)(struct daxfs *fs))
+{
+	uint64_t seq = fs->jr.hdr->seq;
+	long ret;
+
+	fs->jr.limit = SMALL_JOURNAL;
+	ret = fn(fs);
+	fs->jr.limit = 0;
+	T(fs->jr.hdr->seq - seq >= 2, "  %s takes %llu transactions", what,
+	  (unsigned long long)(fs->jr.hdr->seq - seq));
+	return ret;
+}
+
+static long do_big_truncate(struct daxfs *fs)
+{
+	struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = 3 * BLK + 7};
+
+	return daxfs_setattr(fs, frag2, &sa, &t_cred, NULL);
+}
+
+static long op_big_truncate(struct daxfs *fs)
+{
+	return big_change(fs, "the truncate", do_big_truncate);
+}
+
+static long do_big_punch(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, frag, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, BLK / 2,
+			       (FRAG - 8) * BLK);
+}
+
+static long op_big_punch(struct daxfs *fs)
+{
+	return big_change(fs, "the punch", do_big_punch);
+}
+
+/* Over frag after the punch: blocks, then holes, then blocks again and
+ * past the end of the file. */
+static long do_big_zero(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, frag, FALLOC_FL_ZERO_RANGE, BLK / 3, (FRAG + 4) * BLK);
+}
+
+static long op_big_zero(struct daxfs *fs)
+{
+	return big_change(fs, "the zero range", do_big_zero);
+}
+
+static long do_big_collapse(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, frag3, FALLOC_FL_COLLAPSE_RANGE, 2 * BLK, 10 * BLK);
+}
+
+static long op_big_collapse(struct daxfs *fs)
+{
+	return big_change(fs, "the collapse", do_big_collapse);
+}
+
+static long do_big_insert(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, frag3, FALLOC_FL_INSERT_RANGE, BLK, 3 * BLK);
+}
+
+static long op_big_insert(struct daxfs *fs)
+{
+	return big_change(fs, "the insert", do_big_insert);
+}
+
 static long op_setxattr(struct daxfs *fs)
 {
 	return daxfs_setxattr(fs, fx, "user.a", "two-two", 7, XATTR_REPLACE);
@@ -711,6 +824,112 @@ static long op_release(struct daxfs *fs)
 	return 0;
 }
 
+/* ---- layout changes on a full pool: all or nothing ---- */
+
+static char *en_before;
+static uint64_t en_free;
+
+static void en_start(struct daxfs *fs)
+{
+	free(en_before);
+	en_before = t_snapshot(fs);
+	en_free = fs->free_blocks;
+}
+
+static void en_check(struct daxfs *fs, const char *what, long ret)
+{
+	char *after = t_snapshot(fs);
+
+	T_EQ(ret, -ENOSPC, "%s on a full pool fails with ENOSPC", what);
+	if (!T(!strcmp(en_before, after), "  and changes nothing (bytes, sizes, times, blocks)"))
+		t_snapshot_diff(en_before, after);
+	T_EQ(fs->free_blocks, en_free, "  the free block count is unchanged");
+	T_EQ(t_fsck(fs, false), 0, "  the pool is consistent");
+	free(after);
+}
+
+static void test_full_pool(void)
+{
+	const char *pool = t_path("full");
+	struct daxfs *fs;
+	uint64_t zf, cf, f4, filler, last, end = 0;
+	char *buf = malloc(1 << 20), *got, *want;
+	ssize_t w;
+
+	T_EQ(t_mkfs(pool, POOL_SIZE, 0), 0, "mkfs a pool to fill");
+	fs = t_open(pool);
+	/* Two blocks, a four-block hole, two blocks. */
+	zf = mk(fs, DX_ROOT_INO, "z", S_IFREG | 0644);
+	fill(fs, zf, 0, 2 * BLK, 40);
+	fill(fs, zf, 6 * BLK, 2 * BLK, 41);
+	/* One 16-block extent and three more: the four inline records are
+	 * used, so a split needs a new extent block. */
+	cf = mk(fs, DX_ROOT_INO, "c", S_IFREG | 0644);
+	fill(fs, cf, 0, 16 * BLK, 42);
+	for (int i = 0; i < 3; i++)
+		fill(fs, cf, (20 + 2 * i) * BLK, BLK, 43 + (uint64_t)i);
+	f4 = mk(fs, DX_ROOT_INO, "frag4", S_IFREG | 0644);
+	for (int i = FRAG - 1; i >= 0; i--)
+		fill(fs, f4, i * BLK, BLK, 400 + (uint64_t)i);
+	filler = mk(fs, DX_ROOT_INO, "filler", S_IFREG | 0644);
+	last = mk(fs, DX_ROOT_INO, "last", S_IFREG | 0644);
+	fill(fs, last, 0, 1, 49);
+	/* Reopened, the files' free inline record slots are known. */
+	daxfs_close(fs);
+	fs = t_open(pool);
+	memset(buf, 'f', 1 << 20);
+	while ((w = daxfs_write(fs, filler, buf, 1 << 20, (off_t)end, 0)) > 0)
+		end += (uint64_t)w;
+	while (daxfs_write(fs, filler, buf, BLK, (off_t)end, 0) == BLK)
+		end += BLK;
+	/* The last blocks go where a free inline slot takes them. */
+	for (off_t o = 2 * BLK; daxfs_write(fs, last, buf, BLK, o, 0) == BLK; o += 2 * BLK)
+		;
+	T_EQ(fs->free_blocks, 0, "the pool is full");
+
+	en_start(fs);
+	en_check(fs, "zero range over blocks and a hole",
+		 daxfs_fallocate(fs, zf, FALLOC_FL_ZERO_RANGE, 0, 8 * BLK));
+	en_start(fs);
+	en_check(fs, "collapse inside an extent (a split)",
+		 daxfs_fallocate(fs, cf, FALLOC_FL_COLLAPSE_RANGE, 4 * BLK, 4 * BLK));
+	en_start(fs);
+	en_check(fs, "punch inside an extent (a split)",
+		 daxfs_fallocate(fs, cf, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * BLK + 100,
+				 4 * BLK));
+	en_start(fs);
+	en_check(fs, "insert inside an extent (a split)",
+		 daxfs_fallocate(fs, cf, FALLOC_FL_INSERT_RANGE, 4 * BLK, 2 * BLK));
+
+	/* Moving extents needs no block, however many transactions it takes. */
+	fs->jr.limit = SMALL_JOURNAL;
+	T_EQ(daxfs_fallocate(fs, f4, FALLOC_FL_COLLAPSE_RANGE, BLK, 2 * BLK), 0,
+	     "collapse of a file of %d extents on a full pool, small journal: done", FRAG);
+	fs->jr.limit = 0;
+	want = malloc((FRAG - 2) * BLK);
+	got = malloc((FRAG - 2) * BLK);
+	for (int i = 0, j = 0; i < FRAG; i++)
+		if (i < 1 || i > 2)
+			t_pattern(want + (j++) * BLK, BLK, 400 + (uint64_t)i);
+	T_EQ(daxfs_pread(fs, f4, got, (FRAG - 2) * BLK + 1, 0), (FRAG - 2) * BLK,
+	     "  the file is two blocks shorter");
+	T(!memcmp(got, want, (FRAG - 2) * BLK), "  and holds the blocks after the range, moved");
+	T_EQ(t_fsck(fs, false), 0, "  the pool is consistent");
+
+	{
+		struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = BLK};
+		T_EQ(daxfs_setattr(fs, filler, &sa, &t_cred, NULL), 0,
+		     "truncate on a full pool works");
+		T_EQ(t_fsck(fs, false), 0, "  the pool is consistent");
+	}
+	daxfs_close(fs);
+	free(en_before);
+	en_before = NULL;
+	free(buf);
+	free(got);
+	free(want);
+}
+
 static void body(void)
 {
 	const char *pool = t_path("pool");
@@ -728,15 +947,29 @@ static void body(void)
 	     .fn = op_write_extend,
 	     .mixed_ino = &fb},
 	    {.name = "write into a hole", .fn = op_write_hole},
-	    {.name = "overwrite in place", .fn = op_overwrite, .mixed_ino = &fhole},
+	    {.name = "overwrite in place (torn word by word)",
+	     .fn = op_overwrite,
+	     .mixed_ino = &fhole,
+	     .words = true},
+	    {.name = "overwrite that extends into preallocated blocks",
+	     .fn = op_extend_prealloc,
+	     .mixed_ino = &fpre,
+	     .words = true},
 	    {.name = "collapse range", .fn = op_collapse},
 	    {.name = "insert range", .fn = op_insert},
-	    {.name = "punch hole", .fn = op_punch, .mixed_ino = &fhole},
+	    /* The partial blocks are zeroed only once the intent is
+	     * durable, and recovery zeroes them again: no mix. */
+	    {.name = "punch hole", .fn = op_punch},
 	    {.name = "preallocate past EOF", .fn = op_prealloc},
 	    {.name = "setxattr (replace)", .fn = op_setxattr},
 	    {.name = "removexattr", .fn = op_removexattr},
 	    {.name = "chmod", .fn = op_chmod},
 	    {.name = "truncate down", .fn = op_truncate},
+	    {.name = "truncate down over many transactions", .fn = op_big_truncate},
+	    {.name = "punch over many transactions", .fn = op_big_punch},
+	    {.name = "zero range over many transactions", .fn = op_big_zero},
+	    {.name = "collapse over many transactions", .fn = op_big_collapse},
+	    {.name = "insert over many transactions", .fn = op_big_insert},
 	    {.name = "unlink of a file with 20 extents", .fn = op_unlink_big},
 	    {.name = "unlink of an open file", .fn = op_unlink_open},
 	    {.name = "rmdir", .fn = op_rmdir},
@@ -764,6 +997,7 @@ static void body(void)
 	crash_test(fs, &release);
 	T_EQ(t_fsck(fs, false), 0, "the live pool is consistent at the end (no orphans)");
 	daxfs_close(fs);
+	test_full_pool();
 	T(rec_tried > 0 && rec_bad == 0,
 	  "a crash during recovery: recovering again gives the same state (%ld cases)", rec_tried);
 	free(img);
