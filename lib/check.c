@@ -863,8 +863,9 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 		const char *why = !S_ISREG(mode) ? "on a file that is not regular"
 						 : dx_intent_invalid(&d->intent);
 		if (!why)
-			note(ck, "inode %llu: an interrupted layout change (intent %u) is pending; "
-				 "the next read-write mount completes it",
+			note(ck,
+			     "inode %llu: an interrupted layout change (intent %u) is pending; "
+			     "the next read-write mount completes it",
 			     U(ino), d->intent.kind);
 		else if (problem(ck, false, "cleared", "inode %llu: damaged layout intent (%s)",
 				 U(ino), why)) {

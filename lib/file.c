@@ -340,7 +340,8 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 	/* Any hole under the write, or a new size?  Then it is a
 	 * transaction, so that the size and times commit together. */
 	tx = end > d->size;
-	for (size_t i = dx_xmap_find(m, blk_down(off)), b = blk_down(off); !tx && b < blk_up(end);) {
+	for (size_t i = dx_xmap_find(m, blk_down(off)), b = blk_down(off);
+	     !tx && b < blk_up(end);) {
 		if (i < m->n && m->v[i].lblk <= b) {
 			b = (uint64_t)m->v[i].lblk + m->v[i].len;
 			i++;
@@ -383,8 +384,9 @@ copied:
 	dx_now(&now);
 	if (tx) {
 		/* size, blocks and the times in one undo entry (one fence). */
-		dx_tx_add(fs, &d->size, offsetof(struct dx_inode, ctime) + sizeof(d->ctime) -
-					    offsetof(struct dx_inode, size));
+		dx_tx_add(fs, &d->size,
+			  offsetof(struct dx_inode, ctime) + sizeof(d->ctime) -
+			      offsetof(struct dx_inode, size));
 		d->blocks += allocated;
 		if (end > d->size)
 			d->size = end;

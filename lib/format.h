@@ -24,7 +24,6 @@
 #include <stdint.h>
 
 #define DX_MAGIC	   0x3130534658414444ULL /* "DDAXFS01" */
-/* 2: inodes carry a layout intent and a write time (struct dx_intent). */
 #define DX_VERSION	   2
 #define DX_BLOCK_SIZE	   4096u
 #define DX_BLOCK_SHIFT	   12
@@ -84,10 +83,10 @@ _Static_assert(sizeof(struct dx_extent) == 16, "extent record size");
 #define DX_INLINE_EXTENTS 4
 
 /*
- * Layout intent: a change of a file's block map that may need more than one
- * transaction (truncate down, punch, zero range, collapse, insert).  The
- * first transaction of the change sets it, together with the change's
- * first steps; the last one clears it.  A mount that finds it set rolls the
+ * Layout intent (new in format version 2): a change of a file's block map
+ * that may need more than one transaction (truncate down, punch, zero
+ * range, collapse, insert).  The first transaction of the change sets it,
+ * together with the change's first steps; the last one clears it.  A mount that finds it set rolls the
  * change forward to its end (docs/crash-consistency.md, "Recovery"), so a
  * crash shows either no change (the first transaction rolled back) or all
  * of it.  off and end are byte offsets of the range; size is the file's

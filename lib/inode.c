@@ -265,7 +265,8 @@ static void to_ts(struct timespec *ts, const struct dx_time *t)
 struct dx_time dx_inode_time(const struct dx_inode *d, const struct dx_time *t)
 {
 	uint64_t w = d->wtime;
-	struct dx_time wt = {.sec = (int64_t)(w / 1000000000u), .nsec = (uint32_t)(w % 1000000000u)};
+	struct dx_time wt = {.sec = (int64_t)(w / 1000000000u),
+			     .nsec = (uint32_t)(w % 1000000000u)};
 
 	if (!w || t->sec > wt.sec || (t->sec == wt.sec && t->nsec >= wt.nsec))
 		return *t;

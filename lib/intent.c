@@ -207,8 +207,8 @@ static int run_steps(struct daxfs *fs, struct dx_ino *ip, uint64_t *resv)
 			d->intent.phase = 1;
 			d->intent.cursor = eb;
 		}
-		ret = shift_range(fs, ip, d->intent.cursor, DX_MAX_FILE_BLOCKS,
-				  -(int64_t)(eb - ob));
+		ret =
+		    shift_range(fs, ip, d->intent.cursor, DX_MAX_FILE_BLOCKS, -(int64_t)(eb - ob));
 		break;
 	case DX_INTENT_INSERT:
 		ret = shift_range(fs, ip, ob, in.cursor, (int64_t)(eb - ob));
@@ -261,15 +261,17 @@ int dx_intents_recover(struct daxfs *fs)
 		why = !S_ISREG(d->mode) ? "intent on a non-regular file"
 					: dx_intent_invalid(&d->intent);
 		if (why) {
-			ret = dx_err(-EUCLEAN, "inode %llu: damaged layout intent (%s); run fsck.daxfs",
+			ret = dx_err(-EUCLEAN,
+				     "inode %llu: damaged layout intent (%s); run fsck.daxfs",
 				     (unsigned long long)i + 1, why);
 			break;
 		}
 		if (fs->readonly) {
-			ret = dx_err(-EROFS,
-				     "inode %llu has an interrupted layout change; mount read-write "
-				     "once (or run fsck.daxfs) to complete it",
-				     (unsigned long long)i + 1);
+			ret =
+			    dx_err(-EROFS,
+				   "inode %llu has an interrupted layout change; mount read-write "
+				   "once (or run fsck.daxfs) to complete it",
+				   (unsigned long long)i + 1);
 			break;
 		}
 		ip = dx_iget(fs, i + 1);
@@ -284,8 +286,10 @@ int dx_intents_recover(struct daxfs *fs)
 			ret = dx_intent_run(fs, ip, 0);
 			pthread_rwlock_unlock(&ip->lock);
 			if (ret)
-				dx_err(ret, "inode %llu: cannot complete an interrupted layout change: %s",
-				       (unsigned long long)i + 1, strerror(-ret));
+				dx_err(
+				    ret,
+				    "inode %llu: cannot complete an interrupted layout change: %s",
+				    (unsigned long long)i + 1, strerror(-ret));
 		}
 		dx_iput(fs, ip);
 	}

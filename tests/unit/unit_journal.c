@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "check.h"
 #include "core.h"
 #include "crc32c.h"
 #include "unit.h"
@@ -698,7 +699,7 @@ static long op_extend_prealloc(struct daxfs *fs)
 
 	t_pattern(buf, sizeof(buf), 23);
 	return daxfs_write(fs, fpre, buf, sizeof(buf), 2 * BLK, 0) == (ssize_t)sizeof(buf) ? 0
-											 : -EIO;
+											   : -EIO;
 }
 
 /* ---- layout changes bigger than one transaction ---- */
@@ -930,6 +931,77 @@ static void test_full_pool(void)
 	free(want);
 }
 
+/* ---- an intent left by a crash: fsck, a read-only and a read-write mount ---- */
+
+static void ck_run(const char *pool, enum daxfs_check_mode mode, struct daxfs_check_result *r)
+{
+	struct daxfs_check_opts o = {.mode = mode};
+
+	memset(r, 0, sizeof(*r));
+	T_EQ(daxfs_check(pool, &o, r), 0, "  the check runs");
+}
+
+static void test_pending_intent(void)
+{
+	const char *pool = t_path("intent");
+	struct daxfs_open_opts ro = {.readonly = 1};
+	struct daxfs_check_result r;
+	struct daxfs *fs;
+	struct dx_ino *ip;
+	uint64_t f, freeb;
+	struct stat st;
+	char *buf;
+
+	T_EQ(t_mkfs(pool, POOL_SIZE, 0), 0, "mkfs a pool for a pending intent");
+	fs = t_open(pool);
+	f = mk(fs, DX_ROOT_INO, "f", S_IFREG | 0644);
+	for (int i = FRAG - 1; i >= 0; i--)
+		fill(fs, f, 2 * i * BLK, BLK, 500 + (uint64_t)i);
+	freeb = fs->free_blocks;
+	/* The state a crash right after a truncate's first commit leaves:
+	 * the size and the intent are set, no block is removed yet. */
+	ip = dx_iget(fs, f);
+	dx_tx_begin(fs);
+	dx_tx_add(fs, &ip->d->size, sizeof(ip->d->size));
+	ip->d->size = BLK + 1;
+	dx_intent_set(fs, ip, &(struct dx_intent){.kind = DX_INTENT_TRUNCATE, .size = BLK + 1});
+	dx_tx_commit(fs);
+	dx_iput(fs, ip);
+	daxfs_close(fs);
+
+	ck_run(pool, DAXFS_CHECK_ONLY, &r);
+	T(r.errors == 0 && r.info >= 1,
+	  "fsck -n: a pending intent is a note, not a problem (%llu errors, %llu notes)",
+	  (unsigned long long)r.errors, (unsigned long long)r.info);
+	T_EQ(daxfs_open(pool, &ro, &fs), -EROFS, "a read-only mount refuses a pending intent");
+	fs = t_open(pool);
+	T_EQ(fs->itable[f - 1].intent.kind, 0, "a read-write mount completes it");
+	T_EQ(daxfs_getattr(fs, f, &st), 0, "  stat");
+	T(st.st_size == BLK + 1 && st.st_blocks == BLK / 512,
+	  "  size %lld, blocks %lld: only the first block is left", (long long)st.st_size,
+	  (long long)st.st_blocks);
+	T_EQ(fs->free_blocks, freeb + FRAG - 1, "  the blocks past the end are free");
+	buf = malloc(BLK + 1);
+	t_pattern(buf, BLK, 500);
+	T(daxfs_pread(fs, f, buf + BLK, 1, BLK) == 1 && buf[BLK] == 0, "  the last byte reads 0");
+	T_EQ(t_fsck(fs, false), 0, "  the pool is consistent");
+
+	/* A damaged intent: the mount refuses it, fsck clears it. */
+	fs->itable[f - 1].intent.kind = 77;
+	dx_persist(&fs->pc, &fs->itable[f - 1].intent, 2);
+	daxfs_close(fs);
+	T(daxfs_open(pool, NULL, &fs) == -EUCLEAN, "a damaged intent refuses the mount");
+	ck_run(pool, DAXFS_CHECK_ONLY, &r);
+	T(r.errors == 1, "fsck -n reports the damaged intent (%llu errors)",
+	  (unsigned long long)r.errors);
+	ck_run(pool, DAXFS_CHECK_REPAIR, &r);
+	T(r.fixed >= 1, "fsck -y clears it");
+	fs = t_open(pool);
+	T_EQ(t_fsck(fs, false), 0, "  and the pool mounts, consistent");
+	daxfs_close(fs);
+	free(buf);
+}
+
 static void body(void)
 {
 	const char *pool = t_path("pool");
@@ -998,6 +1070,7 @@ static void body(void)
 	T_EQ(t_fsck(fs, false), 0, "the live pool is consistent at the end (no orphans)");
 	daxfs_close(fs);
 	test_full_pool();
+	test_pending_intent();
 	T(rec_tried > 0 && rec_bad == 0,
 	  "a crash during recovery: recovering again gives the same state (%ld cases)", rec_tried);
 	free(img);
