@@ -326,6 +326,11 @@ struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t g
 	pthread_mutex_unlock(&fs->icache_lock);
 	if (!ip)
 		abort(); /* inside a transaction; see journal.c */
+	/* Build the map from the (zeroed) slot, so that its inline extent
+	 * slots are free to use: the first extents of a new file cost no
+	 * extent block. */
+	if (dx_xmap_load(fs, ip))
+		abort(); /* out of memory inside a transaction */
 	ip->loaded = true;
 	if (S_ISDIR(mode)) {
 		ip->dir = calloc(1, sizeof(*ip->dir));

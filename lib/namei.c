@@ -108,6 +108,12 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 			 !dx_cred_in_group(cred, gid))
 			mode &= ~S_ISGID;
 	}
+	/*
+	 * Every block the change takes: the directory's growth, and for a
+	 * symlink the target's block (a new inode maps it in an inline
+	 * extent slot, so no extent block).  Checked before the first store:
+	 * after it, the allocations below cannot fail for want of space.
+	 */
 	need = dx_dir_add_need(dp) + (target ? 1 : 0);
 	dx_now(&now);
 	dx_tx_begin(fs);
@@ -117,6 +123,8 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		goto out;
 	}
 	ip = dx_inode_create(fs, mode, cred->uid, gid, rdev);
+	if (!ip)
+		abort(); /* a free inode was counted; recovery rolls back */
 	ip->d->nlink = S_ISDIR(mode) ? 2 : 1;
 	if (S_ISDIR(mode)) {
 		ip->d->parent = parent;
@@ -126,20 +134,26 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	if (target) {
 		uint64_t b;
 		char *p;
-		dx_alloc_blocks(fs, 0, 1, &b);
+		/* Space was counted; failing here is a bug or DRAM running
+		 * out, and aborting inside the open transaction lets
+		 * recovery roll it back (a commit would keep a symlink
+		 * without its target). */
+		if (!dx_alloc_blocks(fs, 0, 1, &b))
+			abort();
 		p = dx_blk(fs, b);
 		dx_memcpy_nodrain(&fs->pc, p, target, tlen);
 		dx_memset_nodrain(&fs->pc, p + tlen, 0, DX_BLOCK_SIZE - tlen);
-		dx_xmap_insert(fs, ip, 0, b, 1);
+		if (dx_xmap_insert(fs, ip, 0, b, 1))
+			abort();
 		ip->d->size = tlen;
 		ip->d->blocks = 1;
 	}
 	ret = dx_dir_add(fs, dp, name, len, ip->ino, dx_mode_to_dtype(mode));
+	if (ret)
+		abort(); /* as above: the inode must not outlive its name */
 	dx_touch_time(fs, &dp->d->mtime, &now);
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
-	if (ret)
-		abort(); /* space was checked above */
 	dx_fill_stat(fs, ip, st);
 	dx_ilookup_ref(fs, ip);
 	dx_iput(fs, ip);
@@ -245,22 +259,26 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	if (ret)
 		goto out;
 	dx_now(&now);
+	/* The inode lock before the transaction (core.h's order): a write
+	 * into a hole holds its inode's lock when it begins one. */
+	pthread_rwlock_wrlock(&ip->lock);
 	dx_tx_begin(fs);
+	/* The allocator's count is read under the transaction's lock. */
 	if (fs->free_blocks < dx_dir_add_need(dp)) {
-		dx_tx_commit(fs);
+		dx_tx_commit(fs); /* nothing logged: a no-op */
+		pthread_rwlock_unlock(&ip->lock);
 		ret = -ENOSPC;
 		goto out;
 	}
-	pthread_rwlock_wrlock(&ip->lock);
 	ret = dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->d->mode));
+	if (ret)
+		abort(); /* space was checked: only DRAM ran out; recovery rolls back */
 	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
 	ip->d->nlink++;
 	dx_touch_time(fs, &ip->d->ctime, &now);
 	dx_touch_time(fs, &dp->d->mtime, &now);
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
-	if (ret)
-		abort();
 	dx_fill_stat(fs, ip, st);
 	pthread_rwlock_unlock(&ip->lock);
 	dx_ilookup_ref(fs, ip);
