@@ -548,7 +548,9 @@ static int change(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t o
 	if (kind == DX_INTENT_INSERT)
 		in.cursor = DX_MAX_FILE_BLOCKS;
 	dx_intent_set(fs, ip, &in);
-	layout_done(fs, ip, size);
+	/* Preallocation changes the times only with the size. */
+	if (kind != DX_INTENT_PREALLOC || size != ip->d->size)
+		layout_done(fs, ip, size);
 	dx_intent_run(fs, ip, resv);
 	return 0;
 }
@@ -578,11 +580,14 @@ static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to
 }
 
 /*
- * Zero [from, to) in place and back its holes with zeroed blocks.  The
- * blocks for the holes (and the extent blocks they may need) are reserved
- * before the first commit, so the change cannot run out of space midway.
+ * Back the holes of [from, to) with zeroed blocks (kind DX_INTENT_PREALLOC)
+ * or also zero in place what is backed (DX_INTENT_ZERO); unless keep, the
+ * size grows to to.  The blocks for the holes (and the extent blocks they
+ * may need) are reserved before the first commit, so the change cannot run
+ * out of space midway: it is all done or, with ENOSPC, not at all.
  */
-static int zero_range(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to, bool keep)
+static int fill(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t from, uint64_t to,
+		bool keep)
 {
 	uint64_t size = ip->d->size, nsize = !keep && to > size ? to : size;
 	uint64_t s = blk_down(from), e = blk_up(to), holes, need;
@@ -599,8 +604,12 @@ static int zero_range(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64
 		dx_tx_commit(fs);
 		return -ENOSPC;
 	}
+	if (kind == DX_INTENT_PREALLOC && !need && nsize == size) {
+		dx_tx_commit(fs); /* nothing to do */
+		return 0;
+	}
 	fs->free_blocks -= need;
-	return change(fs, ip, DX_INTENT_ZERO, from, to, nsize, need);
+	return change(fs, ip, kind, from, to, nsize, need);
 }
 
 static int collapse(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t len)
@@ -699,15 +708,13 @@ int dx_fallocate_locked(struct daxfs *fs, struct dx_ino *ip, int mode, uint64_t 
 	if (mode & FALLOC_FL_PUNCH_HOLE) {
 		ret = punch(fs, ip, o, o + l);
 	} else if (mode & FALLOC_FL_ZERO_RANGE) {
-		ret = zero_range(fs, ip, o, o + l, keep);
+		ret = fill(fs, ip, DX_INTENT_ZERO, o, o + l, keep);
 	} else if (mode & FALLOC_FL_COLLAPSE_RANGE) {
 		ret = collapse(fs, ip, o, l);
 	} else if (mode & FALLOC_FL_INSERT_RANGE) {
 		ret = insert(fs, ip, o, l);
 	} else {
-		if (!keep && o + l > ip->d->size)
-			zero_stale_tail(fs, ip, UINT64_MAX);
-		ret = dx_prealloc(fs, ip, o, o + l, keep);
+		ret = fill(fs, ip, DX_INTENT_PREALLOC, o, o + l, keep);
 	}
 	return ret;
 }

@@ -85,7 +85,7 @@ _Static_assert(sizeof(struct dx_extent) == 16, "extent record size");
 /*
  * Layout intent (new in format version 2): a change of a file's block map
  * that may need more than one transaction (truncate down, punch, zero
- * range, collapse, insert).  The first transaction of the change sets it,
+ * range, collapse, insert, preallocation).  The first transaction of the change sets it,
  * together with the change's first steps; the last one clears it.  A mount that finds it set rolls the
  * change forward to its end (docs/crash-consistency.md, "Recovery"), so a
  * crash shows either no change (the first transaction rolled back) or all
@@ -103,7 +103,8 @@ _Static_assert(sizeof(struct dx_extent) == 16, "extent record size");
 #define DX_INTENT_ZERO	   3 /* zero [off, end) in place and back its holes */
 #define DX_INTENT_COLLAPSE 4
 #define DX_INTENT_INSERT   5
-#define DX_INTENT_MAX	   5
+#define DX_INTENT_PREALLOC 6 /* back the holes of [off, end) */
+#define DX_INTENT_MAX	   6
 struct dx_intent {
 	uint16_t kind;
 	uint16_t phase;

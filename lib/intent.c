@@ -3,8 +3,8 @@
  * intent.c - layout changes that are atomic across a crash, whatever their
  * size.
  *
- * Truncate down, punch, zero range, collapse and insert may need more
- * transactions than one journal holds.  Each records its intent in the
+ * Truncate down, punch, zero range, collapse, insert and preallocation may
+ * need more transactions than one journal holds.  Each records its intent in the
  * inode (format.h, struct dx_intent) in its first transaction, together
  * with every check that can fail (ENOSPC, a split that needs a block) and
  * the final size and times; from that commit on nothing can fail, and the
@@ -65,6 +65,7 @@ const char *dx_intent_invalid(const struct dx_intent *in)
 		break;
 	case DX_INTENT_PUNCH:
 	case DX_INTENT_ZERO:
+	case DX_INTENT_PREALLOC:
 		if (in->phase || in->cursor || in->off == in->end)
 			return "bad punch or zero range";
 		break;
@@ -195,6 +196,9 @@ static int run_steps(struct daxfs *fs, struct dx_ino *ip, uint64_t *resv)
 		next_tx(fs);
 		dx_zero_backed(fs, ip, in.off, in.end);
 		dx_drain(&fs->pc);
+		ret = fill_range(fs, ip, ob, blk_up(in.end), resv);
+		break;
+	case DX_INTENT_PREALLOC:
 		ret = fill_range(fs, ip, ob, blk_up(in.end), resv);
 		break;
 	case DX_INTENT_COLLAPSE:

@@ -501,7 +501,7 @@ out:
 /* ---- the operations ---- */
 
 static uint64_t d1, d2, d3, fa, fb, fc, big, fx, ftr, fhole, fopen_ino;
-static uint64_t frag, frag2, frag3, fpre;
+static uint64_t frag, frag2, frag3, frag5, fpre;
 static struct daxfs_file *held;
 
 static uint64_t mk(struct daxfs *fs, uint64_t dir, const char *name, mode_t mode)
@@ -561,6 +561,9 @@ static void setup(struct daxfs *fs)
 	frag = mk(fs, DX_ROOT_INO, "frag", S_IFREG | 0644);
 	frag2 = mk(fs, DX_ROOT_INO, "frag2", S_IFREG | 0644);
 	frag3 = mk(fs, DX_ROOT_INO, "frag3", S_IFREG | 0644);
+	frag5 = mk(fs, DX_ROOT_INO, "frag5", S_IFREG | 0644);
+	for (int i = FRAG / 2 - 1; i >= 0; i--)
+		fill(fs, frag5, 2 * i * BLK, BLK, 500 + (uint64_t)i);
 	for (int i = FRAG - 1; i >= 0; i--) {
 		fill(fs, frag, i * BLK, BLK, 100 + (uint64_t)i);
 		fill(fs, frag2, 2 * i * BLK, BLK, 200 + (uint64_t)i);
@@ -777,6 +780,18 @@ static long op_big_insert(struct daxfs *fs)
 	return big_change(fs, "the insert", do_big_insert);
 }
 
+/* Backs the holes between frag5's blocks and past its end, one extent
+ * each, and grows the size. */
+static long do_big_prealloc(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, frag5, 0, BLK / 2, (FRAG + 6) * BLK);
+}
+
+static long op_big_prealloc(struct daxfs *fs)
+{
+	return big_change(fs, "the preallocation", do_big_prealloc);
+}
+
 static long op_setxattr(struct daxfs *fs)
 {
 	return daxfs_setxattr(fs, fx, "user.a", "two-two", 7, XATTR_REPLACE);
@@ -902,6 +917,19 @@ static void test_full_pool(void)
 	en_check(fs, "insert inside an extent (a split)",
 		 daxfs_fallocate(fs, cf, FALLOC_FL_INSERT_RANGE, 4 * BLK, 2 * BLK));
 
+	/* A few blocks free, far too few for the preallocation. */
+	{
+		struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = end - 3 * BLK};
+		T_EQ(daxfs_setattr(fs, filler, &sa, &t_cred, NULL), 0, "free a few blocks");
+	}
+	en_start(fs);
+	T(en_free > 0 && en_free < 100, "  %llu blocks are free", (unsigned long long)en_free);
+	en_check(fs, "preallocation of 100 blocks",
+		 daxfs_fallocate(fs, zf, FALLOC_FL_KEEP_SIZE, 100 * BLK, 100 * BLK));
+	en_start(fs);
+	en_check(fs, "zero range over 100 blocks of holes",
+		 daxfs_fallocate(fs, zf, FALLOC_FL_ZERO_RANGE, 4 * BLK, 100 * BLK));
+
 	/* Moving extents needs no block, however many transactions it takes. */
 	fs->jr.limit = SMALL_JOURNAL;
 	T_EQ(daxfs_fallocate(fs, f4, FALLOC_FL_COLLAPSE_RANGE, BLK, 2 * BLK), 0,
@@ -920,7 +948,7 @@ static void test_full_pool(void)
 	{
 		struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = BLK};
 		T_EQ(daxfs_setattr(fs, filler, &sa, &t_cred, NULL), 0,
-		     "truncate on a full pool works");
+		     "truncate on a nearly full pool works");
 		T_EQ(t_fsck(fs, false), 0, "  the pool is consistent");
 	}
 	daxfs_close(fs);
@@ -1042,6 +1070,7 @@ static void body(void)
 	    {.name = "zero range over many transactions", .fn = op_big_zero},
 	    {.name = "collapse over many transactions", .fn = op_big_collapse},
 	    {.name = "insert over many transactions", .fn = op_big_insert},
+	    {.name = "preallocation over many transactions", .fn = op_big_prealloc},
 	    {.name = "unlink of a file with 20 extents", .fn = op_unlink_big},
 	    {.name = "unlink of an open file", .fn = op_unlink_open},
 	    {.name = "rmdir", .fn = op_rmdir},
