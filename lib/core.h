@@ -384,7 +384,8 @@ int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t t
 uint64_t dx_xmap_mapped(const struct dx_ino *ip, uint64_t start, uint64_t end);
 /* Split the extent containing lblk so that an extent starts at lblk. */
 int dx_xmap_split(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk);
-/* Release every extent block of the inode (the map must be empty). */
+/* Release every extent block of the inode (the map must be empty).  In a
+ * transaction; a long chain commits and begins new ones between chunks. */
 void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip);
 /* Pool address of file block lblk, or NULL for a hole. */
 void *dx_xmap_addr(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk);

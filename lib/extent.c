@@ -329,20 +329,38 @@ uint64_t dx_xmap_mapped(const struct dx_ino *ip, uint64_t start, uint64_t end)
 
 void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip)
 {
-	uint64_t b = ip->d->ext_next;
+	/* One freed block logs one bitmap word at commit; the chain head once
+	 * per transaction. */
+	const size_t per_block = dx_tx_cost(sizeof(uint64_t));
+	bool head_logged = false;
 
-	while (b) {
-		struct dx_extent_block *eb = dx_blk(fs, b);
-		dx_free_blocks(fs, b, 1);
-		b = eb->next;
-	}
-	if (ip->d->ext_next) {
-		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
-		ip->d->ext_next = 0;
-	}
-	/* Only the inline slots stay usable. */
+	/* Only the inline slots stay usable; the chain's slots go first, as
+	 * its blocks may be handed out again once a chunk commits. */
 	ip->xmap.nfree = 0;
 	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
 		if (!ip->d->ext[i].len && push_free(&ip->xmap, &ip->d->ext[i]))
 			abort();
+	/*
+	 * A very large file's chain does not fit in one transaction: free it
+	 * from the head in journal-sized chunks.  Each chunk commits a shorter
+	 * chain with its blocks freed, so a crash in between leaves a
+	 * consistent inode (an orphan or a truncated file) that reclaim at
+	 * mount, or the intent's completion, finishes.
+	 */
+	while (ip->d->ext_next) {
+		uint64_t b = ip->d->ext_next;
+		struct dx_extent_block *eb = dx_blk(fs, b);
+
+		if (dx_tx_room(fs) < per_block + dx_tx_cost(sizeof(ip->d->ext_next))) {
+			dx_tx_commit(fs);
+			dx_tx_begin(fs);
+			head_logged = false;
+		}
+		if (!head_logged) {
+			dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+			head_logged = true;
+		}
+		ip->d->ext_next = eb->next;
+		dx_free_blocks(fs, b, 1);
+	}
 }

@@ -619,6 +619,66 @@ static void test_enospc(const char *pool)
 	fs = NULL;
 }
 
+/*
+ * Freeing a chain of extent blocks too long for one transaction (issue 11
+ * #7): an inode is given thousands of (empty) extent blocks, the journal is
+ * made small, as a very large pool's is against its largest files, and the
+ * file is deleted.  The release must go in chunks, not overflow the journal
+ * (which aborts), and leave every block free and the pool consistent.
+ */
+static void test_release_long_chain(const char *pool)
+{
+	enum { CHAIN = 6000 };
+	struct daxfs *save = fs;
+	uint64_t ino, before, made = 0;
+	struct dx_ino *ip;
+	size_t jsize;
+
+	T_EQ(t_mkfs(pool, 64ULL << 20, 0), 0, "mkfs for a long extent chain");
+	fs = t_open(pool);
+	ino = mkfile("chain");
+	before = free_blocks();
+	ip = dx_iget(fs, ino);
+	T(ip && dx_iload(fs, ip) == 0, "load the inode");
+	pthread_rwlock_wrlock(&ip->lock);
+	dx_tx_begin(fs);
+	for (; made < CHAIN; made++) {
+		struct dx_extent_block *eb;
+		uint64_t b;
+
+		if (dx_tx_room(fs) < 16384) {
+			dx_tx_commit(fs);
+			dx_tx_begin(fs);
+		}
+		if (!dx_alloc_blocks(fs, 0, 1, &b))
+			break;
+		eb = dx_blk(fs, b);
+		dx_tx_touch(fs, eb, sizeof(*eb));
+		memset(eb, 0, sizeof(*eb));
+		eb->next = ip->d->ext_next;
+		eb->owner = ino;
+		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+		ip->d->ext_next = b;
+	}
+	dx_tx_commit(fs);
+	pthread_rwlock_unlock(&ip->lock);
+	dx_iput(fs, ip);
+	T_EQ(made, CHAIN, "chained %d extent blocks to one inode", CHAIN);
+	T_EQ(before - free_blocks(), CHAIN, "  they are allocated");
+	T_EQ(t_fsck(fs, false), 0, "  pool consistent with the long chain");
+
+	/* Their frees log ~32 bytes each: 6000 of them do not fit in 64 KiB. */
+	jsize = fs->jr.size;
+	fs->jr.size = 64 * 1024;
+	T_EQ(daxfs_unlink(fs, DX_ROOT_INO, "chain"), 0, "delete the file (a small journal)");
+	fs->jr.size = jsize;
+	T_EQ(free_blocks(), before, "  every extent block is free again");
+	T(fs->itable[ino - 1].mode == 0, "  the inode slot is free");
+	T_EQ(t_fsck(fs, false), 0, "  pool consistent");
+	daxfs_close(fs);
+	fs = save;
+}
+
 static void body(void)
 {
 	const char *pool = t_path("pool");
@@ -637,6 +697,7 @@ static void body(void)
 	T_EQ(t_fsck(fs, false), 0, "pool consistent at the end");
 	daxfs_close(fs);
 	test_enospc(t_path("full"));
+	test_release_long_chain(t_path("chain"));
 }
 
 int main(void)
