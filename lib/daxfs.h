@@ -217,6 +217,9 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
  * fallocate: modes 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE (with
  * KEEP_SIZE), FALLOC_FL_ZERO_RANGE (optionally KEEP_SIZE),
  * FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE (block aligned).
+ * Each is all or nothing: -ENOSPC is found before anything changes, and
+ * a crash leaves the file as before or as after, however large the
+ * range (docs/crash-consistency.md).
  */
 int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t len);
 /* SEEK_DATA / SEEK_HOLE (and SEEK_SET/CUR/END are the caller's). */
