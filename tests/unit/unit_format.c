@@ -261,6 +261,14 @@ static void bad_version(struct dx_super *sb, const char *pool)
 	write_super(pool, sb);
 }
 
+/* A pool made before layout intents (format version 1). */
+static void old_version(struct dx_super *sb, const char *pool)
+{
+	sb->version = 1;
+	sb->csum = dx_super_csum(sb);
+	write_super(pool, sb);
+}
+
 static void bad_csum(struct dx_super *sb, const char *pool)
 {
 	sb->label[3] ^= 0x20; /* a change the checksum does not cover */
@@ -303,6 +311,7 @@ static void test_open_refusals(void)
 {
 	refuse_case("a wrong magic", bad_magic, -EINVAL, "magic");
 	refuse_case("another version", bad_version, -EPROTONOSUPPORT, "version");
+	refuse_case("a version-1 pool", old_version, -EPROTONOSUPPORT, "version 1 is not supported");
 	refuse_case("a bad checksum", bad_csum, -EUCLEAN, "checksum");
 	refuse_case("inconsistent geometry", bad_geometry, -EUCLEAN, "geometry");
 	refuse_case("a truncated pool file", truncated, -EUCLEAN, "smaller");
