@@ -521,8 +521,25 @@ static int pass_journal(struct ck *ck)
 		free(offs);
 		return 0;
 	}
-	if (problem(ck, true, "rolled back",
-		    "journal: a transaction was interrupted (%zd saved ranges to restore)", n)) {
+	if (!ck->repair && ck->shadow) {
+		/*
+		 * -n: what a crash leaves is the state the mount's rollback
+		 * will restore, not damage.  Roll back in the private copy
+		 * only (newest entry first, as recovery does) and check that
+		 * state: a clean result is a clean pool.
+		 */
+		for (ssize_t i = n; i-- > 0;) {
+			struct dx_journal_entry *e = (void *)(area + offs[i]);
+			memcpy(ck->base + e->off, e + 1, e->len);
+		}
+		note(ck,
+		     "journal: an interrupted transaction (%zd saved ranges) is pending; the next "
+		     "read-write mount rolls it back; checking the pool as the rollback will leave "
+		     "it",
+		     n);
+	} else if (problem(ck, true, "rolled back",
+			   "journal: a transaction was interrupted (%zd saved ranges to restore)",
+			   n)) {
 		struct daxfs *fs = calloc(1, sizeof(*fs));
 		int ret;
 
@@ -533,6 +550,7 @@ static int pass_journal(struct ck *ck)
 		/* Just what the recovery reads; the same code a mount runs. */
 		fs->base = ck->base;
 		fs->sb = ck->sb;
+		fs->pc = ck->pc;
 		fs->jr.hdr = h;
 		fs->jr.area = area;
 		fs->jr.size = ck->sb.journal_blocks * DX_BLOCK_SIZE - sizeof(*h);
@@ -542,14 +560,8 @@ static int pass_journal(struct ck *ck)
 			free(offs);
 			return ret;
 		}
-	} else if (ck->shadow) {
-		/* Roll back in the private copy only, newest entry first. */
-		for (ssize_t i = n; i-- > 0;) {
-			struct dx_journal_entry *e = (void *)(area + offs[i]);
-			memcpy(ck->base + e->off, e + 1, e->len);
-		}
-		say(ck, "journal: checking the pool as the rollback will leave it");
 	} else {
+		/* A shared read-only mapping (devdax): nothing to roll back in. */
 		say(ck, "journal: checking the pool as it is, before the rollback");
 	}
 	free(offs);
