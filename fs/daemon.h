@@ -56,6 +56,7 @@ struct dfs_opts {
 	gid_t dax_gid;
 	int have_dax_gid;
 	uid_t pool_uid;		   /* owner of the pool file */
+	int errors;		   /* enum daxfs_errors: what corruption found does */
 	/* options handed on to fuse_session_new() */
 	struct fuse_args fuse_args;
 };

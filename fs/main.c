@@ -64,6 +64,10 @@ static void usage(FILE *f)
 		"      dax_group=NAME           members of group NAME may map and lease\n"
 		"                               (besides root and the pool's owner): the\n"
 		"                               group is root-equivalent\n"
+		"      errors=remount-ro|continue|panic\n"
+		"                               on finding a damaged structure: refuse\n"
+		"                               further changes (default), carry on, or\n"
+		"                               stop the daemon\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
 		"                               fstab options, ignored\n",
 		progname, DAXFS_DEFAULT_BUSY_TIMEOUT, DFS_DEFAULT_LEASE_BREAK_TIME,
@@ -111,6 +115,24 @@ static int parse_count(const char *opt, const char *val, unsigned *out)
 static int parse_seconds(const char *opt, const char *val, unsigned *out)
 {
 	return parse_number(opt, val, out, "seconds");
+}
+
+/* errors=: the names ext4 uses. */
+static int parse_errors(const char *opt, const char *val, int *out)
+{
+	static const char *const names[] = {"remount-ro", "continue", "panic"};
+	static const int modes[] = {DAXFS_ERRORS_REMOUNT_RO, DAXFS_ERRORS_CONTINUE,
+				    DAXFS_ERRORS_PANIC};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(val, names[i])) {
+			*out = modes[i];
+			return 0;
+		}
+	}
+	fprintf(stderr, "%s: invalid value in option '%s': expected remount-ro, continue or panic\n",
+		progname, opt);
+	return -1;
 }
 
 static int has_prefix(const char *s, const char *prefix)
@@ -199,6 +221,8 @@ static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
 		}
 		return 0;
 	}
+	if (has_prefix(opt, "errors="))
+		return parse_errors(opt, opt + strlen("errors="), &o->errors);
 	if (has_prefix(opt, "fsname="))
 		o->have_fsname = 1;
 	else if (has_prefix(opt, "subtype="))
@@ -422,6 +446,7 @@ int main(int argc, char **argv)
 		oo.max_mappings_per_user = o.max_mappings ? o.max_mappings : UINT_MAX;
 	if (o.have_max_map_records)
 		oo.max_records_per_user = o.max_map_records ? o.max_map_records : UINT_MAX;
+	oo.errors = o.errors;
 	ret = daxfs_open(o.pool_abs, &oo, &ctx.fs);
 	if (ret < 0) {
 		const char *msg = daxfs_errormsg();

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "core.h"
 #include "fault.h"
+#include "validate.h"
 
 static inline bool bit_test(const uint64_t *map, uint64_t b)
 {
@@ -81,6 +82,12 @@ static void bits_change(struct daxfs *fs, uint64_t b, uint64_t len, bool set)
 {
 	uint64_t w0 = b >> 6, w1 = (b + len - 1) >> 6;
 
+	/* Callers pass validated runs; never write outside the bitmap. */
+	if (!dx_v_data_range(&fs->sb, b, len)) {
+		fprintf(stderr, "daxfs: BUG: bitmap change of blocks %llu+%llu outside the data area\n",
+			(unsigned long long)b, (unsigned long long)len);
+		return;
+	}
 	dx_tx_add(fs, &fs->bitmap[w0], (w1 - w0 + 1) * sizeof(uint64_t));
 	for (uint64_t i = b; i < b + len;) {
 		uint64_t bit = i & 63, n = 64 - bit < b + len - i ? 64 - bit : b + len - i;
@@ -123,6 +130,13 @@ void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len)
 
 	if (!len)
 		return;
+	/* The run came from the pool (an extent, a record): a wild one is
+	 * reported, and leaked rather than freed. */
+	if (!dx_v_data_range(&fs->sb, pblk, len)) {
+		dx_corrupt(fs, 0, "block run", "freeing blocks %llu+%llu outside the data area",
+			   (unsigned long long)pblk, (unsigned long long)len);
+		return;
+	}
 	if (jr->nfrees == jr->frees_cap) {
 		size_t nc = jr->frees_cap ? jr->frees_cap * 2 : 64;
 		struct dx_range *v = realloc(jr->frees, nc * sizeof(*v));

@@ -40,6 +40,7 @@
 #include "core.h"
 #include "crc32c.h"
 #include "check.h"
+#include "validate.h"
 
 #define U(x) ((unsigned long long)(x))
 
@@ -1029,10 +1030,8 @@ static void pass_maprecs(struct ck *ck)
 
 		if (!m->kind)
 			continue;
-		ok = (m->kind == DX_MAPREC_MAP || m->kind == DX_MAPREC_QUARANTINE) && m->nblocks &&
-		     m->pblk >= ck->D && m->pblk < ck->N && m->nblocks <= ck->N - m->pblk;
-		if (ok && m->kind == DX_MAPREC_MAP)
-			ok = m->ino >= 1 && m->ino <= ck->I;
+		/* The mount's verifier: what it refuses, fsck clears. */
+		ok = !dx_v_maprec(&ck->sb, m);
 		if (!ok) {
 			if (problem(ck, false, "cleared",
 				    "mapping record %zu is damaged (kind %u, blocks %llu+%llu)", i,
@@ -1636,6 +1635,23 @@ static void pass5(struct ck *ck)
 	dx_drain(&ck->pc);
 }
 
+/* A mount that found corruption marked the pool; a check that leaves no
+ * problem behind clears the mark (as e2fsck resets the error state). */
+static void pass_flags(struct ck *ck)
+{
+	struct dx_super *sb = (struct dx_super *)(void *)ck->base;
+
+	if (!(ck->sb.flags & DX_SB_NEEDS_FSCK))
+		return;
+	if (ck->r->uncorrected) {
+		say(ck, "the pool stays marked as needing fsck (problems are left)");
+		return;
+	}
+	if (problem(ck, true, "cleared", "the pool is marked as needing fsck (a mount found "
+					 "a damaged structure)"))
+		dx_super_update_flags(&ck->pc, sb, 0, DX_SB_NEEDS_FSCK);
+}
+
 static void stats(struct ck *ck)
 {
 	struct daxfs_check_result *r = ck->r;
@@ -1675,6 +1691,7 @@ DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
 		pass3(&ck);
 		pass4(&ck);
 		pass5(&ck);
+		pass_flags(&ck);
 		stats(&ck);
 	}
 	ck_close(&ck);

@@ -40,6 +40,13 @@
 #define DX_EXPORT __attribute__((visibility("default")))
 
 int dx_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A structure read from the pool failed its verifier (validate.h): log it
+ * naming the inode (0: none) and the structure, mark the pool as needing
+ * fsck, apply the errors= policy, and return -EUCLEAN for the caller.
+ */
+int dx_corrupt(struct daxfs *fs, uint64_t ino, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* ---- journal (journal.c) ---- */
 struct dx_range {
@@ -221,7 +228,12 @@ struct daxfs {
 	size_t mapped_len;
 	int is_pmem;
 	struct dx_pctx pc;	/* flush mode of this pool (persist.h) */
-	int readonly;
+	/* Set at open, or at run time by errors=remount-ro (so atomic). */
+	_Atomic int readonly;
+	bool map_ro;		/* the mapping is PROT_READ */
+	int errors;		/* enum daxfs_errors */
+	int corrupt_marked;	/* the needs-fsck flag has been set */
+	unsigned corrupt_logged;	/* messages printed, for the cap */
 	struct dx_super sb;	/* validated copy */
 	struct dx_inode *itable;
 	uint64_t *bitmap;
@@ -328,6 +340,10 @@ void dx_alloc_apply_ifrees(struct daxfs *fs);
 
 /* superblock.c */
 int dx_super_check(const struct dx_super *sb, uint64_t pool_size);
+/* Change the flags word of the superblock in the pool (with its csum, in
+ * one atomic persistent store). */
+void dx_super_update_flags(const struct dx_pctx *pc, struct dx_super *sb, uint32_t set,
+			   uint32_t clear);
 uint32_t dx_super_csum(const struct dx_super *sb);
 
 /* inode.c */

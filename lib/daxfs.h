@@ -57,6 +57,15 @@ int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_m
  * 30 s); the daemon's default too. */
 #define DAXFS_DEFAULT_BUSY_TIMEOUT 30
 
+/* What a mount does when it finds a damaged structure (as ext4's errors=):
+ * the call that found it fails with EUCLEAN and the pool is marked as
+ * needing fsck in every case; then */
+enum daxfs_errors {
+	DAXFS_ERRORS_REMOUNT_RO = 0,	/* refuse every later change (EROFS) */
+	DAXFS_ERRORS_CONTINUE,		/* carry on */
+	DAXFS_ERRORS_PANIC,		/* abort the process */
+};
+
 struct daxfs_open_opts {
 	int readonly;
 	/* Seconds a layout change waits for pinned blocks before it fails
@@ -75,6 +84,7 @@ struct daxfs_open_opts {
 	 * per-user cap, and the last eighth of the table is root's. */
 	unsigned max_mappings_per_user;
 	unsigned max_records_per_user;
+	int errors;		/* enum daxfs_errors */
 };
 #define DX_DEFAULT_MAX_MAPPINGS 4096
 

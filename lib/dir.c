@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "core.h"
+#include "validate.h"
 
 static uint32_t name_hash(const char *name, size_t len)
 {
@@ -132,21 +133,30 @@ static int index_block(struct dx_dirindex *d, size_t b)
 int dx_dir_load(struct daxfs *fs, struct dx_ino *dp)
 {
 	struct dx_dirindex *d = dp->dir;
-	size_t nblocks = dp->d->size / DX_BLOCK_SIZE;
+	size_t nblocks = dp->d->size / DX_BLOCK_SIZE; /* matches the extents (validate.c) */
 
 	if (!d) {
 		d = dp->dir = calloc(1, sizeof(*d));
 		if (!d)
 			return dx_err(-ENOMEM, "out of memory");
 	}
+	dx_dir_free(d); /* a failed load is retried from nothing */
 	if (index_reserve(d, nblocks ? nblocks : 1))
 		return dx_err(-ENOMEM, "out of memory loading directory %llu",
 			      (unsigned long long)dp->ino);
 	for (size_t b = 0; b < nblocks; b++) {
 		d->blocks[b] = dx_xmap_addr(fs, dp, b);
 		if (!d->blocks[b])
-			return dx_err(-EUCLEAN, "directory %llu: block %zu is missing",
-				      (unsigned long long)dp->ino, b);
+			return dx_corrupt(fs, dp->ino, "directory", "block %zu is missing", b);
+		for (size_t i = 0; i < DX_DIRENTS_PER_BLOCK; i++) {
+			const struct dx_dirent *de = &d->blocks[b][i];
+			const char *why = de->ino ? dx_v_dirent(&fs->sb, de) : NULL;
+			if (why)
+				return dx_corrupt(fs, dp->ino, "directory entry",
+						  "%s (slot %zu, inode %llu, name length %u)", why,
+						  b * DX_DIRENTS_PER_BLOCK + i,
+						  (unsigned long long)de->ino, de->name_len);
+		}
 	}
 	d->nblocks = nblocks;
 	/* Free slots are popped from the top: push high blocks first. */

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "core.h"
+#include "validate.h"
 
 static int xent_cmp(const void *a, const void *b)
 {
@@ -51,41 +53,96 @@ static int grow(struct dx_xmap *m, size_t n)
 	return 0;
 }
 
-static int load_slot(struct dx_xmap *m, struct dx_extent *slot)
+static int load_slot(struct daxfs *fs, struct dx_ino *ip, struct dx_extent *slot)
 {
+	struct dx_xmap *m = &ip->xmap;
+	const char *why;
+
 	if (!slot->len)
 		return push_free(m, slot);
+	why = dx_v_extent(&fs->sb, slot, ip->d->mode);
+	if (why)
+		return dx_corrupt(fs, ip->ino, "extent", "%s (file block %u, %u blocks at %llu)", why,
+				  slot->lblk, slot->len, (unsigned long long)slot->pblk);
 	if (grow(m, m->n + 1))
 		return -ENOMEM;
 	m->v[m->n++] = (struct dx_xent){slot->lblk, slot->len, slot->pblk, slot};
 	return 0;
 }
 
+/*
+ * The next link of an inode's extent chain after block b (0: the inode's
+ * own ext_next), validated.  *slow trails at half speed (Floyd), so a cycle
+ * is found after at most twice its length in steps whatever its shape.
+ */
+static int chain_next(struct daxfs *fs, struct dx_ino *ip, uint64_t b, uint64_t *slow,
+		      uint64_t step, uint64_t *next)
+{
+	uint64_t n = b ? ((struct dx_extent_block *)dx_blk(fs, b))->next : ip->d->ext_next;
+	const char *why;
+
+	*next = 0;
+	if (!n)
+		return 0;
+	why = dx_v_extent_block(&fs->sb, n, dx_v_data_range(&fs->sb, n, 1) ? dx_blk(fs, n) : NULL,
+				ip->ino);
+	if (!why && step % 2)
+		*slow = *slow ? ((struct dx_extent_block *)dx_blk(fs, *slow))->next : ip->d->ext_next;
+	if (!why && n == *slow)
+		why = "extent chain loops";
+	if (why)
+		return dx_corrupt(fs, ip->ino, "extent chain", "%s (block %llu)", why,
+				  (unsigned long long)n);
+	*next = n;
+	return 0;
+}
+
 int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip)
 {
 	struct dx_xmap *m = &ip->xmap;
-	uint64_t b = ip->d->ext_next;
-	uint64_t guard = fs->sb.nblocks;
+	uint64_t b = 0, slow = 0, step = 0;
+	const char *why = dx_v_inode(&fs->sb, ip->d);
+	int ret;
 
+	/* A load that failed half-way (or a directory whose entries failed)
+	 * is retried from nothing. */
+	dx_xmap_free(m);
+	if (why)
+		return dx_corrupt(fs, ip->ino, "inode", "%s (mode 0%o, size %llu)", why,
+				  ip->d->mode, (unsigned long long)ip->d->size);
 	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
-		if (load_slot(m, &ip->d->ext[i]))
-			goto nomem;
-	while (b) {
+		if ((ret = load_slot(fs, ip, &ip->d->ext[i])))
+			goto fail;
+	for (;;) {
 		struct dx_extent_block *eb;
-		if (b < fs->sb.data_blk || b >= fs->sb.nblocks || !guard--)
-			return dx_err(-EUCLEAN, "inode %llu: bad extent block %llu",
-				      (unsigned long long)ip->ino, (unsigned long long)b);
+		if ((ret = chain_next(fs, ip, b, &slow, step++, &b)))
+			goto fail;
+		if (!b)
+			break;
 		eb = dx_blk(fs, b);
 		for (int i = 0; i < DX_EXTENTS_PER_BLOCK; i++)
-			if (load_slot(m, &eb->ext[i]))
-				goto nomem;
-		b = eb->next;
+			if ((ret = load_slot(fs, ip, &eb->ext[i])))
+				goto fail;
 	}
 	if (m->n)
 		qsort(m->v, m->n, sizeof(*m->v), xent_cmp);
+	why = dx_v_xmap(m->v, m->n, ip->d);
+	if (why) {
+		ret = dx_corrupt(fs, ip->ino, "extent map", "%s", why);
+		goto fail;
+	}
+	if (S_ISLNK(ip->d->mode) && (why = dx_v_symlink(dx_blk(fs, m->v[0].pblk), ip->d->size))) {
+		ret = dx_corrupt(fs, ip->ino, "symlink", "%s", why);
+		goto fail;
+	}
 	return 0;
-nomem:
-	return dx_err(-ENOMEM, "out of memory loading inode %llu", (unsigned long long)ip->ino);
+fail:
+	/* Leave nothing half-loaded: a later load starts afresh. */
+	dx_xmap_free(m);
+	if (ret == -ENOMEM)
+		return dx_err(-ENOMEM, "out of memory loading inode %llu",
+			      (unsigned long long)ip->ino);
+	return ret;
 }
 
 void dx_xmap_free(struct dx_xmap *m)
@@ -255,6 +312,13 @@ int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t
 		uint64_t cs = es > start ? es : start, ce = ee < end ? ee : end;
 
 		if (dx_tx_room(fs) < 256 + dx_tx_cost(((ce - cs) / 64 + 2) * 8)) {
+			/* Nothing logged yet and still no room: a retry cannot
+			 * do better, so fail instead of looping. */
+			if (!fs->jr.tail && !freed)
+				return dx_corrupt(fs, ip->ino, "extent",
+						  "%llu blocks at file block %llu do not fit in "
+						  "the journal",
+						  (unsigned long long)(ce - cs), (unsigned long long)cs);
 			ret = -EAGAIN;
 			break;
 		}
@@ -332,6 +396,7 @@ void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip)
 	/* One freed block logs one bitmap word at commit; the chain head once
 	 * per transaction. */
 	const size_t per_block = dx_tx_cost(sizeof(uint64_t));
+	uint64_t guard = fs->sb.nblocks - fs->sb.data_blk;
 	bool head_logged = false;
 
 	/* Only the inline slots stay usable; the chain's slots go first, as
@@ -349,8 +414,22 @@ void dx_xmap_release_blocks(struct daxfs *fs, struct dx_ino *ip)
 	 */
 	while (ip->d->ext_next) {
 		uint64_t b = ip->d->ext_next;
-		struct dx_extent_block *eb = dx_blk(fs, b);
+		struct dx_extent_block *eb = dx_v_data_range(&fs->sb, b, 1) ? dx_blk(fs, b) : NULL;
+		const char *why = dx_v_extent_block(&fs->sb, b, eb, ip->ino);
 
+		/* Validated at load; checked again, and bounded, so that a bad
+		 * link cuts the chain (leaking the rest) instead of a wild
+		 * free or an endless loop. */
+		if (!why && !guard--)
+			why = "extent chain loops";
+		if (why) {
+			dx_corrupt(fs, ip->ino, "extent chain", "%s (block %llu)", why,
+				   (unsigned long long)b);
+			if (!head_logged)
+				dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+			ip->d->ext_next = 0;
+			break;
+		}
 		if (dx_tx_room(fs) < per_block + dx_tx_cost(sizeof(ip->d->ext_next))) {
 			dx_tx_commit(fs);
 			dx_tx_begin(fs);

@@ -137,6 +137,30 @@ static size_t map_read(struct daxfs *fs, struct dx_ino *ip, uint64_t off, size_t
 	return pos - off;
 }
 
+/*
+ * The kernel copies a read reply straight out of these iovecs; one it
+ * cannot read loses the reply and leaves the reader waiting for ever.  The
+ * extents were validated at load, so this only catches a bug: every iovec
+ * must lie inside the filesystem's part of the mapping or the zero page.
+ */
+static ssize_t reply_checked(struct daxfs *fs, struct dx_ino *ip, ssize_t n, struct iovec *iov,
+			     int *iovcnt)
+{
+	uintptr_t lo = (uintptr_t)fs->base, hi = lo + fs->sb.nblocks * BLK;
+	uintptr_t zlo = (uintptr_t)fs->zero, zhi = zlo + DX_ZERO_LEN;
+
+	for (int i = 0; i < *iovcnt; i++) {
+		uintptr_t s = (uintptr_t)iov[i].iov_base, l = iov[i].iov_len;
+		if (!((s >= lo && s <= hi && l <= hi - s) || (s >= zlo && s <= zhi && l <= zhi - s))) {
+			*iovcnt = 0;
+			return dx_corrupt(fs, ip->ino, "read reply",
+					  "segment %d (%zu bytes) points outside the pool", i,
+					  (size_t)l);
+		}
+	}
+	return n;
+}
+
 DX_EXPORT ssize_t daxfs_read_begin(struct daxfs *fs, uint64_t ino, off_t off, size_t size,
 				   struct iovec *iov, int *iovcnt, struct daxfs_read_ref *ref)
 {
@@ -158,7 +182,8 @@ DX_EXPORT ssize_t daxfs_read_begin(struct daxfs *fs, uint64_t ino, off_t off, si
 		return 0;
 	if (size > fsize - (uint64_t)off)
 		size = (size_t)(fsize - (uint64_t)off);
-	return (ssize_t)map_read(fs, ip, (uint64_t)off, size, iov, iovcnt);
+	return reply_checked(fs, ip, (ssize_t)map_read(fs, ip, (uint64_t)off, size, iov, iovcnt),
+			     iov, iovcnt);
 }
 
 DX_EXPORT void daxfs_read_end(struct daxfs *fs, struct daxfs_read_ref *ref)

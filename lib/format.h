@@ -6,7 +6,8 @@
  * The regions, in pool order (all sizes fixed by mkfs and recorded in the
  * superblock):
  *
- *   block 0            superblock (read-only after mkfs, crc32c protected)
+ *   block 0            superblock (crc32c protected; only its flags word
+ *                      changes after mkfs)
  *   journal            undo log for multi-store metadata transactions
  *   mapping records    direct-access mappings and quarantined block runs
  *                      that outlive a daemon crash (see docs/pins.md)
@@ -32,6 +33,7 @@
 #define DX_ROOT_INO	   1ULL
 #define DX_NAME_MAX	   255
 #define DX_SYMLINK_MAX	   4095
+#define DX_LINK_MAX	   65000u
 #define DX_MIN_POOL_SIZE   (8ULL << 20)
 /* Logical block numbers are 32-bit: a file ends before 16 TiB. */
 #define DX_MAX_FILE_BLOCKS (1ULL << 32)
@@ -39,7 +41,12 @@
 /* One extent covers at most this many blocks (256 MiB). */
 #define DX_EXTENT_MAX_LEN  65536u
 
-/* Superblock: block 0.  Written once by mkfs; never changed by a mount. */
+/*
+ * Superblock: block 0.  Written by mkfs; afterwards only flags changes (a
+ * mount that finds corruption sets DX_SB_NEEDS_FSCK, fsck clears it), and
+ * flags and csum share one aligned 8-byte word, so both change in a single
+ * atomic persistent store.
+ */
 struct dx_super {
 	uint64_t magic;
 	uint32_t version;
@@ -58,10 +65,17 @@ struct dx_super {
 	uint64_t data_blk;	/* first data block; blocks below it are metadata */
 	uint64_t mkfs_time;	/* seconds since the epoch */
 	uint8_t reserved[3904];
-	uint32_t pad;
+	uint32_t flags;		/* DX_SB_* state bits */
 	uint32_t csum;		/* crc32c of the block with csum = 0 */
 };
 _Static_assert(sizeof(struct dx_super) == DX_BLOCK_SIZE, "superblock is one block");
+_Static_assert(__builtin_offsetof(struct dx_super, flags) % 8 == 0 &&
+		       __builtin_offsetof(struct dx_super, csum) ==
+			   __builtin_offsetof(struct dx_super, flags) + 4,
+	       "flags and csum are one 8-byte word");
+/* A mount found a damaged structure: run fsck.daxfs (it clears the bit). */
+#define DX_SB_NEEDS_FSCK 0x1u
+#define DX_SB_KNOWN_FLAGS DX_SB_NEEDS_FSCK
 
 struct dx_time {
 	int64_t sec;

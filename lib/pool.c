@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -19,6 +20,7 @@
 #include <libpmem.h>
 #include "core.h"
 #include "fault.h"
+#include "validate.h"
 
 static int map_pool(struct daxfs *fs)
 {
@@ -34,11 +36,40 @@ static int map_pool(struct daxfs *fs)
 			return dx_err(-errno, "cannot map %s: %s", fs->path, strerror(errno));
 		}
 		fs->is_pmem = pmem_is_pmem(fs->base, fs->mapped_len);
+		fs->map_ro = true;
 		return 0;
 	}
 	fs->base = pmem_map_file(fs->path, 0, 0, 0, &fs->mapped_len, &fs->is_pmem);
 	if (!fs->base)
 		return dx_err(errno ? -errno : -EIO, "cannot map %s: %s", fs->path, pmem_errormsg());
+	return 0;
+}
+
+/*
+ * Everything global, before anything is written: the root inode and the
+ * mapping-record table (recovery walks it).  A damaged one refuses the
+ * mount and leaves the pool as it was; fsck.daxfs repairs it.
+ */
+static int validate_global(struct daxfs *fs)
+{
+	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+	const char *why = dx_v_inode(&fs->sb, &fs->itable[0]);
+
+	if (fs->itable[0].mode == 0 || !S_ISDIR(fs->itable[0].mode) || why)
+		return dx_err(-EUCLEAN, "root directory inode is damaged%s%s; run fsck.daxfs",
+			      why ? ": " : "", why ? why : "");
+	why = dx_v_journal_hdr(dx_blk(fs, fs->sb.journal_blk));
+	if (why)
+		return dx_err(-EUCLEAN, "%s; run fsck.daxfs", why);
+	for (size_t i = 0; i < nrec; i++) {
+		const struct dx_maprec *r = &fs->maprecs[i];
+		if (r->kind && (why = dx_v_maprec(&fs->sb, r)))
+			return dx_err(-EUCLEAN,
+				      "mapping record %zu is damaged: %s (kind %u, blocks %llu+%llu); "
+				      "run fsck.daxfs",
+				      i, why, r->kind, (unsigned long long)r->pblk,
+				      (unsigned long long)r->nblocks);
+	}
 	return 0;
 }
 
@@ -61,6 +92,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	if (!fs)
 		return dx_err(-ENOMEM, "out of memory");
 	fs->readonly = o && o->readonly;
+	fs->errors = o ? o->errors : DAXFS_ERRORS_REMOUNT_RO;
 	fs->fd = -1;
 	ret = dx_fault_init(fs);
 	if (ret)
@@ -99,16 +131,22 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	fs->itable = dx_blk(fs, sb.itable_blk);
 	fs->bitmap = dx_blk(fs, sb.bitmap_blk);
 	fs->maprecs = dx_blk(fs, sb.maprec_blk);
-	if (fs->itable[0].mode == 0 || !S_ISDIR(fs->itable[0].mode)) {
-		ret = dx_err(-EUCLEAN, "root directory inode is damaged");
+	ret = validate_global(fs);
+	if (ret)
 		goto fail;
-	}
+	/* As ext4 does with its error state: mount, but say so. */
+	if (sb.flags & DX_SB_NEEDS_FSCK)
+		fprintf(stderr, "daxfs: %s: warning: the pool is marked as needing fsck (a mount "
+				"found corruption); run fsck.daxfs\n", fs->path);
 
 	ret = dx_journal_init(fs);
 	if (ret)
 		goto fail;
 	ret = dx_journal_recover(fs);
 	if (ret < 0)
+		goto fail;
+	/* A rollback rewrote metadata: check the result again. */
+	if (ret > 0 && (ret = validate_global(fs)))
 		goto fail;
 	pthread_rwlock_init(&fs->ns_lock, NULL);
 	ret = dx_alloc_init(fs);
@@ -169,7 +207,7 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 	if (fs->zero && fs->zero != MAP_FAILED)
 		munmap((void *)fs->zero, DX_ZERO_LEN);
 	if (fs->base) {
-		if (fs->readonly)
+		if (fs->map_ro)
 			munmap(fs->base, fs->mapped_len);
 		else
 			pmem_unmap(fs->base, fs->mapped_len);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 #include "core.h"
+#include "validate.h"
 
 #define REC_HDR 8
 #define ROUND8(x) (((x) + 7) & ~(size_t)7)
@@ -58,9 +59,24 @@ static struct dx_xattr_rec *find(char *blk, const char *name)
 	return NULL;
 }
 
-static char *xblock(struct daxfs *fs, struct dx_ino *ip)
+/* The inode's xattr block (NULL: none), validated: 0 or -EUCLEAN. */
+static int xblock(struct daxfs *fs, struct dx_ino *ip, char **blkp)
 {
-	return ip->d->xattr_blk ? dx_blk(fs, ip->d->xattr_blk) : NULL;
+	uint64_t b = ip->d->xattr_blk;
+	const char *why;
+
+	*blkp = NULL;
+	if (!b)
+		return 0;
+	if (!dx_v_data_range(&fs->sb, b, 1))
+		return dx_corrupt(fs, ip->ino, "xattr block", "block %llu is outside the data area",
+				  (unsigned long long)b);
+	why = dx_v_xattr_block(dx_blk(fs, b));
+	if (why)
+		return dx_corrupt(fs, ip->ino, "xattr block", "%s (block %llu)", why,
+				  (unsigned long long)b);
+	*blkp = dx_blk(fs, b);
+	return 0;
 }
 
 DX_EXPORT ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *name, void *value,
@@ -69,6 +85,7 @@ DX_EXPORT ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *nam
 	struct dx_ino *ip;
 	struct dx_xattr_rec *r;
 	ssize_t ret = check_xname(name);
+	char *blk;
 
 	if (ret)
 		return ret == -ERANGE ? -ENODATA : ret;
@@ -76,15 +93,18 @@ DX_EXPORT ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *nam
 	if (!ip)
 		return -ENOENT;
 	pthread_rwlock_rdlock(&ip->lock);
-	r = find(xblock(fs, ip), name);
-	if (!r)
-		ret = -ENODATA;
-	else if (size && size < r->value_len)
-		ret = -ERANGE;
-	else {
-		if (size)
-			memcpy(value, r->data + r->name_len, r->value_len);
-		ret = r->value_len;
+	ret = xblock(fs, ip, &blk);
+	if (!ret) {
+		r = find(blk, name);
+		if (!r)
+			ret = -ENODATA;
+		else if (size && size < r->value_len)
+			ret = -ERANGE;
+		else {
+			if (size)
+				memcpy(value, r->data + r->name_len, r->value_len);
+			ret = r->value_len;
+		}
 	}
 	pthread_rwlock_unlock(&ip->lock);
 	dx_iput(fs, ip);
@@ -97,12 +117,13 @@ DX_EXPORT ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, si
 	struct dx_xattr_rec *r;
 	size_t pos = 0, need = 0;
 	char *blk;
+	int ret;
 
 	if (!ip)
 		return -ENOENT;
 	pthread_rwlock_rdlock(&ip->lock);
-	blk = xblock(fs, ip);
-	while ((r = rec_next(blk, &pos))) {
+	ret = xblock(fs, ip, &blk);
+	while (!ret && (r = rec_next(blk, &pos))) {
 		if (size && need + r->name_len + 1 <= size) {
 			memcpy(list + need, r->data, r->name_len);
 			list[need + r->name_len] = '\0';
@@ -111,6 +132,8 @@ DX_EXPORT ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, si
 	}
 	pthread_rwlock_unlock(&ip->lock);
 	dx_iput(fs, ip);
+	if (ret)
+		return ret;
 	if (size && need > size)
 		return -ERANGE;
 	return (ssize_t)need;
@@ -120,10 +143,10 @@ DX_EXPORT ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, si
  * Write the inode's list, minus name and plus (name, value) when value is
  * given, into a new block and swap it in.
  */
-static int rewrite(struct daxfs *fs, struct dx_ino *ip, const char *name, const void *value,
-		   size_t vlen)
+static int rewrite(struct daxfs *fs, struct dx_ino *ip, char *old, const char *name,
+		   const void *value, size_t vlen)
 {
-	char *old = xblock(fs, ip), *buf;
+	char *buf;
 	size_t pos = 0, out = 0, nlen = strlen(name);
 	struct dx_xattr_rec *r;
 	struct dx_time now;
@@ -176,6 +199,7 @@ DX_EXPORT int daxfs_setxattr(struct daxfs *fs, uint64_t ino, const char *name, c
 {
 	struct dx_ino *ip;
 	int ret = check_xname(name);
+	char *blk;
 
 	if (ret)
 		return ret;
@@ -185,14 +209,15 @@ DX_EXPORT int daxfs_setxattr(struct daxfs *fs, uint64_t ino, const char *name, c
 	if (!ip)
 		return -ENOENT;
 	pthread_rwlock_wrlock(&ip->lock);
-	if (find(xblock(fs, ip), name)) {
+	ret = xblock(fs, ip, &blk);
+	if (!ret && find(blk, name)) {
 		if (flags & XATTR_CREATE)
 			ret = -EEXIST;
-	} else if (flags & XATTR_REPLACE) {
+	} else if (!ret && (flags & XATTR_REPLACE)) {
 		ret = -ENODATA;
 	}
 	if (!ret)
-		ret = rewrite(fs, ip, name, value ? value : "", size);
+		ret = rewrite(fs, ip, blk, name, value ? value : "", size);
 	pthread_rwlock_unlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
@@ -202,6 +227,7 @@ DX_EXPORT int daxfs_removexattr(struct daxfs *fs, uint64_t ino, const char *name
 {
 	struct dx_ino *ip;
 	int ret = check_xname(name);
+	char *blk;
 
 	if (ret)
 		return ret == -ERANGE ? -ENODATA : ret;
@@ -211,7 +237,9 @@ DX_EXPORT int daxfs_removexattr(struct daxfs *fs, uint64_t ino, const char *name
 	if (!ip)
 		return -ENOENT;
 	pthread_rwlock_wrlock(&ip->lock);
-	ret = find(xblock(fs, ip), name) ? rewrite(fs, ip, name, NULL, 0) : -ENODATA;
+	ret = xblock(fs, ip, &blk);
+	if (!ret)
+		ret = find(blk, name) ? rewrite(fs, ip, blk, name, NULL, 0) : -ENODATA;
 	pthread_rwlock_unlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
@@ -221,6 +249,7 @@ void dx_xattr_release(struct daxfs *fs, struct dx_ino *ip)
 {
 	if (!ip->d->xattr_blk)
 		return;
+	/* dx_free_blocks refuses (and reports) a block outside the data area. */
 	dx_free_blocks(fs, ip->d->xattr_blk, 1);
 	dx_tx_add(fs, &ip->d->xattr_blk, sizeof(ip->d->xattr_blk));
 	ip->d->xattr_blk = 0;
