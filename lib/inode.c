@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include "core.h"
+#include "validate.h"
 
 #define IHASH_INIT 4096
 
@@ -127,8 +128,14 @@ struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino)
 		return NULL;
 	pthread_mutex_lock(&fs->icache_lock);
 	ip = ihash_find(fs, ino);
-	if (!ip && fs->itable[ino - 1].mode)
+	if (!ip && fs->itable[ino - 1].mode) {
+		const char *why = dx_v_inode(&fs->sb, &fs->itable[ino - 1]);
+		/* Report a damaged inode where it is first read; the loaders
+		 * (dx_iload) refuse to use it. */
+		if (why)
+			dx_corrupt(fs, ino, "inode", "%s (mode 0%o)", why, fs->itable[ino - 1].mode);
 		ip = ino_new(fs, ino);
+	}
 	if (ip)
 		ip->refs++;
 	pthread_mutex_unlock(&fs->icache_lock);

@@ -37,8 +37,8 @@ int dx_super_check(const struct dx_super *sb, uint64_t pool_size)
 		return dx_err(-EUCLEAN, "superblock has unknown flags 0x%x", sb->flags);
 	why = dx_v_super_geometry(sb, pool_size);
 	if (why)
-		return dx_err(-EUCLEAN, "superblock geometry is inconsistent: %s (%llu blocks, %llu-byte pool)",
-			      why, (unsigned long long)sb->nblocks, (unsigned long long)pool_size);
+		return dx_err(-EUCLEAN, "superblock geometry is inconsistent: %s (%llu blocks)", why,
+			      (unsigned long long)sb->nblocks);
 	return 0;
 }
 
