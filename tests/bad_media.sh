@@ -136,6 +136,7 @@ fresh() { cp "$GOOD" "$BAD"; }
 fresh
 poke "$BAD" set sb.nblocks $(((1 << 52) + 4096))
 poke "$BAD" set sb.bitmap_blocks $(((1 << 37) + 1))
+poke "$BAD" set sb.data_blk $(($("$POKE" "$BAD" get sb.bitmap_blk) + (1 << 37) + 1))
 refuse "superblock with 2^52+4096 blocks and a fixed-up checksum"
 fresh
 poke "$BAD" set sb.journal_blocks 1
