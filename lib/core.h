@@ -378,6 +378,8 @@ void dx_unlock2(struct dx_ino *a, struct dx_ino *b);
 
 /* extent.c */
 int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip);
+/* The empty map of a new inode: every inline slot free. */
+int dx_xmap_init(struct dx_ino *ip);
 void dx_xmap_free(struct dx_xmap *m);
 /* Index of the first extent that ends after lblk (n if none). */
 size_t dx_xmap_find(const struct dx_xmap *m, uint64_t lblk);

@@ -145,6 +145,16 @@ fail:
 	return ret;
 }
 
+int dx_xmap_init(struct dx_ino *ip)
+{
+	dx_xmap_free(&ip->xmap);
+	/* In the order dx_xmap_load pushes them. */
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (push_free(&ip->xmap, &ip->d->ext[i]))
+			return -ENOMEM;
+	return 0;
+}
+
 void dx_xmap_free(struct dx_xmap *m)
 {
 	free(m->v);

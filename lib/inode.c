@@ -333,10 +333,10 @@ struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t g
 	pthread_mutex_unlock(&fs->icache_lock);
 	if (!ip)
 		abort(); /* inside a transaction; see journal.c */
-	/* Build the map from the (zeroed) slot, so that its inline extent
-	 * slots are free to use: the first extents of a new file cost no
-	 * extent block. */
-	if (dx_xmap_load(fs, ip))
+	/* An empty map whose inline extent slots are free to use: the first
+	 * extents of a new file cost no extent block.  (Not dx_xmap_load:
+	 * the slot is not a valid inode until the caller fills it.) */
+	if (dx_xmap_init(ip))
 		abort(); /* out of memory inside a transaction */
 	ip->loaded = true;
 	if (S_ISDIR(mode)) {
