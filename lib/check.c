@@ -1041,6 +1041,33 @@ static void pass_maprecs(struct ck *ck)
 			}
 			continue;
 		}
+		if (m->kind == DX_MAPREC_QUARANTINE) {
+			/*
+			 * A quarantined block must be out of every file: the
+			 * reaper frees it once the holder is gone, and a block
+			 * a file still maps would then go to another file.
+			 * Dropping the record leaves the blocks with the file
+			 * (as when the holder is gone); those of its blocks no
+			 * file owns are then reclaimed by the bitmap pass.
+			 */
+			uint64_t owned = 0, first = 0;
+			for (uint64_t b = m->pblk; b < m->pblk + m->nblocks; b++)
+				if (own_ino(ck->owner[b]) && !owned++)
+					first = b;
+			if (owned) {
+				if (problem(
+					ck, false, "record dropped, blocks left to the file",
+					"mapping record %zu: %llu of quarantined blocks %llu-%llu "
+					"are still mapped by inode %llu",
+					i, U(owned), U(m->pblk), U(m->pblk + m->nblocks - 1),
+					U(ck->owner[first]))) {
+					m->kind = 0;
+					dx_persist(&ck->pc, &m->kind, sizeof(m->kind));
+					continue;
+				}
+				goto mark;
+			}
+		}
 		/* Left for the daemon: it knows whether the holder still runs. */
 		if (m->kind == DX_MAPREC_MAP)
 			note(ck,
@@ -1053,6 +1080,7 @@ static void pass_maprecs(struct ck *ck)
 			     "mapping record %zu: blocks %llu-%llu are quarantined for pid %llu; "
 			     "the next mount frees them once that process is gone",
 			     i, U(m->pblk), U(m->pblk + m->nblocks - 1), U(m->holder_pid));
+	mark:
 		for (uint64_t b = m->pblk; b < m->pblk + m->nblocks; b++) {
 			if (m->kind == DX_MAPREC_QUARANTINE && ck->owner[b] == OWN_FREE)
 				ck->owner[b] = OWN_QUAR;

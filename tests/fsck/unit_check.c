@@ -602,6 +602,39 @@ static void t_orphan(void)
 	daxfs_close(fs);
 }
 
+/* A quarantine record over blocks a file still maps (issue 11 #1): the
+ * reaper would free them under the file.  An error, not a pinned range;
+ * -y drops the record and the blocks stay the file's. */
+static void t_quarantine_owned(void)
+{
+	const char *name = "quarantine record over a file's blocks";
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "q", 3 * 4096, 3);
+	struct dx_maprec m;
+	struct dx_inode d;
+	struct stat st;
+
+	daxfs_close(fs);
+	d = iget(f);
+	memset(&m, 0, sizeof(m));
+	m.kind = DX_MAPREC_QUARANTINE;
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (d.ext[i].len) {
+			m.pblk = d.ext[i].pblk;
+			m.nblocks = d.ext[i].len;
+		}
+	if (!expect(m.nblocks == 3, name, "the file is not one 3-block extent"))
+		return;
+	m.holder_pid = 1;
+	wr(sb().maprec_blk * DX_BLOCK_SIZE, &m, sizeof(m));
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	expect(daxfs_getattr(fs, f, &st) == 0 && st.st_size == 3 * 4096 && st.st_blocks == 3 * 8,
+	       name, "the file lost its blocks");
+	daxfs_close(fs);
+}
+
 /* A transaction interrupted after changing an inode's nlink (7 instead of 1). */
 static void t_journal(void)
 {
@@ -1137,6 +1170,7 @@ static void body(void)
 	t_nlink();
 	t_free_target();
 	t_orphan();
+	t_quarantine_owned();
 	t_journal();
 	t_disconnected();
 	t_many_lost();
