@@ -15,8 +15,11 @@ as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$@"; }
 # What a user mount needs of the machine; nothing else is a reason to skip.
 fm=$(command -v fusermount3) || dx_skip "no fusermount3"
 [ -u "$fm" ] || dx_skip "$fm is not setuid root: users cannot mount FUSE filesystems"
+# libfuse opens /dev/fuse itself before it falls back to fusermount3, so a
+# device closed to users (some containers make it 0600) stops every user
+# mount.
 as_nobody sh -c 'exec 3<>/dev/fuse' 2>/dev/null ||
-	dx_skip "user nobody cannot open /dev/fuse ($(stat -c %A /dev/fuse))"
+	dx_skip "user nobody cannot open /dev/fuse ($(stat -c %A /dev/fuse)): no user may mount FUSE here"
 as_nobody test -x "$DX_DAEMON" || dx_skip "user nobody cannot run $DX_DAEMON (build tree not readable)"
 
 # nobody's own directory holds its pool and mountpoint; lib.sh's cleanup
@@ -42,13 +45,20 @@ awk -v m="$DX_MNT" '$2 == m && $3 == "fuse.daxfs" && /user_id=65534/ { ok = 1 } 
 as_nobody "$HOSTILE_TEST" owner "$DX_MNT" || dx_fail "hostile-test owner on nobody's own mount"
 # daxfsctl as nobody: a held map is listed, a lease is taken and listed.
 as_nobody sh -c "head -c 65536 /dev/zero >'$DX_MNT/ctl'" || dx_fail "write as nobody"
-as_nobody "$DX_CTL" map "$DX_MNT/ctl" 0 64K --write --hold 0 >"$DX_TMP/map.out" &
+# (setpriv itself, not the function, in the background: $! is then daxfsctl.)
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+	"$DX_CTL" map "$DX_MNT/ctl" 0 64K --write --hold 0 >"$DX_TMP/map.out" &
 holder=$!
 for _ in $(seq 50); do grep -q extent "$DX_TMP/map.out" 2>/dev/null && break; sleep 0.1; done
 as_nobody "$DX_CTL" pins "$DX_MNT" | grep -q "^1 mapping$" || dx_fail "nobody's pins does not list its map"
 as_nobody "$DX_CTL" info "$DX_MNT" | grep -q "^pool: *$DX_POOL" || dx_fail "the owner is not shown its pool"
 kill -TERM "$holder"
 wait "$holder"
+# FUSE sends the release after daxfsctl exits: poll for it.
+for _ in $(seq 50); do
+	as_nobody "$DX_CTL" stats "$DX_MNT" | grep -q "pinned blocks now: *0" && break
+	sleep 0.1
+done
 as_nobody "$DX_CTL" stats "$DX_MNT" | grep -q "pinned blocks now: *0" || dx_fail "pins left"
 
 # nobody unmounts its own mount; the daemon exits cleanly.
