@@ -104,7 +104,7 @@ uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_
 {
 	uint64_t lo = fs->sb.data_blk, hi = fs->sb.nblocks, b, e;
 
-	if (!want || !fs->free_blocks)
+	if (!want || !fs->free_blocks || dx_inject_fail(DX_INJECT_ALLOC_BLOCKS))
 		return 0;
 	if (goal < lo || goal >= hi)
 		goal = fs->block_hint;
@@ -204,7 +204,7 @@ uint64_t dx_alloc_inode(struct daxfs *fs)
 {
 	uint64_t n = fs->sb.ninodes, i;
 
-	if (!fs->free_inodes)
+	if (!fs->free_inodes || dx_inject_fail(DX_INJECT_ALLOC_INODE))
 		return 0;
 	i = find_clear(fs->ibitmap, fs->inode_hint, n);
 	if (i == n)

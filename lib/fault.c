@@ -14,7 +14,11 @@ static const struct {
 	{"drop-persist", DX_FAULT_DROP_PERSIST},
 	{"stale-read", DX_FAULT_STALE_READ},
 	{"early-free", DX_FAULT_EARLY_FREE},
+	{"missing-drain", DX_FAULT_MISSING_DRAIN},
+	{"late-store", DX_FAULT_LATE_STORE},
 };
+
+const struct dx_inject *dx_inject_hook;
 
 int dx_fault_init(struct daxfs *fs)
 {

@@ -14,6 +14,15 @@
  *                    not dropped (read(2) returns stale bytes)
  *   early-free       punch frees the block after the hole while the file
  *                    still maps it
+ *   missing-drain    a transaction's undo entry is not fenced before the
+ *                    range it saves is changed (for daxfs-crashtest)
+ *   late-store       the undo bytes are stored after their flush, so the
+ *                    fence that follows does not cover them (daxfs-crashtest)
+ *
+ * Apart from those, every build has one test hook that costs a predicted
+ * branch on a NULL pointer: dx_inject_hook, through which daxfs-crashtest
+ * fails the k-th allocation or journal-room check of an operation (and
+ * makes the journal look nearly full).
  */
 #ifndef DAXFS_FAULT_H
 #define DAXFS_FAULT_H
@@ -25,7 +34,33 @@ enum dx_fault {
 	DX_FAULT_DROP_PERSIST = 1 << 1,
 	DX_FAULT_STALE_READ = 1 << 2,
 	DX_FAULT_EARLY_FREE = 1 << 3,
+	DX_FAULT_MISSING_DRAIN = 1 << 4,
+	DX_FAULT_LATE_STORE = 1 << 5,
 };
+
+#include <stddef.h>
+
+/* Where an injected failure can strike. */
+enum dx_inject_site {
+	DX_INJECT_ALLOC_BLOCKS, /* dx_alloc_blocks finds nothing */
+	DX_INJECT_ALLOC_INODE,	/* dx_alloc_inode finds nothing */
+	DX_INJECT_TX_ROOM,	/* dx_tx_room reports no room */
+};
+
+/* A test's hook (NULL: none, the default).  fail() is asked at each site;
+ * room_cap, when non-zero, caps what dx_tx_room reports (a nearly full
+ * journal).  Process-wide: only single-threaded test programs set it. */
+struct dx_inject {
+	bool (*fail)(enum dx_inject_site site);
+	size_t room_cap;
+};
+extern const struct dx_inject *dx_inject_hook;
+
+static inline bool dx_inject_fail(enum dx_inject_site site)
+{
+	return __builtin_expect(dx_inject_hook != NULL, 0) && dx_inject_hook->fail &&
+	       dx_inject_hook->fail(site);
+}
 
 struct daxfs;
 

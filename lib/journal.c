@@ -22,6 +22,7 @@
 #include <string.h>
 #include "core.h"
 #include "crc32c.h"
+#include "fault.h"
 
 #define ROUND8(x) (((x) + 7) & ~(size_t)7)
 
@@ -140,10 +141,22 @@ size_t dx_tx_room(struct daxfs *fs)
 	/* Keep room for the deferred frees logged at commit, and a little
 	 * for the inode and time stores that close most operations. */
 	size_t reserve = 8192;
-	size_t used = fs->jr.tail + fs->jr.frees_cost + reserve;
+	size_t used = fs->jr.tail + fs->jr.frees_cost + reserve, room;
 	size_t size = fs->jr.limit && fs->jr.limit < fs->jr.size ? fs->jr.limit : fs->jr.size;
 
-	return used >= size ? 0 : size - used;
+	room = used >= size ? 0 : size - used;
+	if (__builtin_expect(dx_inject_hook != NULL, 0)) {
+		if (dx_inject_fail(DX_INJECT_TX_ROOM))
+			return 0;
+		if (dx_inject_hook->room_cap) {
+			/* A smaller journal: what this one would leave of the cap. */
+			size_t cap = dx_inject_hook->room_cap, small;
+			small = used - reserve >= cap ? 0 : cap - (used - reserve);
+			if (small < room)
+				room = small;
+		}
+	}
+	return room;
 }
 
 void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
@@ -166,9 +179,16 @@ void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
 	e.crc = 0;
 	e.crc = entry_crc(&e, p);
 	dx_memcpy_nodrain(&fs->pc, dst, &e, sizeof(e));
-	dx_memcpy_nodrain(&fs->pc, dst + sizeof(e), p, len);
+	if (dx_fault(fs, DX_FAULT_LATE_STORE)) {
+		/* Planted: the flush runs before the store it should cover. */
+		dx_flush(&fs->pc, dst + sizeof(e), len);
+		memcpy(dst + sizeof(e), p, len);
+	} else {
+		dx_memcpy_nodrain(&fs->pc, dst + sizeof(e), p, len);
+	}
 	/* Ordering 1: the undo bytes are durable before the range changes. */
-	dx_drain(&fs->pc);
+	if (!dx_fault(fs, DX_FAULT_MISSING_DRAIN))
+		dx_drain(&fs->pc);
 	jr->tail += dx_tx_cost(len);
 	push_range(&jr->flush, &jr->nflush, &jr->flush_cap, (void *)p, len);
 }

@@ -15,6 +15,14 @@ void dx_persist_set_observer(struct dx_pctx *pc, const struct dx_persist_observe
 	pc->observer = obs;
 }
 
+void (*dx_persist_map_hook)(struct dx_pctx *pc, void *base, size_t len);
+
+void dx_persist_mapped(struct dx_pctx *pc, void *base, size_t len)
+{
+	if (dx_persist_map_hook)
+		dx_persist_map_hook(pc, base, len);
+}
+
 void dx_flush(const struct dx_pctx *pc, const void *p, size_t len)
 {
 	if (pc->observer)

@@ -50,4 +50,12 @@ struct dx_persist_observer {
 	void (*drain)(void);
 };
 void dx_persist_set_observer(struct dx_pctx *pc, const struct dx_persist_observer *obs);
+
+/*
+ * Optional hook for tests: told the context and mapping of every pool that
+ * daxfs_open maps read-write, before recovery runs (so that a recorder can
+ * attach an observer and watch the recovery).  NULL by default.
+ */
+extern void (*dx_persist_map_hook)(struct dx_pctx *pc, void *base, size_t len);
+void dx_persist_mapped(struct dx_pctx *pc, void *base, size_t len);
 #endif

@@ -128,6 +128,8 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		goto fail;
 	fs->sb = sb;
 	dx_persist_init(&fs->pc, fs->is_pmem);
+	if (!fs->readonly)
+		dx_persist_mapped(&fs->pc, fs->base, fs->mapped_len);
 	fs->itable = dx_blk(fs, sb.itable_blk);
 	fs->bitmap = dx_blk(fs, sb.bitmap_blk);
 	fs->maprecs = dx_blk(fs, sb.maprec_blk);

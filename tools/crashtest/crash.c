@@ -1,0 +1,778 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * crash.c - crash states of a workload, built at every fence that the
+ * recorder (lib/persist_record.h) saw, and what each must recover to.
+ *
+ * At a fence, the lines in flight are split into units (a data line as a
+ * whole, a metadata line word by word) and each unit takes one of its
+ * values: old (the fenced image), as flushed, or current.  With at most
+ * six units every combination is tried; beyond that every single unit
+ * alone, every unit left out of the completed fence, and seeded random
+ * combinations.  Each image is recovered (daxfs_open), checked
+ * (daxfs_check, as fsck -n), compared with the logical state before or
+ * after the operation in flight, and then emptied: every file deleted and
+ * every block and inode free again.  For a sample of images the recovery
+ * is recorded as well and crashed at each of its own fences.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include "check.h"
+#include "daxfs.h"
+#include "fault.h"
+#include "format.h"
+#include "persist.h"
+#include "persist_record.h"
+#include "crashtest.h"
+#include "oracle.h"
+
+#define PAGE 4096u
+#define MAX_EXHAUSTIVE 6
+#define MAX_UNITS 4096
+
+/* ---- the pool a hook sees being mapped ---- */
+
+static struct {
+	struct dx_pctx *pc;
+	char *base;
+	size_t len;
+	struct dx_recorder *rec; /* recording a recovery */
+	bool record;
+} mapped;
+
+static void map_hook(struct dx_pctx *pc, void *base, size_t len)
+{
+	mapped.pc = pc;
+	mapped.base = base;
+	mapped.len = len;
+	if (mapped.record)
+		mapped.rec = dx_record_start(pc, base, len, NULL);
+}
+
+static const struct dx_inject journal_room = {.room_cap = WL_JOURNAL_ROOM};
+
+/* ---- writing an image ---- */
+
+/*
+ * The crash pool keeps its pages between images (allocating them again on
+ * each mapping's page faults costs more than everything else).  Pages
+ * outside the metadata region and outside the pages the last image had
+ * non-zero are zero in the file, and daxfs writes (recovery, deletion)
+ * only into those, so an image is written as: the metadata region, and
+ * the data pages that are non-zero in it or in the last one.
+ */
+static struct {
+	uint8_t *nz;	/* data pages the file may hold non-zero */
+	size_t npages, meta_pages;
+	bool valid;
+} cfile;
+
+static int write_image(const char *buf, size_t len, const uint8_t *nz)
+{
+	static const char zero[PAGE];
+	int fd = open(ct.crash, O_RDWR | O_CREAT, 0600);
+	size_t np = len / PAGE;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (!cfile.valid || cfile.npages != np) {
+		free(cfile.nz);
+		cfile.nz = calloc(np, 1);
+		cfile.npages = np;
+		cfile.meta_pages = ((const struct dx_super *)buf)->data_blk;
+		if (!cfile.nz || ftruncate(fd, 0) || ftruncate(fd, (off_t)len))
+			ret = -errno;
+		cfile.valid = !ret;
+	}
+	for (size_t p = 0; !ret && p < np;) {
+		size_t q = p;
+		bool want = p < cfile.meta_pages || cfile.nz[p] || !nz || nz[p];
+		if (!want) {
+			p++;
+			continue;
+		}
+		while (q < np && (q < cfile.meta_pages || cfile.nz[q] || !nz || nz[q]))
+			q++;
+		if (pwrite(fd, buf + p * PAGE, (q - p) * PAGE, (off_t)(p * PAGE)) !=
+		    (ssize_t)((q - p) * PAGE))
+			ret = -EIO;
+		for (size_t i = p; i < q; i++)
+			cfile.nz[i] = memcmp(buf + i * PAGE, zero, PAGE) != 0;
+		p = q;
+	}
+	close(fd);
+	if (ret)
+		cfile.valid = false;
+	return ret;
+}
+
+/* ---- checking a recovered image ---- */
+
+struct expect {
+	const struct ostate *before, *after; /* before NULL: only after */
+	const struct orelax *rx;
+};
+
+struct ckmsg {
+	char first[256];
+};
+
+static void ck_report(void *ctx, const char *msg)
+{
+	struct ckmsg *m = ctx;
+
+	if (!m->first[0])
+		snprintf(m->first, sizeof(m->first), "%s", msg);
+}
+
+static int run_check(char *why, size_t wl)
+{
+	struct ckmsg m = {{0}};
+	struct daxfs_check_opts o = {.mode = DAXFS_CHECK_ONLY, .report = ck_report, .ctx = &m};
+	struct daxfs_check_result r;
+	int ret = daxfs_check(ct.crash, &o, &r);
+
+	if (ret) {
+		snprintf(why, wl, "the checker cannot run: %s", daxfs_errormsg());
+		return 1;
+	}
+	if (r.errors) {
+		snprintf(why, wl, "the checker finds %" PRIu64 " problems: %s", r.errors, m.first);
+		return 1;
+	}
+	return 0;
+}
+
+/* Open (recover) the image in ct.crash and describe it. */
+static int recover(struct ostate *got, char *why, size_t wl)
+{
+	struct daxfs *fs;
+	char w2[512];
+	int ret = daxfs_open(ct.crash, NULL, &fs);
+
+	/* The recovery is over: stop recording while the pool is open. */
+	if (mapped.rec)
+		dx_record_pause(mapped.rec);
+	if (ret) {
+		snprintf(why, wl, "does not open: %s", daxfs_errormsg());
+		return 1;
+	}
+	ret = ostate_take(fs, got, w2, sizeof(w2));
+	daxfs_close(fs);
+	if (ret) {
+		snprintf(why, wl, "after recovery: %s", w2);
+		return 1;
+	}
+	return run_check(why, wl);
+}
+
+/* Delete everything: the pool must end as empty as mkfs left it. */
+static int delete_all(char *why, size_t wl)
+{
+	struct daxfs *fs;
+	struct statvfs sv;
+	struct stat root;
+	char w2[512];
+	int ret = daxfs_open(ct.crash, NULL, &fs);
+
+	if (ret) {
+		snprintf(why, wl, "does not open a second time: %s", daxfs_errormsg());
+		return 1;
+	}
+	ret = ostate_delete_all(fs, w2, sizeof(w2));
+	daxfs_statfs(fs, &sv);
+	/* An empty directory keeps its blocks. */
+	if (!daxfs_getattr(fs, 1, &root))
+		sv.f_bfree += (uint64_t)root.st_blocks / (DX_BLOCK_SIZE / 512);
+	daxfs_close(fs);
+	if (ret) {
+		snprintf(why, wl, "the tree cannot be deleted: %s", w2);
+		return 1;
+	}
+	if (sv.f_bfree != ct.empty_bfree || sv.f_ffree != ct.empty_ffree) {
+		snprintf(why, wl,
+			 "after deleting everything %llu blocks and %llu inodes are free, not "
+			 "%" PRIu64 " and %" PRIu64,
+			 (unsigned long long)sv.f_bfree, (unsigned long long)sv.f_ffree,
+			 ct.empty_bfree, ct.empty_ffree);
+		return 1;
+	}
+	return run_check(why, wl);
+}
+
+static int match(const struct expect *e, const struct ostate *got, char *why, size_t wl)
+{
+	char wa[400], wb[400] = "";
+
+	if (ostate_equal(e->after, got, e->rx, wa, sizeof(wa)))
+		return 0;
+	if (e->before && ostate_equal(e->before, got, e->rx, wb, sizeof(wb)))
+		return 0;
+	if (e->before)
+		snprintf(why, wl, "neither the state before (%s) nor after (%s)", wb, wa);
+	else
+		snprintf(why, wl, "the completed operation is not all there: %s", wa);
+	return 1;
+}
+
+static bool rec_crash_images(const struct ostate *once, char *why, size_t wl);
+
+/* Recover, check, compare and delete the image buf; 0 when all is well. */
+static int eval_image(const char *buf, size_t len, const uint8_t *nz, const struct expect *e,
+		      bool crash_recovery, char *why, size_t wl)
+{
+	struct ostate got;
+	int bad;
+
+	ct.states++;
+	if (write_image(buf, len, nz)) {
+		snprintf(why, wl, "cannot write the image");
+		return 1;
+	}
+	mapped.record = crash_recovery;
+	dx_persist_map_hook = map_hook;
+	bad = recover(&got, why, wl);
+	dx_persist_map_hook = NULL;
+	mapped.record = false;
+	if (!bad)
+		bad = match(e, &got, why, wl);
+	if (!bad && mapped.rec && dx_record_npoints(mapped.rec))
+		bad = rec_crash_images(&got, why, wl);
+	dx_record_free(mapped.rec);
+	mapped.rec = NULL;
+	ostate_free(&got);
+	if (!bad && !ct.no_delete) {
+		/* The image again: the crash images of the recovery replaced it. */
+		if (write_image(buf, len, nz)) {
+			snprintf(why, wl, "cannot write the image");
+			return 1;
+		}
+		bad = delete_all(why, wl);
+	}
+	return bad;
+}
+
+/* ---- units and their combinations ---- */
+
+struct unit {
+	uint64_t off;
+	unsigned size;
+	int nv, fence;	    /* values; the one the fence makes durable */
+	const char *v[3];   /* old first */
+};
+
+struct units {
+	struct unit u[MAX_UNITS];
+	size_t n;
+};
+
+static void add_unit(struct units *us, uint64_t off, unsigned size, const char *old,
+		     const char *fl, const char *cur, bool flushed)
+{
+	struct unit *u;
+
+	if (us->n == MAX_UNITS)
+		return;
+	u = &us->u[us->n];
+	u->off = off;
+	u->size = size;
+	u->nv = 1;
+	u->v[0] = old;
+	u->fence = 0;
+	if (flushed && memcmp(fl, old, size) && memcmp(fl, cur, size)) {
+		u->fence = u->nv;
+		u->v[u->nv++] = fl;
+	}
+	if (memcmp(cur, old, size)) {
+		if (flushed && !memcmp(fl, cur, size))
+			u->fence = u->nv;
+		u->v[u->nv++] = cur;
+	}
+	if (u->nv > 1)
+		us->n++;
+}
+
+static void build_units(const struct dx_rec_point *pt, uint64_t meta_end, struct units *us)
+{
+	us->n = 0;
+	for (size_t i = 0; i < pt->n; i++) {
+		const struct dx_rec_line *l = &pt->lines[i];
+		if (l->off < meta_end) {
+			/* Metadata: each 8-byte word may reach the media alone. */
+			for (unsigned w = 0; w < DX_REC_LINE; w += 8)
+				add_unit(us, l->off + w, 8, l->old + w, l->fl + w, l->cur + w,
+					 l->flushed);
+		} else {
+			add_unit(us, l->off, DX_REC_LINE, l->old, l->fl, l->cur, l->flushed);
+		}
+	}
+}
+
+static void apply(char *img, const struct units *us, const uint8_t *choice)
+{
+	for (size_t i = 0; i < us->n; i++)
+		memcpy(img + us->u[i].off, us->u[i].v[choice[i]], us->u[i].size);
+}
+
+/* Combinations already tried at this point (a small hash set). */
+#define SEEN_SLOTS 8192
+struct seen {
+	uint64_t h[SEEN_SLOTS];
+};
+
+static bool seen_add(struct seen *s, const uint8_t *c, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 1099511628211ULL;
+	h |= 1;
+	for (size_t i = h % SEEN_SLOTS, k = 0; k < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, k++) {
+		if (s->h[i] == h)
+			return false;
+		if (!s->h[i]) {
+			s->h[i] = h;
+			return true;
+		}
+	}
+	return true;
+}
+
+/* ---- saving a failure ---- */
+
+struct where {
+	const struct workload *w;
+	size_t opi;	/* the operation in flight */
+	size_t point;	/* its fence */
+	bool final;	/* the point after it returned */
+};
+
+static void save_failure(const struct where *at, const char *buf, size_t len, const char *why)
+{
+	char path[512];
+	FILE *f;
+
+	ct.failed++;
+	if (ct.failed <= ct.max_failures_shown)
+		fprintf(stderr, "FAIL %s: op %zu (%s) fence %zu%s: %s\n", at->w->name, at->opi,
+			wl_kind_name(at->w->ops[at->opi].kind), at->point,
+			at->final ? " (after it returned)" : "", why);
+	if (!ct.save || ct.failed > 50)
+		return;
+	mkdir(ct.save, 0755);
+	snprintf(path, sizeof(path), "%s/fail-%" PRIu64 ".img", ct.save, ct.failed);
+	{
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+			fprintf(stderr, "daxfs-crashtest: cannot save %s\n", path);
+		if (fd >= 0)
+			close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/fail-%" PRIu64 ".replay", ct.save, ct.failed);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "# daxfs-crashtest --replay %s\n# %s\n", path, why);
+	fprintf(f, "variant %d\nfsync %d\nfinal %d\ntarget %zu\nimage fail-%" PRIu64 ".img\n",
+		(int)at->w->variant, (int)at->w->fsync, (int)at->final, at->opi, ct.failed);
+	for (size_t i = 0; i <= at->opi; i++) {
+		char line[160];
+		wl_format_op(&at->w->ops[i], line, sizeof(line));
+		fprintf(f, "op %s\n", line);
+	}
+	fclose(f);
+	if (ct.failed <= ct.max_failures_shown)
+		fprintf(stderr, "     saved: daxfs-crashtest --replay %s\n", path);
+}
+
+/* ---- the states of one fence ---- */
+
+struct point_ctx {
+	const struct expect *e;
+	const struct where *at;
+	char *img; /* fenced image at this point */
+	size_t len;
+	uint8_t *nz;
+	uint64_t rng;
+	int rec_samples; /* recovery crashes still to sample here */
+	bool failed;
+};
+
+static void try_combo(struct point_ctx *pc, const struct units *us, const uint8_t *choice,
+		      struct seen *seen)
+{
+	static char saved[MAX_UNITS * DX_REC_LINE];
+	char why[1024];
+	bool rec;
+
+	if (pc->failed || !seen_add(seen, choice, us->n))
+		return;
+	for (size_t i = 0; i < us->n; i++)
+		memcpy(saved + i * DX_REC_LINE, pc->img + us->u[i].off, us->u[i].size);
+	apply(pc->img, us, choice);
+	rec = pc->rec_samples > 0;
+	if (eval_image(pc->img, pc->len, pc->nz, pc->e, rec, why, sizeof(why))) {
+		save_failure(pc->at, pc->img, pc->len, why);
+		pc->failed = true; /* one failure per fence is enough */
+	}
+	if (rec)
+		pc->rec_samples--;
+	for (size_t i = 0; i < us->n; i++)
+		memcpy(pc->img + us->u[i].off, saved + i * DX_REC_LINE, us->u[i].size);
+}
+
+static void point_states(struct point_ctx *pc, const struct units *us, bool skip_old)
+{
+	static uint8_t c[MAX_UNITS];
+	static struct seen seen;
+	size_t n = us->n;
+
+	memset(&seen, 0, sizeof(seen));
+	memset(c, 0, n);
+	if (skip_old)
+		seen_add(&seen, c, n); /* the last fence's completed state: tried */
+	if (n <= MAX_EXHAUSTIVE) {
+		/* Every combination (a mixed-radix counter). */
+		for (;;) {
+			size_t i;
+			try_combo(pc, us, c, &seen);
+			for (i = 0; i < n && ++c[i] == us->u[i].nv; i++)
+				c[i] = 0;
+			if (i == n)
+				break;
+		}
+		return;
+	}
+	/* The fence completed, and everything current. */
+	for (size_t i = 0; i < n; i++)
+		c[i] = (uint8_t)us->u[i].fence;
+	try_combo(pc, us, c, &seen);
+	for (size_t i = 0; i < n; i++)
+		c[i] = (uint8_t)(us->u[i].nv - 1);
+	try_combo(pc, us, c, &seen);
+	/* Each unit alone, at each of its new values. */
+	for (size_t u = 0; u < n; u++) {
+		memset(c, 0, n);
+		for (int v = 1; v < us->u[u].nv; v++) {
+			c[u] = (uint8_t)v;
+			try_combo(pc, us, c, &seen);
+		}
+	}
+	/* The completed fence without one unit. */
+	for (size_t u = 0; u < n; u++) {
+		for (size_t i = 0; i < n; i++)
+			c[i] = (uint8_t)us->u[i].fence;
+		if (!c[u])
+			continue;
+		c[u] = 0;
+		try_combo(pc, us, c, &seen);
+	}
+	for (int r = 0; r < ct.random_subsets; r++) {
+		for (size_t i = 0; i < n; i++)
+			c[i] = (uint8_t)(wl_rand(&pc->rng) % (uint64_t)us->u[i].nv);
+		try_combo(pc, us, c, &seen);
+	}
+}
+
+/* ---- crashing the recovery ---- */
+
+/* Every fence of the recorded recovery: recovering from there again must
+ * end where one recovery ended. */
+static bool rec_crash_images(const struct ostate *once, char *why, size_t wl)
+{
+	struct dx_recorder *r = mapped.rec;
+	size_t len = mapped.len, np = dx_record_npoints(r);
+	char *img = malloc(len);
+	struct expect e = {.after = once};
+	static struct units us;
+	uint64_t meta_end = 0;
+	bool bad = false;
+
+	if (!img)
+		return false;
+	memcpy(img, dx_record_window_start(r), len);
+	meta_end = ((const struct dx_super *)img)->data_blk * DX_BLOCK_SIZE;
+	for (size_t k = 0; k < np && !bad; k++) {
+		const struct dx_rec_point *pt = dx_record_point(r, k);
+		static uint8_t c[MAX_UNITS];
+		build_units(pt, meta_end, &us);
+		/* Nothing of this fence, all of it, and everything current. */
+		for (int which = 0; which < 3 && !bad && us.n; which++) {
+			struct ostate got;
+			char w2[800];
+			for (size_t i = 0; i < us.n; i++)
+				c[i] = (uint8_t)(which == 0 ? 0 : which == 1 ? us.u[i].fence
+									     : us.u[i].nv - 1);
+			apply(img, &us, c);
+			ct.states++;
+			ct.rec_states++;
+			if (write_image(img, len, NULL)) {
+				bad = true;
+				snprintf(why, wl, "cannot write an image");
+				break;
+			}
+			if (recover(&got, w2, sizeof(w2)) || match(&e, &got, w2, sizeof(w2))) {
+				snprintf(why, wl, "recovery crashed at its fence %zu of %zu: %s", k, np,
+					 w2);
+				bad = true;
+			}
+			ostate_free(&got);
+			for (size_t i = 0; i < us.n; i++)
+				c[i] = 0;
+			apply(img, &us, c);
+		}
+		for (size_t i = 0; i < pt->n; i++)
+			if (pt->lines[i].flushed)
+				memcpy(img + pt->lines[i].off, pt->lines[i].fl, DX_REC_LINE);
+	}
+	free(img);
+	return bad;
+}
+
+/* ---- one workload ---- */
+
+struct live {
+	struct wl_run run;
+	struct dx_recorder *rec;
+	size_t len;
+	uint64_t meta_end;
+};
+
+static int live_open(struct live *lv, const struct workload *w)
+{
+	int ret;
+
+	memset(lv, 0, sizeof(*lv));
+	if ((ret = ct_fresh_pool(w->variant, ct.live)))
+		return ret;
+	dx_persist_map_hook = map_hook;
+	ret = daxfs_open(ct.live, NULL, &lv->run.fs);
+	dx_persist_map_hook = NULL;
+	if (ret)
+		return ret;
+	lv->len = mapped.len;
+	lv->meta_end = ((const struct dx_super *)mapped.base)->data_blk * DX_BLOCK_SIZE;
+	lv->run.dead_pid = 0x3ffffff0; /* above pid_max: never a live process */
+	lv->rec = dx_record_start(mapped.pc, mapped.base, mapped.len, NULL);
+	dx_record_pause(lv->rec);
+	return 0;
+}
+
+/* Run op i on the live pool; its points stay in the recorder. */
+static long live_op(struct live *lv, const struct workload *w, size_t i)
+{
+	long ret;
+
+	dx_record_clear(lv->rec);
+	dx_record_resume(lv->rec);
+	if (w->variant == V_FULL_JOURNAL)
+		dx_inject_hook = &journal_room;
+	ret = wl_run_op(&lv->run, &w->ops[i]);
+	if (w->fsync && w->ops[i].a[0]) {
+		/* fsync only fences: what it adds is one more point. */
+		struct op f = w->ops[i];
+		f.kind = OP_FSYNC;
+		(void)wl_run_op(&lv->run, &f);
+	}
+	dx_inject_hook = NULL;
+	dx_record_pause(lv->rec);
+	dx_record_point_now(lv->rec);
+	return ret;
+}
+
+static void mark_nz(uint8_t *nz, const char *img, size_t len)
+{
+	static const char zero[PAGE];
+
+	for (size_t p = 0; p < len / PAGE; p++)
+		nz[p] = memcmp(img + p * PAGE, zero, PAGE) != 0;
+}
+
+static void crash_op(struct live *lv, const struct workload *w, size_t i,
+		     const struct ostate *before, const struct ostate *after,
+		     const struct orelax *rx)
+{
+	struct dx_recorder *r = lv->rec;
+	size_t np = dx_record_npoints(r);
+	char *img = malloc(lv->len);
+	uint8_t *nz = malloc(lv->len / PAGE);
+	static struct units us;
+	struct expect e = {before, after, rx}, ef = {NULL, after, rx};
+
+	if (!img || !nz) {
+		fprintf(stderr, "daxfs-crashtest: out of memory\n");
+		exit(2);
+	}
+	memcpy(img, dx_record_window_start(r), lv->len);
+	mark_nz(nz, img, lv->len);
+	for (size_t k = 0; k < np; k++) {
+		const struct dx_rec_point *pt = dx_record_point(r, k);
+		bool final = k + 1 == np;
+		struct where at = {w, i, k, final};
+		struct point_ctx pc = {final ? &ef : &e, &at, img, lv->len, nz,
+				       ct.seed ^ (i * 1000003 + k) ^ (uint64_t)w->nops << 40,
+				       ct.rec_samples, false};
+
+		for (size_t j = 0; j < pt->n; j++)
+			nz[pt->lines[j].off / PAGE] = 1;
+		build_units(pt, lv->meta_end, &us);
+		if (final && us.n) {
+			/* Stores still in flight after the call returned. */
+			char why[256];
+			snprintf(why, sizeof(why),
+				 "%zu units (first at pool offset %" PRIu64
+				 ") were not persistent when the call returned",
+				 us.n, us.u[0].off);
+			save_failure(&at, img, lv->len, why);
+		}
+		point_states(&pc, &us, k > 0 && !final);
+		for (size_t j = 0; j < pt->n; j++)
+			if (pt->lines[j].flushed)
+				memcpy(img + pt->lines[j].off, pt->lines[j].fl, DX_REC_LINE);
+	}
+	free(img);
+	free(nz);
+}
+
+void ct_crash_workload(const struct workload *w)
+{
+	struct live lv;
+	char why[512];
+	int ret;
+
+	ct.workloads++;
+	if ((ret = live_open(&lv, w))) {
+		fprintf(stderr, "daxfs-crashtest: %s: cannot open the pool: %s\n", w->name,
+			daxfs_errormsg());
+		ct.failed++;
+		return;
+	}
+	for (size_t i = 0; i < w->nops; i++) {
+		struct ostate before, after;
+		struct orelax rx = {0};
+		const char *ip = wl_inplace(&w->ops[i]);
+		uint64_t f0 = ct.failed;
+
+		if (ostate_take(lv.run.fs, &before, why, sizeof(why))) {
+			fprintf(stderr, "daxfs-crashtest: %s: op %zu: %s\n", w->name, i, why);
+			ct.failed++;
+			ostate_free(&before);
+			break;
+		}
+		if (ip) {
+			const struct ofile *f = ostate_find(&before, ip);
+			rx.path = ip;
+			rx.old = f ? f->content : "";
+			rx.old_size = f && f->content ? f->clen : 0;
+		}
+		live_op(&lv, w, i);
+		if (ostate_take(lv.run.fs, &after, why, sizeof(why))) {
+			fprintf(stderr, "daxfs-crashtest: %s: after op %zu: %s\n", w->name, i, why);
+			ct.failed++;
+		} else {
+			crash_op(&lv, w, i, &before, &after, &rx);
+		}
+		ostate_free(&before);
+		ostate_free(&after);
+		if (ct.verbose > 1)
+			fprintf(stderr, "  op %zu %s: %" PRIu64 " states so far%s\n", i,
+				wl_kind_name(w->ops[i].kind), ct.states,
+				ct.failed > f0 ? " FAILED" : "");
+	}
+	dx_record_free(lv.rec);
+	daxfs_close(lv.run.fs);
+}
+
+/* ---- replaying a saved failure ---- */
+
+int ct_replay(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	struct workload w = {0};
+	struct op ops[600];
+	char line[512], image[800] = "", dir[400];
+	int final = 0, v = 0, fs_ = 0;
+	size_t target = 0;
+	struct live lv;
+	int bad = 1;
+
+	if (!f) {
+		fprintf(stderr, "daxfs-crashtest: %s: %s\n", file, strerror(errno));
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s", file);
+	*(strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir) = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		char s[300];
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "variant %d", &v) == 1 || sscanf(line, "fsync %d", &fs_) == 1 ||
+		    sscanf(line, "final %d", &final) == 1 || sscanf(line, "target %zu", &target) == 1)
+			continue;
+		if (sscanf(line, "image %299s", s) == 1)
+			snprintf(image, sizeof(image), "%s%s", s[0] == '/' ? "" : dir, s);
+		else if (!strncmp(line, "op ", 3) && w.nops < 600 && !wl_parse_op(line + 3, &ops[w.nops]))
+			w.nops++;
+	}
+	fclose(f);
+	w.ops = ops;
+	w.variant = (enum variant)v;
+	w.fsync = fs_;
+	snprintf(w.name, sizeof(w.name), "replay");
+	if (target >= w.nops || !image[0] || v < 0 || v >= V_NVARIANTS) {
+		fprintf(stderr, "daxfs-crashtest: %s: not a replay file\n", file);
+		return 2;
+	}
+	if (live_open(&lv, &w)) {
+		fprintf(stderr, "daxfs-crashtest: cannot open the pool: %s\n", daxfs_errormsg());
+		return 2;
+	}
+	for (size_t i = 0; i <= target; i++) {
+		struct ostate before, after;
+		struct orelax rx = {0};
+		const char *ip = wl_inplace(&w.ops[i]);
+		char why[1024];
+
+		ostate_take(lv.run.fs, &before, why, sizeof(why));
+		if (ip) {
+			const struct ofile *of = ostate_find(&before, ip);
+			rx.path = ip;
+			rx.old = of ? of->content : "";
+			rx.old_size = of && of->content ? of->clen : 0;
+		}
+		printf("op %zu: %s -> %ld\n", i, wl_kind_name(w.ops[i].kind), live_op(&lv, &w, i));
+		ostate_take(lv.run.fs, &after, why, sizeof(why));
+		if (i == target) {
+			size_t len;
+			char *buf = NULL;
+			int fd = open(image, O_RDONLY);
+			struct stat st;
+			struct expect e = {final ? NULL : &before, &after, &rx};
+			if (fd >= 0 && !fstat(fd, &st) && (buf = malloc((size_t)st.st_size)) &&
+			    read(fd, buf, (size_t)st.st_size) == st.st_size) {
+				len = (size_t)st.st_size;
+				bad = eval_image(buf, len, NULL, &e, true, why, sizeof(why));
+				printf("%s: %s\n", image, bad ? why : "recovers correctly");
+			} else {
+				fprintf(stderr, "daxfs-crashtest: cannot read %s\n", image);
+				bad = 2;
+			}
+			if (fd >= 0)
+				close(fd);
+			free(buf);
+		}
+		ostate_free(&before);
+		ostate_free(&after);
+	}
+	dx_record_free(lv.rec);
+	daxfs_close(lv.run.fs);
+	return bad;
+}

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daxfs-crashtest - crash-state and error-path tester of the daxfs core.
+ *
+ * Runs workloads in process through lib/ (no FUSE) on small pools in
+ * /dev/shm, and tests every crash state the persistence recorder finds
+ * (crash.c) and every injected allocation or journal-room failure
+ * (inject.c).  Each workload runs in a child process, so that an abort in
+ * the core counts as a failure instead of ending the run.  The last line is
+ *
+ *   crashtest: W workloads, S crash states, F failed
+ *
+ * See docs/crash-consistency.md, "The crash tester".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <ftw.h>
+#include "daxfs.h"
+#include "crashtest.h"
+
+struct ct ct;
+
+/*
+ * Workloads left out while another change fixes what they find.  Each
+ * entry names the pending fix; remove it when that fix is on main.
+ */
+static const struct {
+	const char *match; /* substring of the workload name */
+	const char *why;
+} skip_list[] = {
+	{NULL, NULL},
+};
+
+static bool skipped(const char *name)
+{
+	for (size_t i = 0; skip_list[i].match; i++)
+		if (strstr(name, skip_list[i].match))
+			return true;
+	return false;
+}
+
+int ct_copy(const char *from, const char *to)
+{
+	char buf[1 << 16];
+	int in = open(from, O_RDONLY), out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+	int ret = 0;
+
+	if (in < 0 || out < 0)
+		ret = -errno;
+	while (!ret && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			ret = -EIO;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+int ct_fresh_pool(enum variant v, const char *path)
+{
+	return ct_copy(ct.tmpl[v], path);
+}
+
+static int make_templates(void)
+{
+	struct daxfs_mkfs_opts mo = {.size = CT_POOL_SIZE, .force = 1};
+	struct daxfs *fs;
+	struct statvfs sv;
+	char empty[200];
+	int ret;
+
+	snprintf(empty, sizeof(empty), "%s/empty.pool", ct.dir);
+	if ((ret = daxfs_mkfs(empty, &mo, NULL)) || (ret = daxfs_open(empty, NULL, &fs)))
+		return ret;
+	daxfs_statfs(fs, &sv);
+	ct.empty_bfree = sv.f_bfree;
+	ct.empty_ffree = sv.f_ffree;
+	daxfs_close(fs);
+	for (int v = 0; v < V_NVARIANTS; v++) {
+		struct wl_run r = {0};
+		snprintf(ct.tmpl[v], sizeof(ct.tmpl[v]), "%s/tree-%d.pool", ct.dir, v);
+		if ((ret = ct_copy(empty, ct.tmpl[v])) || (ret = daxfs_open(ct.tmpl[v], NULL, &r.fs)))
+			return ret;
+		ret = wl_setup(&r, (enum variant)v);
+		daxfs_close(r.fs);
+		if (ret) {
+			fprintf(stderr, "daxfs-crashtest: setup of variant %d: %s\n", v,
+				strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* ---- running a workload in a child ---- */
+
+struct counts {
+	uint64_t states, failed, rec_states, inject_runs;
+};
+
+static void run_isolated(const struct workload *w, bool crash, bool inject)
+{
+	int fd[2];
+	pid_t pid;
+	int status;
+	struct counts c = {0};
+
+	if (pipe(fd) || (pid = fork()) < 0) {
+		perror("daxfs-crashtest: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fd[0]);
+		ct.states = ct.failed = ct.rec_states = ct.inject_runs = 0;
+		if (crash)
+			ct_crash_workload(w);
+		if (inject)
+			ct_inject_workload(w);
+		c = (struct counts){ct.states, ct.failed, ct.rec_states, ct.inject_runs};
+		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
+			_exit(3);
+		_exit(0);
+	}
+	close(fd[1]);
+	if (read(fd[0], &c, sizeof(c)) != sizeof(c))
+		memset(&c, 0, sizeof(c));
+	close(fd[0]);
+	waitpid(pid, &status, 0);
+	ct.workloads++;
+	ct.states += c.states;
+	ct.failed += c.failed;
+	ct.rec_states += c.rec_states;
+	ct.inject_runs += c.inject_runs;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		ct.failed++;
+		fprintf(stderr, "FAIL %s: the tester died (%s %d) in it\n", w->name,
+			WIFSIGNALED(status) ? "signal" : "exit",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	}
+	if (ct.verbose)
+		fprintf(stderr, "%-40s %8" PRIu64 " states %s\n", w->name, c.states,
+			c.failed ? "FAILED" : "ok");
+}
+
+static const char *const vname[V_NVARIANTS] = {"plain", "fullpool", "fulljournal"};
+
+static void name_seq(struct workload *w, const struct op *const *ops, const size_t *idx)
+{
+	int n = snprintf(w->name, sizeof(w->name), "seq%zu", w->nops);
+
+	for (size_t i = 0; i < w->nops; i++)
+		n += snprintf(w->name + n, sizeof(w->name) - (size_t)n, "%s%zu-%s", i ? "+" : ":",
+			      idx[i], wl_kind_name(ops[i]->kind));
+	snprintf(w->name + n, sizeof(w->name) - (size_t)n, "/%s%s", vname[w->variant],
+		 w->fsync ? "/fsync" : "");
+}
+
+static void cleanup_dir(void)
+{
+	char p[300];
+
+	for (int v = 0; v < V_NVARIANTS; v++)
+		unlink(ct.tmpl[v]);
+	snprintf(p, sizeof(p), "%s/empty.pool", ct.dir);
+	unlink(p);
+	unlink(ct.live);
+	unlink(ct.crash);
+	rmdir(ct.dir);
+}
+
+static void on_signal(int sig)
+{
+	cleanup_dir();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: daxfs-crashtest [--full] [--seed N] [--seq2 N] [--random N] [--ops N]\n"
+		"                       [--subsets N] [--only SUBSTR] [--no-inject] [--inject-only]\n"
+		"                       [--save DIR] [--replay FILE] [-v]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"full", no_argument, 0, 'F'},	      {"seed", required_argument, 0, 's'},
+		{"seq2", required_argument, 0, '2'},  {"random", required_argument, 0, 'r'},
+		{"ops", required_argument, 0, 'o'},   {"subsets", required_argument, 0, 'S'},
+		{"only", required_argument, 0, 'O'},  {"no-inject", no_argument, 0, 'N'},
+		{"inject-only", no_argument, 0, 'I'}, {"save", required_argument, 0, 'd'},
+		{"replay", required_argument, 0, 'R'}, {"no-delete", no_argument, 0, 'D'},
+		{"verbose", no_argument, 0, 'v'},     {0, 0, 0, 0}};
+	const struct op *fixed;
+	size_t nfixed = wl_fixed_ops(&fixed);
+	long seq2 = 40, nrandom = 1, maxops = 60;
+	bool full = false, inject = true, crash = true;
+	const char *only = NULL, *replay = NULL;
+	uint64_t nskipped = 0;
+	int c, ret;
+
+	ct.seed = 1;
+	ct.random_subsets = 8;
+	ct.rec_samples = getenv("CT_REC") ? atoi(getenv("CT_REC")) : 1;
+	ct.max_failures_shown = 40;
+	ct.save = "crashtest-failures";
+	while ((c = getopt_long(argc, argv, "v", lo, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			full = true;
+			seq2 = -1;
+			nrandom = 12;
+			maxops = 500;
+			ct.random_subsets = 24;
+			break;
+		case 's':
+			ct.seed = strtoull(optarg, NULL, 0);
+			break;
+		case '2':
+			seq2 = strtol(optarg, NULL, 0);
+			break;
+		case 'r':
+			nrandom = strtol(optarg, NULL, 0);
+			break;
+		case 'o':
+			maxops = strtol(optarg, NULL, 0);
+			break;
+		case 'S':
+			ct.random_subsets = atoi(optarg);
+			break;
+		case 'O':
+			only = optarg;
+			break;
+		case 'N':
+			inject = false;
+			break;
+		case 'I':
+			crash = false;
+			break;
+		case 'd':
+			ct.save = optarg;
+			break;
+		case 'R':
+			replay = optarg;
+			break;
+		case 'D':
+			ct.no_delete = true;
+			break;
+		case 'v':
+			ct.verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || maxops < 1)
+		usage();
+	setenv("PMEM_IS_PMEM_FORCE", "1", 0);
+	snprintf(ct.dir, sizeof(ct.dir), "/dev/shm/daxfs-crashtest.XXXXXX");
+	if (!mkdtemp(ct.dir)) {
+		perror("daxfs-crashtest: mkdtemp");
+		return 2;
+	}
+	snprintf(ct.live, sizeof(ct.live), "%s/live.pool", ct.dir);
+	snprintf(ct.crash, sizeof(ct.crash), "%s/crash.pool", ct.dir);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if ((ret = make_templates())) {
+		fprintf(stderr, "daxfs-crashtest: cannot make the pools: %s\n", daxfs_errormsg());
+		cleanup_dir();
+		return 2;
+	}
+	if (replay) {
+		ct.save = NULL;
+		ret = ct_replay(replay);
+		cleanup_dir();
+		return ret;
+	}
+
+	/* seq-1: every operation, on every variant, with and without fsync. */
+	for (size_t i = 0; i < nfixed; i++)
+		for (int v = 0; v < V_NVARIANTS; v++)
+			for (int fs = 0; fs < 2; fs++) {
+				struct op o = fixed[i];
+				const struct op *po = &fixed[i];
+				struct workload w = {(enum variant)v, fs, 1, &o, ""};
+				name_seq(&w, &po, &i);
+				if (only && !strstr(w.name, only))
+					continue;
+				if (skipped(w.name)) {
+					nskipped++;
+					continue;
+				}
+				/* Errors do not depend on fsync: inject once. */
+				run_isolated(&w, crash, inject && !fs);
+			}
+	/* seq-2: ordered pairs, all of them with --full, else a fixed
+	 * sample (the same every run). */
+	{
+		uint64_t rng = 0x5eed2;
+		size_t npairs = nfixed * nfixed, want = seq2 < 0 ? npairs : (size_t)seq2;
+		for (size_t p = 0, done = 0; p < npairs && done < want; p++) {
+			size_t pair = seq2 < 0 ? p : wl_rand(&rng) % npairs, idx[2];
+			struct op o[2];
+			const struct op *po[2];
+			struct workload w = {V_PLAIN, false, 2, o, ""};
+			idx[0] = pair / nfixed;
+			idx[1] = pair % nfixed;
+			o[0] = fixed[idx[0]];
+			o[1] = fixed[idx[1]];
+			po[0] = &fixed[idx[0]];
+			po[1] = &fixed[idx[1]];
+			/* --full: every variant of each pair. */
+			for (int v = 0; v < (full ? V_NVARIANTS : 1); v++) {
+				w.variant = (enum variant)(full ? v : (int)(pair % V_NVARIANTS));
+				name_seq(&w, po, idx);
+				if ((only && !strstr(w.name, only)) || skipped(w.name)) {
+					nskipped += !only;
+					continue;
+				}
+				run_isolated(&w, crash, false);
+			}
+			done++;
+		}
+	}
+	/* Seeded random workloads of 50..maxops operations. */
+	for (long n = 0; n < nrandom; n++) {
+		uint64_t rng = ct.seed * 7919 + (uint64_t)n;
+		size_t nops = 50 + (maxops > 50 ? wl_rand(&rng) % (uint64_t)(maxops - 49) : 0);
+		struct op *ops = calloc(nops, sizeof(*ops));
+		struct workload w = {(enum variant)(n % V_NVARIANTS), n % 2 == 1, nops, ops, ""};
+		if (!ops)
+			return 2;
+		for (size_t i = 0; i < nops; i++)
+			wl_random_op(&rng, &ops[i]);
+		snprintf(w.name, sizeof(w.name), "random:seed=%" PRIu64 ",n=%ld,ops=%zu/%s", ct.seed,
+			 n, nops, vname[w.variant]);
+		if ((!only || strstr(w.name, only)) && !skipped(w.name))
+			run_isolated(&w, crash, false);
+		free(ops);
+	}
+	cleanup_dir();
+	if (nskipped)
+		printf("crashtest: %" PRIu64 " workloads skipped (skip list, pending fixes)\n",
+		       nskipped);
+	printf("crashtest: %" PRIu64 " fault-injection runs, %" PRIu64
+	       " of the crash states crash the recovery\n",
+	       ct.inject_runs, ct.rec_states);
+	printf("crashtest: %" PRIu64 " workloads, %" PRIu64 " crash states, %" PRIu64 " failed\n",
+	       ct.workloads, ct.states, ct.failed);
+	return ct.failed ? 1 : 0;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workload.h - the operations daxfs-crashtest replays, and its workloads.
+ *
+ * Operations name files by path, so that any sequence of them is valid: an
+ * operation whose file is missing fails (and so must change nothing).
+ * Every workload starts from the same small tree:
+ *
+ *   /A/f1  (2 blocks + 100 bytes, xattr user.a)   /A/f2 (300 bytes)
+ *   /A/sd/ (empty)   /B/g1 (1 block, 3 more preallocated past its end)
+ *   /B/g2  (5000 bytes)   /E/ (empty)   /big (8 one-block extents)
+ */
+#ifndef CRASHTEST_WORKLOAD_H
+#define CRASHTEST_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct daxfs;
+struct daxfs_file;
+
+enum op_kind {
+	OP_CREATE,
+	OP_MKDIR,
+	OP_WRITE,
+	OP_APPEND,
+	OP_LINK,
+	OP_UNLINK,
+	OP_RMDIR,
+	OP_RENAME,
+	OP_SYMLINK,
+	OP_TRUNCATE,
+	OP_FALLOC,
+	OP_SETXATTR,
+	OP_REMOVEXATTR,
+	OP_COPY,
+	OP_UNLINK_OPEN, /* open, unlink, write to it, release */
+	OP_MAP,		/* map a range (backing holes), then unmap */
+	OP_LEASE,	/* take a lease, map, a truncate breaks it, unmap */
+	OP_FSYNC,
+	OP_NKINDS
+};
+
+struct op {
+	enum op_kind kind;
+	char a[24], b[24]; /* paths */
+	uint64_t off, len;
+	uint32_t flags; /* rename flags, fallocate mode, xattr flags */
+	uint32_t seed;	/* data pattern */
+};
+
+/* Pool variants: plain, nearly full (a few blocks free), nearly full
+ * journal (transactions get little room, so long changes split). */
+enum variant { V_PLAIN, V_FULL_POOL, V_FULL_JOURNAL, V_NVARIANTS };
+
+struct workload {
+	enum variant variant;
+	bool fsync;	/* an fsync of the touched file after each op */
+	size_t nops;
+	struct op *ops;
+	char name[96];
+};
+
+struct wl_run {
+	struct daxfs *fs;
+	pid_t dead_pid; /* a holder that has exited, for mappings */
+};
+
+/* The fixed operations of seq-1 (the seq-2 pairs are drawn from them). */
+size_t wl_fixed_ops(const struct op **ops);
+const char *wl_kind_name(enum op_kind k);
+/* A random operation over the tree's names. */
+void wl_random_op(uint64_t *rng, struct op *o);
+/* Build the tree and apply the variant. */
+int wl_setup(struct wl_run *r, enum variant v);
+/* Run one operation; returns its result (>= 0 or -errno). */
+long wl_run_op(struct wl_run *r, const struct op *o);
+/* The path whose data o writes in place without a transaction, or NULL. */
+const char *wl_inplace(const struct op *o);
+/* Room cap of the nearly-full-journal variant. */
+#define WL_JOURNAL_ROOM 1500
+
+/* Text form (for --replay files): one line per op. */
+void wl_format_op(const struct op *o, char *buf, size_t len);
+int wl_parse_op(const char *line, struct op *o);
+uint64_t wl_rand(uint64_t *s);
+#endif
