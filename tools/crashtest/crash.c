@@ -119,6 +119,8 @@ static int write_image(const char *buf, size_t len, const uint8_t *nz)
 struct expect {
 	const struct ostate *before, *after; /* before NULL: only after */
 	const struct orelax *rx;
+	const struct ostate *mid; /* after each step of a compound op */
+	size_t nmid;
 };
 
 struct ckmsg {
@@ -216,6 +218,9 @@ static int match(const struct expect *e, const struct ostate *got, char *why, si
 		return 0;
 	if (e->before && ostate_equal(e->before, got, e->rx, wb, sizeof(wb)))
 		return 0;
+	for (size_t i = 0; e->before && i < e->nmid; i++)
+		if (ostate_equal(&e->mid[i], got, e->rx, wb, sizeof(wb)))
+			return 0;
 	if (e->before)
 		snprintf(why, wl, "neither the state before (%s) nor after (%s)", wb, wa);
 	else
@@ -227,7 +232,7 @@ static bool rec_crash_images(const struct ostate *once, char *why, size_t wl);
 
 /* Recover, check, compare and delete the image buf; 0 when all is well. */
 static int eval_image(const char *buf, size_t len, const uint8_t *nz, const struct expect *e,
-		      bool crash_recovery, char *why, size_t wl)
+		      bool crash_recovery, bool del, char *why, size_t wl)
 {
 	struct ostate got;
 	int bad;
@@ -249,7 +254,7 @@ static int eval_image(const char *buf, size_t len, const uint8_t *nz, const stru
 	dx_record_free(mapped.rec);
 	mapped.rec = NULL;
 	ostate_free(&got);
-	if (!bad && !ct.no_delete) {
+	if (!bad && del && !ct.no_delete) {
 		/* The image again: the crash images of the recovery replaced it. */
 		if (write_image(buf, len, nz)) {
 			snprintf(why, wl, "cannot write the image");
@@ -404,6 +409,7 @@ struct point_ctx {
 	uint64_t rng;
 	int rec_samples; /* recovery crashes still to sample here */
 	bool failed;
+	unsigned tried;
 };
 
 static void try_combo(struct point_ctx *pc, const struct units *us, const uint8_t *choice,
@@ -411,7 +417,7 @@ static void try_combo(struct point_ctx *pc, const struct units *us, const uint8_
 {
 	static char saved[MAX_UNITS * DX_REC_LINE];
 	char why[1024];
-	bool rec;
+	bool rec, del;
 
 	if (pc->failed || !seen_add(seen, choice, us->n))
 		return;
@@ -419,7 +425,11 @@ static void try_combo(struct point_ctx *pc, const struct units *us, const uint8_
 		memcpy(saved + i * DX_REC_LINE, pc->img + us->u[i].off, us->u[i].size);
 	apply(pc->img, us, choice);
 	rec = pc->rec_samples > 0;
-	if (eval_image(pc->img, pc->len, pc->nz, pc->e, rec, why, sizeof(why))) {
+	/* The deletion check on the first images of each fence and on every
+	 * delete_every-th after them (it doubles the cost of an image). */
+	del = pc->tried < 2 || pc->tried % ct.delete_every == 0;
+	pc->tried++;
+	if (eval_image(pc->img, pc->len, pc->nz, pc->e, rec, del, why, sizeof(why))) {
 		save_failure(pc->at, pc->img, pc->len, why);
 		pc->failed = true; /* one failure per fence is enough */
 	}
@@ -544,7 +554,31 @@ struct live {
 	struct dx_recorder *rec;
 	size_t len;
 	uint64_t meta_end;
+	struct ostate mid[4];
+	size_t nmid;
+	size_t first_new; /* points before it were tested by another workload */
 };
+
+/* Between the steps of a compound op: its state so far is one a crash
+ * may end in too. */
+static void live_step(void *ctx)
+{
+	struct live *lv = ctx;
+	char why[256];
+
+	if (lv->nmid == 4)
+		return;
+	dx_record_pause(lv->rec);
+	ostate_take(lv->run.fs, &lv->mid[lv->nmid++], why, sizeof(why));
+	dx_record_resume(lv->rec);
+}
+
+static void live_free_steps(struct live *lv)
+{
+	for (size_t i = 0; i < lv->nmid; i++)
+		ostate_free(&lv->mid[i]);
+	lv->nmid = 0;
+}
 
 static int live_open(struct live *lv, const struct workload *w)
 {
@@ -561,6 +595,8 @@ static int live_open(struct live *lv, const struct workload *w)
 	lv->len = mapped.len;
 	lv->meta_end = ((const struct dx_super *)mapped.base)->data_blk * DX_BLOCK_SIZE;
 	lv->run.dead_pid = 0x3ffffff0; /* above pid_max: never a live process */
+	lv->run.step = live_step;
+	lv->run.step_ctx = lv;
 	lv->rec = dx_record_start(mapped.pc, mapped.base, mapped.len, NULL);
 	dx_record_pause(lv->rec);
 	return 0;
@@ -576,10 +612,14 @@ static long live_op(struct live *lv, const struct workload *w, size_t i)
 	if (w->variant == V_FULL_JOURNAL)
 		dx_inject_hook = &journal_room;
 	ret = wl_run_op(&lv->run, &w->ops[i]);
+	lv->first_new = 0;
 	if (w->fsync && w->ops[i].a[0]) {
-		/* fsync only fences: what it adds is one more point. */
+		/* fsync only fences.  A one-op workload is the same as without
+		 * fsync up to it, so only the points from it on are new. */
 		struct op f = w->ops[i];
 		f.kind = OP_FSYNC;
+		if (w->nops == 1)
+			lv->first_new = dx_record_npoints(lv->rec);
 		(void)wl_run_op(&lv->run, &f);
 	}
 	dx_inject_hook = NULL;
@@ -605,7 +645,7 @@ static void crash_op(struct live *lv, const struct workload *w, size_t i,
 	char *img = malloc(lv->len);
 	uint8_t *nz = malloc(lv->len / PAGE);
 	static struct units us;
-	struct expect e = {before, after, rx}, ef = {NULL, after, rx};
+	struct expect e = {before, after, rx, lv->mid, lv->nmid}, ef = {NULL, after, rx, NULL, 0};
 
 	if (!img || !nz) {
 		fprintf(stderr, "daxfs-crashtest: out of memory\n");
@@ -619,11 +659,13 @@ static void crash_op(struct live *lv, const struct workload *w, size_t i,
 		struct where at = {w, i, k, final};
 		struct point_ctx pc = {final ? &ef : &e, &at, img, lv->len, nz,
 				       ct.seed ^ (i * 1000003 + k) ^ (uint64_t)w->nops << 40,
-				       ct.rec_samples, false};
+				       ct.rec_samples, false, 0};
 
 		for (size_t j = 0; j < pt->n; j++)
 			nz[pt->lines[j].off / PAGE] = 1;
 		build_units(pt, lv->meta_end, &us);
+		if (k < lv->first_new)
+			goto next;
 		if (final && us.n) {
 			/* Stores still in flight after the call returned. */
 			char why[256];
@@ -634,12 +676,22 @@ static void crash_op(struct live *lv, const struct workload *w, size_t i,
 			save_failure(&at, img, lv->len, why);
 		}
 		point_states(&pc, &us, k > 0 && !final);
+next:
 		for (size_t j = 0; j < pt->n; j++)
 			if (pt->lines[j].flushed)
 				memcpy(img + pt->lines[j].off, pt->lines[j].fl, DX_REC_LINE);
 	}
 	free(img);
 	free(nz);
+}
+
+/* The in-place file's content after the op. */
+static void relax_new(struct orelax *rx, const struct ostate *after)
+{
+	const struct ofile *f = rx->path ? ostate_find(after, rx->path) : NULL;
+
+	rx->new = f && f->content ? f->content : "";
+	rx->new_size = f && f->content ? f->clen : 0;
 }
 
 void ct_crash_workload(const struct workload *w)
@@ -678,10 +730,12 @@ void ct_crash_workload(const struct workload *w)
 			fprintf(stderr, "daxfs-crashtest: %s: after op %zu: %s\n", w->name, i, why);
 			ct.failed++;
 		} else {
+			relax_new(&rx, &after);
 			crash_op(&lv, w, i, &before, &after, &rx);
 		}
 		ostate_free(&before);
 		ostate_free(&after);
+		live_free_steps(&lv);
 		if (ct.verbose > 1)
 			fprintf(stderr, "  op %zu %s: %" PRIu64 " states so far%s\n", i,
 				wl_kind_name(w->ops[i].kind), ct.states,
@@ -750,16 +804,17 @@ int ct_replay(const char *file)
 		}
 		printf("op %zu: %s -> %ld\n", i, wl_kind_name(w.ops[i].kind), live_op(&lv, &w, i));
 		ostate_take(lv.run.fs, &after, why, sizeof(why));
+		relax_new(&rx, &after);
 		if (i == target) {
 			size_t len;
 			char *buf = NULL;
 			int fd = open(image, O_RDONLY);
 			struct stat st;
-			struct expect e = {final ? NULL : &before, &after, &rx};
+			struct expect e = {final ? NULL : &before, &after, &rx, lv.mid, lv.nmid};
 			if (fd >= 0 && !fstat(fd, &st) && (buf = malloc((size_t)st.st_size)) &&
 			    read(fd, buf, (size_t)st.st_size) == st.st_size) {
 				len = (size_t)st.st_size;
-				bad = eval_image(buf, len, NULL, &e, true, why, sizeof(why));
+				bad = eval_image(buf, len, NULL, &e, true, true, why, sizeof(why));
 				printf("%s: %s\n", image, bad ? why : "recovers correctly");
 			} else {
 				fprintf(stderr, "daxfs-crashtest: cannot read %s\n", image);
@@ -771,6 +826,7 @@ int ct_replay(const char *file)
 		}
 		ostate_free(&before);
 		ostate_free(&after);
+		live_free_steps(&lv);
 	}
 	dx_record_free(lv.rec);
 	daxfs_close(lv.run.fs);

@@ -21,6 +21,8 @@ struct ct {
 	const char *save;   /* where failing images and workloads go */
 	uint64_t seed;
 	int random_subsets; /* per fence, beyond the exhaustive limit */
+	int delete_every;   /* the deletion check on every n-th image */
+	int jobs;	    /* workloads run at once */
 	int rec_samples;    /* images per fence whose recovery is crashed too */
 	int verbose;
 	bool no_delete;	    /* skip the deletion check (speed, for debugging) */

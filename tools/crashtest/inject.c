@@ -26,9 +26,15 @@ static struct {
 	struct dx_inject hook;
 } inj;
 
+/*
+ * Inode allocations are not failed: every caller checks the free inode
+ * count first, after which dx_alloc_inode cannot fail, and the callers
+ * rely on that.  Block allocations can fail after such a check (a
+ * contiguous run, the extent block of a split), so they are failed.
+ */
 static bool inj_fail(enum dx_inject_site s)
 {
-	if ((s == DX_INJECT_TX_ROOM) != inj.room)
+	if (s == DX_INJECT_ALLOC_INODE || (s == DX_INJECT_TX_ROOM) != inj.room)
 		return false;
 	return ++inj.count == inj.k;
 }

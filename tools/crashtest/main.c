@@ -34,19 +34,23 @@ struct ct ct;
  * Workloads left out while another change fixes what they find.  Each
  * entry names the pending fix; remove it when that fix is on main.
  */
+enum { SKIP_CRASH = 1, SKIP_INJECT = 2 };
 static const struct {
 	const char *match; /* substring of the workload name */
+	int what;
 	const char *why;
 } skip_list[] = {
-	{NULL, NULL},
+	{NULL, 0, NULL},
 };
 
-static bool skipped(const char *name)
+static int skipped(const char *name)
 {
+	int what = 0;
+
 	for (size_t i = 0; skip_list[i].match; i++)
 		if (strstr(name, skip_list[i].match))
-			return true;
-	return false;
+			what |= skip_list[i].what;
+	return what;
 }
 
 int ct_copy(const char *from, const char *to)
@@ -75,7 +79,8 @@ int ct_fresh_pool(enum variant v, const char *path)
 
 static int make_templates(void)
 {
-	struct daxfs_mkfs_opts mo = {.size = CT_POOL_SIZE, .force = 1};
+	/* Few inodes: a smaller table to read at every recovery. */
+	struct daxfs_mkfs_opts mo = {.size = CT_POOL_SIZE, .force = 1, .bytes_per_inode = 128 << 10};
 	struct daxfs *fs;
 	struct statvfs sv;
 	char empty[200];
@@ -110,34 +115,31 @@ struct counts {
 	uint64_t states, failed, rec_states, inject_runs;
 };
 
-static void run_isolated(const struct workload *w, bool crash, bool inject)
-{
-	int fd[2];
+/* Children running workloads (ct.jobs at once). */
+static struct child {
 	pid_t pid;
-	int status;
-	struct counts c = {0};
+	int fd;
+	char name[96];
+} kids[16];
+static int nkids;
 
-	if (pipe(fd) || (pid = fork()) < 0) {
-		perror("daxfs-crashtest: fork");
-		exit(2);
+static void reap_one(void)
+{
+	struct counts c = {0};
+	int status, i;
+	pid_t pid = wait(&status);
+
+	for (i = 0; i < nkids && kids[i].pid != pid; i++)
+		;
+	if (pid < 0) {
+		nkids = 0; /* no child left to wait for */
+		return;
 	}
-	if (pid == 0) {
-		close(fd[0]);
-		ct.states = ct.failed = ct.rec_states = ct.inject_runs = 0;
-		if (crash)
-			ct_crash_workload(w);
-		if (inject)
-			ct_inject_workload(w);
-		c = (struct counts){ct.states, ct.failed, ct.rec_states, ct.inject_runs};
-		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
-			_exit(3);
-		_exit(0);
-	}
-	close(fd[1]);
-	if (read(fd[0], &c, sizeof(c)) != sizeof(c))
+	if (i == nkids)
+		return;
+	if (read(kids[i].fd, &c, sizeof(c)) != sizeof(c))
 		memset(&c, 0, sizeof(c));
-	close(fd[0]);
-	waitpid(pid, &status, 0);
+	close(kids[i].fd);
 	ct.workloads++;
 	ct.states += c.states;
 	ct.failed += c.failed;
@@ -145,13 +147,61 @@ static void run_isolated(const struct workload *w, bool crash, bool inject)
 	ct.inject_runs += c.inject_runs;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		ct.failed++;
-		fprintf(stderr, "FAIL %s: the tester died (%s %d) in it\n", w->name,
+		fprintf(stderr, "FAIL %s: the tester died (%s %d) in it\n", kids[i].name,
 			WIFSIGNALED(status) ? "signal" : "exit",
 			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	}
 	if (ct.verbose)
-		fprintf(stderr, "%-40s %8" PRIu64 " states %s\n", w->name, c.states,
+		fprintf(stderr, "%-44s %8" PRIu64 " states %s\n", kids[i].name, c.states,
 			c.failed ? "FAILED" : "ok");
+	kids[i] = kids[--nkids];
+}
+
+static void run_isolated(const struct workload *w, bool crash, bool inject)
+{
+	int fd[2];
+	pid_t pid;
+	struct counts c = {0};
+
+	while (nkids >= ct.jobs)
+		reap_one();
+	fflush(NULL);
+	if (pipe(fd) || (pid = fork()) < 0) {
+		perror("daxfs-crashtest: fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(fd[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		nkids = 0;
+		/* Pools of its own; the templates are only read. */
+		snprintf(ct.live, sizeof(ct.live), "%s/live-%d.pool", ct.dir, (int)getpid());
+		snprintf(ct.crash, sizeof(ct.crash), "%s/crash-%d.pool", ct.dir, (int)getpid());
+		ct.states = ct.failed = ct.rec_states = ct.inject_runs = 0;
+		if (crash)
+			ct_crash_workload(w);
+		if (inject)
+			ct_inject_workload(w);
+		unlink(ct.live);
+		unlink(ct.crash);
+		c = (struct counts){ct.states, ct.failed, ct.rec_states, ct.inject_runs};
+		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
+			_exit(3);
+		fflush(NULL);
+		_exit(0);
+	}
+	close(fd[1]);
+	kids[nkids].pid = pid;
+	kids[nkids].fd = fd[0];
+	snprintf(kids[nkids].name, sizeof(kids[nkids].name), "%s", w->name);
+	nkids++;
+}
+
+static void reap_all(void)
+{
+	while (nkids)
+		reap_one();
 }
 
 static const char *const vname[V_NVARIANTS] = {"plain", "fullpool", "fulljournal"};
@@ -171,6 +221,7 @@ static void cleanup_dir(void)
 {
 	char p[300];
 
+	reap_all();
 	for (int v = 0; v < V_NVARIANTS; v++)
 		unlink(ct.tmpl[v]);
 	snprintf(p, sizeof(p), "%s/empty.pool", ct.dir);
@@ -192,7 +243,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: daxfs-crashtest [--full] [--seed N] [--seq2 N] [--random N] [--ops N]\n"
 		"                       [--subsets N] [--only SUBSTR] [--no-inject] [--inject-only]\n"
-		"                       [--save DIR] [--replay FILE] [-v]\n");
+		"                       [--save DIR] [--replay FILE] [--jobs N] [--rec-samples N]\n"
+		"                       [--delete-every N] [--no-delete] [--expect-failures] [-v]\n");
 	exit(2);
 }
 
@@ -205,18 +257,22 @@ int main(int argc, char **argv)
 		{"only", required_argument, 0, 'O'},  {"no-inject", no_argument, 0, 'N'},
 		{"inject-only", no_argument, 0, 'I'}, {"save", required_argument, 0, 'd'},
 		{"replay", required_argument, 0, 'R'}, {"no-delete", no_argument, 0, 'D'},
-		{"verbose", no_argument, 0, 'v'},     {0, 0, 0, 0}};
+		{"verbose", no_argument, 0, 'v'},     {"jobs", required_argument, 0, 'j'},
+		{"expect-failures", no_argument, 0, 'X'}, {"rec-samples", required_argument, 0, 'C'}, {"delete-every", required_argument, 0, 'E'},
+		{0, 0, 0, 0}};
 	const struct op *fixed;
 	size_t nfixed = wl_fixed_ops(&fixed);
 	long seq2 = 40, nrandom = 1, maxops = 60;
-	bool full = false, inject = true, crash = true;
+	bool full = false, inject = true, crash = true, expect_failures = false;
 	const char *only = NULL, *replay = NULL;
 	uint64_t nskipped = 0;
 	int c, ret;
 
 	ct.seed = 1;
 	ct.random_subsets = 8;
-	ct.rec_samples = getenv("CT_REC") ? atoi(getenv("CT_REC")) : 1;
+	ct.rec_samples = 1;
+	ct.delete_every = 4;
+	ct.jobs = 2;
 	ct.max_failures_shown = 40;
 	ct.save = "crashtest-failures";
 	while ((c = getopt_long(argc, argv, "v", lo, NULL)) != -1) {
@@ -264,11 +320,23 @@ int main(int argc, char **argv)
 		case 'v':
 			ct.verbose++;
 			break;
+		case 'j':
+			ct.jobs = atoi(optarg);
+			break;
+		case 'X':
+			expect_failures = true;
+			break;
+		case 'C':
+			ct.rec_samples = atoi(optarg);
+			break;
+		case 'E':
+			ct.delete_every = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc || maxops < 1)
+	if (optind != argc || maxops < 1 || ct.jobs < 1 || ct.jobs > 16 || ct.delete_every < 1)
 		usage();
 	setenv("PMEM_IS_PMEM_FORCE", "1", 0);
 	snprintf(ct.dir, sizeof(ct.dir), "/dev/shm/daxfs-crashtest.XXXXXX");
@@ -302,12 +370,13 @@ int main(int argc, char **argv)
 				name_seq(&w, &po, &i);
 				if (only && !strstr(w.name, only))
 					continue;
-				if (skipped(w.name)) {
-					nskipped++;
-					continue;
-				}
+				int sk = skipped(w.name);
+				nskipped += sk != 0;
 				/* Errors do not depend on fsync: inject once. */
-				run_isolated(&w, crash, inject && !fs);
+				if ((crash && !(sk & SKIP_CRASH)) ||
+				    (inject && !fs && !(sk & SKIP_INJECT)))
+					run_isolated(&w, crash && !(sk & SKIP_CRASH),
+						     inject && !fs && !(sk & SKIP_INJECT));
 			}
 	/* seq-2: ordered pairs, all of them with --full, else a fixed
 	 * sample (the same every run). */
@@ -329,7 +398,8 @@ int main(int argc, char **argv)
 			for (int v = 0; v < (full ? V_NVARIANTS : 1); v++) {
 				w.variant = (enum variant)(full ? v : (int)(pair % V_NVARIANTS));
 				name_seq(&w, po, idx);
-				if ((only && !strstr(w.name, only)) || skipped(w.name)) {
+				if ((only && !strstr(w.name, only)) ||
+				    (skipped(w.name) & SKIP_CRASH)) {
 					nskipped += !only;
 					continue;
 				}
@@ -350,18 +420,24 @@ int main(int argc, char **argv)
 			wl_random_op(&rng, &ops[i]);
 		snprintf(w.name, sizeof(w.name), "random:seed=%" PRIu64 ",n=%ld,ops=%zu/%s", ct.seed,
 			 n, nops, vname[w.variant]);
-		if ((!only || strstr(w.name, only)) && !skipped(w.name))
+		if ((!only || strstr(w.name, only)) && !(skipped(w.name) & SKIP_CRASH))
 			run_isolated(&w, crash, false);
 		free(ops);
 	}
+	reap_all();
 	cleanup_dir();
 	if (nskipped)
-		printf("crashtest: %" PRIu64 " workloads skipped (skip list, pending fixes)\n",
+		printf("crashtest: %" PRIu64 " workloads (partly) skipped: skip list of pending fixes\n",
 		       nskipped);
 	printf("crashtest: %" PRIu64 " fault-injection runs, %" PRIu64
 	       " of the crash states crash the recovery\n",
 	       ct.inject_runs, ct.rec_states);
 	printf("crashtest: %" PRIu64 " workloads, %" PRIu64 " crash states, %" PRIu64 " failed\n",
 	       ct.workloads, ct.states, ct.failed);
+	if (expect_failures) {
+		/* A mutation test: the planted bug must be caught. */
+		printf("crashtest: the planted bug was %s\n", ct.failed ? "caught" : "NOT caught");
+		return ct.failed ? 0 : 1;
+	}
 	return ct.failed ? 1 : 0;
 }

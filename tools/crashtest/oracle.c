@@ -240,9 +240,11 @@ static bool content_ok(const struct ofile *w, const struct ofile *g, const struc
 	if (mix && w->clen == g->clen) {
 		for (size_t i = 0; i < g->clen; i++) {
 			char o = i < rx->old_size ? rx->old[i] : 0;
+			char n = i < rx->new_size ? rx->new[i] : 0;
 			/* Below the old size: the old byte or the new one;
-			 * above it, only the new one (the size moves last). */
-			if (g->content[i] == w->content[i] || (i < rx->old_size && g->content[i] == o))
+			 * above it, only what the state compared with has. */
+			if (g->content[i] == w->content[i] ||
+			    (i < rx->old_size && (g->content[i] == o || g->content[i] == n)))
 				continue;
 			snprintf(why, whylen, "%s: byte %zu is %#x, neither old (%#x) nor new (%#x)",
 				 w->path, i, (unsigned char)g->content[i], (unsigned char)o,

@@ -45,8 +45,9 @@ const struct ofile *ostate_find(const struct ostate *s, const char *path);
  */
 struct orelax {
 	const char *path; /* NULL: none */
-	uint64_t old_size;
+	uint64_t old_size, new_size;
 	const char *old;  /* content before (old_size bytes) */
+	const char *new;  /* content after (new_size bytes) */
 };
 
 /* Does got equal want (with relax)?  On a mismatch *why says where. */

@@ -381,6 +381,8 @@ static long op_unlink_open(struct wl_run *r, const struct op *o)
 	if (ret || (ret = daxfs_open_file(r->fs, ino, O_RDWR, &f)))
 		return ret;
 	ret = op_remove(r->fs, o, false);
+	if (!ret && r->step)
+		r->step(r->step_ctx);
 	if (!ret) {
 		char buf[100];
 		pattern(buf, sizeof(buf), 99);
@@ -422,6 +424,8 @@ static long op_map(struct wl_run *r, const struct op *o, bool lease)
 	}
 	if (!ret)
 		ret = daxfs_mapping_create(r->fs, f, &m, &c);
+	if (!ret && r->step)
+		r->step(r->step_ctx); /* the map backed holes */
 	if (!ret && lease) {
 		/* A truncate over the mapping breaks the lease and waits for
 		 * the unmap, which then runs it. */

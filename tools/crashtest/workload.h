@@ -65,6 +65,10 @@ struct workload {
 struct wl_run {
 	struct daxfs *fs;
 	pid_t dead_pid; /* a holder that has exited, for mappings */
+	/* Called between the steps of an operation made of several calls
+	 * (each step is a completed call whose effect may be seen). */
+	void (*step)(void *ctx);
+	void *step_ctx;
 };
 
 /* The fixed operations of seq-1 (the seq-2 pairs are drawn from them). */
