@@ -40,15 +40,10 @@ static const struct {
 	int what;
 	const char *why;
 } skip_list[] = {
-	/* crash-fix, issue 11 defect 3: create() ignores a failed block
-	 * allocation for the symlink target (a NULL-page write: SIGSEGV). */
+	/* crash-fix, issue 11 defect 3: a failed block allocation for a
+	 * symlink target (after the free-count check) ends the process
+	 * (SIGSEGV before that fix, abort after it). */
 	{"seq1:21-symlink", SKIP_INJECT, "crash-fix: symlink at ENOSPC"},
-	/* atomic, issue 11 defect 5: zero range punches and reallocates in
-	 * separate transactions (a crash or ENOSPC leaves the hole). */
-	{"29-falloc", SKIP_CRASH | SKIP_INJECT, "atomic: zero range"},
-	/* atomic, issue 11 defect 4: collapse commits the removal before
-	 * the shift (ENOSPC or a crash in between destroys the range). */
-	{"30-falloc", SKIP_CRASH | SKIP_INJECT, "atomic: collapse"},
 	/* Found by this tester, not yet fixed: copy_file_range copies one
 	 * block range per transaction and grows the size with each, so a
 	 * crash leaves a size between the old and the new one (the
