@@ -168,6 +168,12 @@ static void reap_one(void)
 	ct.rec_states += c.rec_states;
 	ct.inject_runs += c.inject_runs;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		char p[200];
+		/* A child that died left its pools behind. */
+		snprintf(p, sizeof(p), "%s/live-%d.pool", ct.dir, (int)pid);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/crash-%d.pool", ct.dir, (int)pid);
+		unlink(p);
 		ct.failed++;
 		fprintf(stderr, "FAIL %s: the tester died (%s %d) in it\n", kids[i].name,
 			WIFSIGNALED(status) ? "signal" : "exit",
