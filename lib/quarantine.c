@@ -94,15 +94,14 @@ int dx_maprecs_recover(struct daxfs *fs)
 			dx_iput(fs, ip);
 			return dx_err(-ENOMEM, "out of memory recovering mappings");
 		}
+		/* The inode lock before the transaction (core.h). */
+		if (ip)
+			dx_wrlock(&ip->lock);
 		dx_tx_begin(fs);
-		if (ip) {
-			pthread_rwlock_wrlock(&ip->lock);
-			/* A crash after an earlier swap leaves the blocks owned
-			 * by nobody: then only the record changes. */
-			if (maps_exactly(fs, ip, r->lblk, r->nblocks, r->pblk))
-				swap_out(fs, ip, r->lblk, r->nblocks, r->pblk);
-			pthread_rwlock_unlock(&ip->lock);
-		}
+		/* A crash after an earlier swap leaves the blocks owned by
+		 * nobody: then only the record changes. */
+		if (ip && maps_exactly(fs, ip, r->lblk, r->nblocks, r->pblk))
+			swap_out(fs, ip, r->lblk, r->nblocks, r->pblk);
 		dx_tx_add(fs, &r->kind, sizeof(r->kind));
 		if (ip) {
 			r->kind = DX_MAPREC_QUARANTINE;
@@ -112,6 +111,8 @@ int dx_maprecs_recover(struct daxfs *fs)
 			r->kind = 0; /* holder gone: the blocks stay the file's */
 		}
 		dx_tx_commit(fs);
+		if (ip)
+			dx_rwunlock(&ip->lock);
 		if (!r->kind)
 			fs->rec_free[fs->nrec_free++] = (uint32_t)i;
 		dx_iput(fs, ip);
@@ -155,7 +156,7 @@ void dx_quarantine_reap(struct daxfs *fs)
 
 	if (!__atomic_load_n(&fs->stats.quarantined_blocks, __ATOMIC_RELAXED) || fs->readonly)
 		return;
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	dx_tx_begin(fs);
 	for (size_t i = 0; i < nrec && dx_tx_room(fs) > 65536; i++) {
 		struct dx_maprec *r = &fs->maprecs[i];
@@ -168,7 +169,7 @@ void dx_quarantine_reap(struct daxfs *fs)
 		rec_free_quarantine(fs, i, nrec);
 	}
 	dx_tx_commit(fs);
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 }
 
 void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
@@ -205,7 +206,7 @@ void dx_quarantine_release(struct daxfs *fs)
 
 	if (!__atomic_load_n(&fs->qruns, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	dx_tx_begin(fs);
 	for (pp = &fs->qruns; *pp;) {
 		struct dx_qrun *q = *pp;
@@ -219,5 +220,5 @@ void dx_quarantine_release(struct daxfs *fs)
 		free(q);
 	}
 	dx_tx_commit(fs);
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 }
