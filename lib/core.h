@@ -17,6 +17,9 @@
  *                      transaction and so need no lock of their own.
  *   fs->icache_lock    the inode cache and reference counts (a leaf).
  *
+ * Debug builds check this order at run time (lockdep.h): each of these is
+ * a dx_mutex_t or dx_rwlock_t whose class carries its rank here.
+ *
  * The allocator's pinned-block check reads pin counts without pin_lock
  * (the counts are read atomically, and a pin cannot be added to blocks a
  * layout change is freeing, since that needs the inode lock it holds).
@@ -36,6 +39,7 @@
 #include "daxfs.h"
 #include "format.h"
 #include "persist.h"
+#include "lockdep.h"
 
 #define DX_EXPORT __attribute__((visibility("default")))
 
@@ -199,8 +203,8 @@ struct daxfs_file {
 struct dx_ino {
 	uint64_t ino;
 	struct dx_inode *d;	/* the slot in the pool */
-	pthread_rwlock_t lock;
-	pthread_mutex_t load_mu;
+	dx_rwlock_t lock;
+	dx_mutex_t load_mu;
 	bool loaded;		/* xmap (and dir index) built */
 	struct dx_xmap xmap;
 	struct dx_dirindex *dir;
@@ -239,9 +243,9 @@ struct daxfs {
 	uint64_t *bitmap;
 	struct dx_maprec *maprecs;
 
-	pthread_rwlock_t ns_lock;
+	dx_rwlock_t ns_lock;
 
-	pthread_mutex_t tx_lock;
+	dx_mutex_t tx_lock;
 	struct dx_journal jr;
 
 	/* Allocators (tx_lock). */
@@ -252,7 +256,7 @@ struct daxfs {
 	uint64_t inode_hint;
 
 	/* Inode cache (icache_lock). */
-	pthread_mutex_t icache_lock;
+	dx_mutex_t icache_lock;
 	struct dx_ino **ihash;
 	size_t ihash_size;
 	size_t icount;
@@ -261,7 +265,7 @@ struct daxfs {
 	struct dx_ino *root;	/* held for the mount's life */
 
 	/* Pins (pin_lock). */
-	pthread_mutex_t pin_lock;
+	dx_mutex_t pin_lock;
 	uint32_t **pins;	/* per-block pin counts, 64Ki-block chunks */
 	size_t npin_chunks;
 	uint32_t *rec_free;	/* free mapping-record slots */

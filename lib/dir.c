@@ -279,7 +279,7 @@ DX_EXPORT int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus,
 
 	if (ret)
 		return ret;
-	pthread_rwlock_rdlock(&fs->ns_lock);
+	dx_rdlock(&fs->ns_lock);
 	d = dp->dir;
 	memset(&st, 0, sizeof(st));
 	if (off < 1) {
@@ -316,9 +316,9 @@ DX_EXPORT int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus,
 			ip = dx_iget(fs, de->ino);
 			if (!ip)
 				continue; /* a damaged entry: skip it rather than fail */
-			pthread_rwlock_rdlock(&ip->lock);
+			dx_rdlock(&ip->lock);
 			dx_fill_stat(fs, ip, &st);
-			pthread_rwlock_unlock(&ip->lock);
+			dx_rwunlock(&ip->lock);
 		} else {
 			st.st_ino = de->ino;
 			st.st_mode = (mode_t)de->type << 12;
@@ -333,7 +333,7 @@ DX_EXPORT int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus,
 		}
 	}
 out:
-	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, dp);
 	return 0;
 }

@@ -176,7 +176,7 @@ DX_EXPORT ssize_t daxfs_read_begin(struct daxfs *fs, uint64_t ino, off_t off, si
 	if (ret)
 		return ret;
 	ref->inode = ip;
-	pthread_rwlock_rdlock(&ip->lock);
+	dx_rdlock(&ip->lock);
 	fsize = ip->d->size;
 	if ((uint64_t)off >= fsize)
 		return 0;
@@ -192,7 +192,7 @@ DX_EXPORT void daxfs_read_end(struct daxfs *fs, struct daxfs_read_ref *ref)
 
 	if (!ip)
 		return;
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	ref->inode = NULL;
 }
@@ -448,9 +448,9 @@ DX_EXPORT ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iove
 	ret = get_reg(fs, ino, &ip);
 	if (ret)
 		return ret;
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	ret = write_locked(fs, ip, &s, size, (uint64_t)off);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
 }
@@ -470,9 +470,9 @@ DX_EXPORT ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, s
 	ret = get_reg(fs, ino, &ip);
 	if (ret)
 		return ret;
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	ret = write_locked(fs, ip, &s, size, ip->d->size);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
 }
@@ -788,7 +788,7 @@ DX_EXPORT off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whenc
 	ret = get_reg(fs, ino, &ip);
 	if (ret)
 		return ret;
-	pthread_rwlock_rdlock(&ip->lock);
+	dx_rdlock(&ip->lock);
 	m = &ip->xmap;
 	size = ip->d->size;
 	if (pos >= size) {
@@ -810,7 +810,7 @@ DX_EXPORT off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whenc
 		ret = (off_t)(pos < size ? pos : size);
 	}
 out:
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
 }
@@ -829,7 +829,7 @@ static ssize_t copy_hole(struct daxfs *fs, uint64_t ino, uint64_t at, uint64_t h
 
 	if (ret)
 		return ret;
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	for (uint64_t size = ip->d->size; at < size && h && ret >= 0;) {
 		uint64_t n = size - at < h ? size - at : h;
 		struct iovec iov = {(void *)fs->zero, n < DX_ZERO_LEN ? n : DX_ZERO_LEN};
@@ -847,7 +847,7 @@ static ssize_t copy_hole(struct daxfs *fs, uint64_t ino, uint64_t at, uint64_t h
 		layout_done(fs, ip, at + h);
 		dx_tx_commit(fs);
 	}
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret < 0 ? ret : 0;
 }

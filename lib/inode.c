@@ -22,7 +22,7 @@ int dx_icache_init(struct daxfs *fs)
 	fs->ihash = calloc(fs->ihash_size, sizeof(*fs->ihash));
 	if (!fs->ihash)
 		return dx_err(-ENOMEM, "out of memory for the inode cache");
-	pthread_mutex_init(&fs->icache_lock, NULL);
+	dx_mutex_init(&fs->icache_lock, DX_LC_ICACHE);
 	return 0;
 }
 
@@ -33,8 +33,8 @@ static void ino_free_mem(struct dx_ino *ip)
 		dx_dir_free(ip->dir);
 		free(ip->dir);
 	}
-	pthread_rwlock_destroy(&ip->lock);
-	pthread_mutex_destroy(&ip->load_mu);
+	dx_rwlock_destroy(&ip->lock);
+	dx_mutex_destroy(&ip->load_mu);
 	free(ip);
 }
 
@@ -49,7 +49,7 @@ void dx_icache_fini(struct daxfs *fs)
 	}
 	free(fs->ihash);
 	fs->ihash = NULL;
-	pthread_mutex_destroy(&fs->icache_lock);
+	dx_mutex_destroy(&fs->icache_lock);
 }
 
 static size_t ihash_fn(struct daxfs *fs, uint64_t ino)
@@ -99,8 +99,8 @@ static struct dx_ino *ino_new(struct daxfs *fs, uint64_t ino)
 		return NULL;
 	ip->ino = ino;
 	ip->d = &fs->itable[ino - 1];
-	pthread_rwlock_init(&ip->lock, NULL);
-	pthread_mutex_init(&ip->load_mu, NULL);
+	dx_rwlock_init(&ip->lock, DX_LC_INODE, ino);
+	dx_mutex_init(&ip->load_mu, DX_LC_LOAD);
 	if (fs->icount >= fs->ihash_size)
 		ihash_grow(fs);
 	h = ihash_fn(fs, ino);
@@ -126,7 +126,7 @@ struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino)
 
 	if (ino < 1 || ino > fs->sb.ninodes)
 		return NULL;
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip = ihash_find(fs, ino);
 	if (!ip && fs->itable[ino - 1].mode) {
 		const char *why = dx_v_inode(&fs->sb, &fs->itable[ino - 1]);
@@ -138,7 +138,7 @@ struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino)
 	}
 	if (ip)
 		ip->refs++;
-	pthread_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->icache_lock);
 	return ip;
 }
 
@@ -149,7 +149,7 @@ static void ino_maybe_evict(struct daxfs *fs, struct dx_ino *ip)
 
 	if (evict)
 		ihash_remove(fs, ip);
-	pthread_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->icache_lock);
 	if (!evict)
 		return;
 	if (ip->d->nlink == 0 && !fs->readonly)
@@ -161,40 +161,40 @@ void dx_iput(struct daxfs *fs, struct dx_ino *ip)
 {
 	if (!ip)
 		return;
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip->refs--;
 	ino_maybe_evict(fs, ip);
 }
 
 void dx_open_ref(struct daxfs *fs, struct dx_ino *ip)
 {
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip->nopen++;
-	pthread_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->icache_lock);
 }
 
 void dx_open_unref(struct daxfs *fs, struct dx_ino *ip)
 {
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip->nopen--;
 	ino_maybe_evict(fs, ip);
 }
 
 void dx_ilookup_ref(struct daxfs *fs, struct dx_ino *ip)
 {
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip->nlookup++;
-	pthread_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->icache_lock);
 }
 
 DX_EXPORT void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup)
 {
 	struct dx_ino *ip;
 
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip = ino >= 1 && ino <= fs->sb.ninodes ? ihash_find(fs, ino) : NULL;
 	if (!ip) {
-		pthread_mutex_unlock(&fs->icache_lock);
+		dx_mutex_unlock(&fs->icache_lock);
 		return;
 	}
 	ip->nlookup = nlookup > ip->nlookup ? 0 : ip->nlookup - nlookup;
@@ -212,7 +212,7 @@ int dx_iload(struct daxfs *fs, struct dx_ino *ip)
 
 	if (__atomic_load_n(&ip->loaded, __ATOMIC_ACQUIRE))
 		return 0;
-	pthread_mutex_lock(&ip->load_mu);
+	dx_mutex_lock(&ip->load_mu);
 	if (!ip->loaded) {
 		ret = dx_xmap_load(fs, ip);
 		if (!ret && S_ISDIR(ip->d->mode))
@@ -220,7 +220,7 @@ int dx_iload(struct daxfs *fs, struct dx_ino *ip)
 		if (!ret)
 			__atomic_store_n(&ip->loaded, true, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&ip->load_mu);
+	dx_mutex_unlock(&ip->load_mu);
 	return ret;
 }
 
@@ -326,11 +326,11 @@ struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t g
 	dx_now(&d->atime);
 	d->mtime = d->ctime = d->btime = d->atime;
 
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip = ino_new(fs, ino);
 	if (ip)
 		ip->refs = 1;
-	pthread_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->icache_lock);
 	if (!ip)
 		abort(); /* inside a transaction; see journal.c */
 	/* An empty map whose inline extent slots are free to use: the first
@@ -354,7 +354,7 @@ void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip)
 
 	if (dx_iload(fs, ip))
 		return; /* out of memory: the orphan is reclaimed at next mount */
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	dx_truncate_blocks(fs, ip, 0);
 	dx_tx_begin(fs);
 	dx_xattr_release(fs, ip);
@@ -374,13 +374,13 @@ void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip)
 		jr->ifrees[jr->nifrees++] = ip->ino;
 	}
 	dx_tx_commit(fs);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 }
 
 void dx_lock2(struct dx_ino *a, struct dx_ino *b)
 {
 	if (a == b || !b) {
-		pthread_rwlock_wrlock(&a->lock);
+		dx_wrlock(&a->lock);
 		return;
 	}
 	if (a->ino > b->ino) {
@@ -388,15 +388,15 @@ void dx_lock2(struct dx_ino *a, struct dx_ino *b)
 		a = b;
 		b = t;
 	}
-	pthread_rwlock_wrlock(&a->lock);
-	pthread_rwlock_wrlock(&b->lock);
+	dx_wrlock(&a->lock);
+	dx_wrlock(&b->lock);
 }
 
 void dx_unlock2(struct dx_ino *a, struct dx_ino *b)
 {
-	pthread_rwlock_unlock(&a->lock);
+	dx_rwunlock(&a->lock);
 	if (b && b != a)
-		pthread_rwlock_unlock(&b->lock);
+		dx_rwunlock(&b->lock);
 }
 
 bool dx_cred_in_group(const struct daxfs_cred *c, gid_t gid)
@@ -420,7 +420,7 @@ DX_EXPORT int daxfs_drop_privs(struct daxfs *fs, uint64_t ino, const struct daxf
 	ip = dx_iget(fs, ino);
 	if (!ip)
 		return -ENOENT;
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	mode = ip->d->mode;
 	if (S_ISREG(mode)) {
 		if (all && (mode & S_ISUID))
@@ -439,7 +439,7 @@ DX_EXPORT int daxfs_drop_privs(struct daxfs *fs, uint64_t ino, const struct daxf
 		dx_touch_time(fs, &ip->d->ctime, &now);
 		dx_tx_commit(fs);
 	}
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return drop ? 1 : 0;
 }
@@ -450,9 +450,9 @@ DX_EXPORT int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct stat *st)
 
 	if (!ip)
 		return -ENOENT;
-	pthread_rwlock_rdlock(&ip->lock);
+	dx_rdlock(&ip->lock);
 	dx_fill_stat(fs, ip, st);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return 0;
 }
@@ -572,9 +572,9 @@ DX_EXPORT void daxfs_setattr_async(struct daxfs *fs, uint64_t ino, const struct 
 	}
 	if (!(sa->valid & DX_SET_SIZE)) {
 		/* Attributes only: no layout change, nothing to wait for. */
-		pthread_rwlock_wrlock(&ip->lock);
+		dx_wrlock(&ip->lock);
 		ret = dx_setattr_locked(fs, ip, sa, st);
-		pthread_rwlock_unlock(&ip->lock);
+		dx_rwunlock(&ip->lock);
 		dx_iput(fs, ip);
 		done(ctx, ret);
 		return;

@@ -285,10 +285,10 @@ int dx_intents_recover(struct daxfs *fs)
 		}
 		ret = dx_iload(fs, ip);
 		if (!ret) {
-			pthread_rwlock_wrlock(&ip->lock);
+			dx_wrlock(&ip->lock);
 			dx_tx_begin(fs);
 			ret = dx_intent_run(fs, ip, 0);
-			pthread_rwlock_unlock(&ip->lock);
+			dx_rwunlock(&ip->lock);
 			if (ret)
 				dx_err(
 				    ret,

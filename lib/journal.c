@@ -40,7 +40,8 @@ int dx_journal_init(struct daxfs *fs)
 	jr->size = fs->sb.journal_blocks * DX_BLOCK_SIZE - sizeof(struct dx_journal_hdr);
 	if (jr->hdr->magic != DX_JOURNAL_MAGIC)
 		return dx_err(-EUCLEAN, "journal header is damaged (bad magic)");
-	return pthread_mutex_init(&fs->tx_lock, NULL) ? -ENOMEM : 0;
+	dx_mutex_init(&fs->tx_lock, DX_LC_TX);
+	return 0;
 }
 
 void dx_journal_fini(struct daxfs *fs)
@@ -48,7 +49,7 @@ void dx_journal_fini(struct daxfs *fs)
 	free(fs->jr.flush);
 	free(fs->jr.frees);
 	free(fs->jr.ifrees);
-	pthread_mutex_destroy(&fs->tx_lock);
+	dx_mutex_destroy(&fs->tx_lock);
 }
 
 static uint32_t entry_crc(const struct dx_journal_entry *e, const void *data)
@@ -126,7 +127,7 @@ static void push_range(struct dx_range **v, size_t *n, size_t *cap, void *p, siz
 
 void dx_tx_begin(struct daxfs *fs)
 {
-	pthread_mutex_lock(&fs->tx_lock);
+	dx_mutex_lock(&fs->tx_lock);
 	fs->jr.open = true;
 	fs->jr.tail = 0;
 	fs->jr.seq = fs->jr.hdr->seq;
@@ -214,5 +215,5 @@ void dx_tx_commit(struct daxfs *fs)
 	}
 	dx_alloc_apply_ifrees(fs);
 	jr->open = false;
-	pthread_mutex_unlock(&fs->tx_lock);
+	dx_mutex_unlock(&fs->tx_lock);
 }

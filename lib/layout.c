@@ -77,7 +77,7 @@ static void finish(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op, int r
 	if (op->queued_ns) {
 		uint64_t dt = dx_now_ns() - op->queued_ns;
 
-		pthread_mutex_lock(&fs->pin_lock);
+		dx_mutex_lock(&fs->pin_lock);
 		fs->stats.deferred_now--;
 		if (op->kind != DX_LOP_MAP) {
 			fs->stats.deferral_total_ns += dt;
@@ -86,7 +86,7 @@ static void finish(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op, int r
 			if (ret == -EBUSY)
 				fs->stats.ebusy++;
 		}
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 	}
 	op->done(op->ctx, ret);
 	free(op);
@@ -95,9 +95,9 @@ static void finish(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op, int r
 
 static void iref(struct daxfs *fs, struct dx_ino *ip)
 {
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	ip->refs++;
-	pthread_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->icache_lock);
 }
 
 /*
@@ -169,14 +169,14 @@ void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 {
 	int ret;
 
-	pthread_rwlock_wrlock(&ip->lock);
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_wrlock(&ip->lock);
+	dx_mutex_lock(&fs->pin_lock);
 	ret = ip->lq_head ? 1 : op_busy(fs, ip, op);
 	if (ret <= 0) {
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 		if (!ret)
 			ret = op_exec(fs, ip, op);
-		pthread_rwlock_unlock(&ip->lock);
+		dx_rwunlock(&ip->lock);
 		finish(fs, ip, op, ret);
 		return;
 	}
@@ -185,8 +185,8 @@ void dx_layout_submit(struct daxfs *fs, struct dx_ino *ip, struct dx_lop *op)
 	fs->stats.deferred_now++;
 	if (op->kind != DX_LOP_MAP)
 		fs->stats.deferrals++;
-	pthread_mutex_unlock(&fs->pin_lock);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_mutex_unlock(&fs->pin_lock);
+	dx_rwunlock(&ip->lock);
 }
 
 void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
@@ -194,36 +194,36 @@ void dx_layout_run(struct daxfs *fs, struct dx_ino *ip)
 	struct dx_lop *done = NULL, **tail = &done;
 	bool drained = false;
 
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	if (!ip->lq_head) {
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 		return;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	for (;;) {
 		struct dx_lop *op;
 		int busy = 0;
 
-		pthread_mutex_lock(&fs->pin_lock);
+		dx_mutex_lock(&fs->pin_lock);
 		op = ip->lq_head;
 		if (!op || (busy = op_busy(fs, ip, op)) > 0) {
-			pthread_mutex_unlock(&fs->pin_lock);
+			dx_mutex_unlock(&fs->pin_lock);
 			break;
 		}
 		/* Draining the queue hands its reference to us; a submit
 		 * that queues again meanwhile takes a new one. */
 		if (queue_del(fs, ip, NULL, op))
 			drained = true;
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 
 		/* busy < 0: refused by an exclusive lease, nothing done. */
 		op->result = busy < 0 ? busy : op_exec(fs, ip, op);
 		*tail = op;
 		tail = &op->next;
 	}
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 
 	while (done) {
 		struct dx_lop *next = done->next;
@@ -251,7 +251,7 @@ void dx_layout_expire(struct daxfs *fs)
 
 	if (!fs->busy_timeout)
 		return;
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	for (struct dx_ino *ip = fs->pending, *next; ip && n < 64; ip = next) {
 		struct dx_lop *op = ip->lq_head;
 
@@ -266,7 +266,7 @@ void dx_layout_expire(struct daxfs *fs)
 		exp[n].op = op;
 		n++;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	for (int i = 0; i < n; i++) {
 		struct dx_ino *ip = exp[i].ip;
 
@@ -285,7 +285,7 @@ DX_EXPORT bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx)
 
 	if (!ip)
 		return false;
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	for (op = ip->lq_head; op && op->ctx != ctx; op = op->next)
 		prev = op;
 	if (op) {
@@ -295,7 +295,7 @@ DX_EXPORT bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx)
 		op->next = fs->cancelled;
 		fs->cancelled = op;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	if (drained)
 		dx_iput(fs, ip); /* the queue's reference; the op keeps its own */
 	dx_iput(fs, ip);
@@ -309,10 +309,10 @@ static void layout_cancelled(struct daxfs *fs)
 
 	if (!__atomic_load_n(&fs->cancelled, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	list = fs->cancelled;
 	fs->cancelled = NULL;
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	while (list) {
 		struct dx_lop *op = list;
 		struct dx_ino *ip = op->ip;
@@ -384,9 +384,9 @@ DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f
 	/* A long-term map during a lease break fails at once rather than
 	 * queue behind the change it would hold up (docs/leases.md). */
 	if (m->flags & DAXFS_MAP_LONGTERM) {
-		pthread_mutex_lock(&fs->pin_lock);
+		dx_mutex_lock(&fs->pin_lock);
 		busy = f->ip->nbreaking || (f->lease && f->lease->state == DAXFS_LEASE_BREAKING);
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 	}
 	if (busy) {
 		done(ctx, -EAGAIN);

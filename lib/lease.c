@@ -38,10 +38,10 @@ struct dx_usage *dx_usage_get(struct daxfs *fs, uid_t uid)
 
 DX_EXPORT void daxfs_set_lease_notify(struct daxfs *fs, daxfs_lease_notify_t fn, void *ctx)
 {
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	fs->lease_notify = fn;
 	fs->lease_notify_ctx = ctx;
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 }
 
 DX_EXPORT void daxfs_file_set_private(struct daxfs_file *f, void *priv)
@@ -159,7 +159,7 @@ DX_EXPORT int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_i
 
 	if (req->reserved)
 		return -EINVAL;
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	l = f->lease;
 	switch (req->op) {
 	case DAXFS_LEASE_SET:
@@ -192,7 +192,7 @@ DX_EXPORT int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_i
 	default:
 		ret = -EINVAL;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	if (released)
 		dx_layout_run(fs, f->ip);
 	return ret;
@@ -200,20 +200,20 @@ DX_EXPORT int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_i
 
 void dx_lease_drop(struct daxfs *fs, struct daxfs_file *f)
 {
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	if (f->lease)
 		lease_unlink(fs, f->lease);
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 }
 
 DX_EXPORT unsigned daxfs_file_poll(struct daxfs *fs, struct daxfs_file *f)
 {
 	unsigned ev = 0;
 
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	if (f->lease && f->lease->state != DAXFS_LEASE_ACTIVE)
 		ev = POLLPRI;
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	return ev;
 }
 
@@ -276,7 +276,7 @@ void dx_lease_expire(struct daxfs *fs)
 
 	/* Find the inodes with a lease past its deadline.  The deadline
 	 * holds even if the change that broke the lease gave up meanwhile. */
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	for (struct dx_lease *l = fs->breaking; l && n < 64; l = l->bnext) {
 		struct dx_ino *ip = l->f->ip;
 		bool dup = false;
@@ -287,25 +287,25 @@ void dx_lease_expire(struct daxfs *fs)
 			dup |= todo[i] == ip;
 		if (dup)
 			continue;
-		pthread_mutex_lock(&fs->icache_lock);
+		dx_mutex_lock(&fs->icache_lock);
 		ip->refs++;
-		pthread_mutex_unlock(&fs->icache_lock);
+		dx_mutex_unlock(&fs->icache_lock);
 		todo[n++] = ip;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 
 	for (int i = 0; i < n; i++) {
 		struct dx_ino *ip = todo[i];
 
 		/* The inode lock first, as for any layout change: the
 		 * blocks move out of the file. */
-		pthread_rwlock_wrlock(&ip->lock);
-		pthread_mutex_lock(&fs->pin_lock);
+		dx_wrlock(&ip->lock);
+		dx_mutex_lock(&fs->pin_lock);
 		for (struct dx_lease *l = ip->leases; l; l = l->inext)
 			if (l->state == DAXFS_LEASE_BREAKING && l->deadline_ns <= now)
 				revoke(fs, l);
-		pthread_mutex_unlock(&fs->pin_lock);
-		pthread_rwlock_unlock(&ip->lock);
+		dx_mutex_unlock(&fs->pin_lock);
+		dx_rwunlock(&ip->lock);
 		dx_layout_run(fs, ip);
 		dx_iput(fs, ip);
 	}
@@ -322,8 +322,8 @@ DX_EXPORT int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
 	/* Leases hang off inodes; walk the inodes that have mappings or
 	 * leases through the open files' mappings is not enough, so walk
 	 * the inode cache. */
-	pthread_mutex_lock(&fs->pin_lock);
-	pthread_mutex_lock(&fs->icache_lock);
+	dx_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->icache_lock);
 	for (size_t h = 0; h < fs->ihash_size; h++)
 		for (struct dx_ino *ip = fs->ihash[h]; ip; ip = ip->hnext) {
 			if (ino && ip->ino != ino)
@@ -367,8 +367,8 @@ DX_EXPORT int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino,
 		};
 	}
 out:
-	pthread_mutex_unlock(&fs->icache_lock);
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->icache_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	free(all);
 	return n;
 }

@@ -45,7 +45,7 @@ DX_EXPORT int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, 
 	ret = dx_iget_loaded(fs, parent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
-	pthread_rwlock_rdlock(&fs->ns_lock);
+	dx_rdlock(&fs->ns_lock);
 	if (!strcmp(name, "."))
 		ip = dx_iget(fs, parent);
 	else if (!strcmp(name, ".."))
@@ -53,12 +53,12 @@ DX_EXPORT int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, 
 	else
 		ip = (de = dx_dir_find(fs, dp, name, len, NULL)) ? dx_iget(fs, de->ino) : NULL;
 	if (ip) {
-		pthread_rwlock_rdlock(&ip->lock);
+		dx_rdlock(&ip->lock);
 		dx_fill_stat(fs, ip, st);
-		pthread_rwlock_unlock(&ip->lock);
+		dx_rwunlock(&ip->lock);
 		dx_ilookup_ref(fs, ip);
 	}
-	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, ip);
 	dx_iput(fs, dp);
 	return ip ? 0 : -ENOENT;
@@ -86,7 +86,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	ret = dx_iget_loaded(fs, parent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
-	pthread_rwlock_wrlock(&fs->ns_lock);
+	dx_wrlock(&fs->ns_lock);
 	if (dp->d->nlink == 0) {
 		ret = -ENOENT; /* the directory was removed */
 		goto out;
@@ -158,7 +158,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	dx_ilookup_ref(fs, ip);
 	dx_iput(fs, ip);
 out:
-	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, dp);
 	return ret;
 }
@@ -210,7 +210,7 @@ DX_EXPORT ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size
 	ret = dx_iload(fs, ip);
 	if (!ret) {
 		const char *p;
-		pthread_rwlock_rdlock(&ip->lock);
+		dx_rdlock(&ip->lock);
 		p = dx_xmap_addr(fs, ip, 0);
 		ret = (ssize_t)ip->d->size;
 		if (!p || ret > DX_SYMLINK_MAX) {
@@ -220,7 +220,7 @@ DX_EXPORT ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size
 			if ((size_t)ret < size)
 				buf[ret] = '\0';
 		}
-		pthread_rwlock_unlock(&ip->lock);
+		dx_rwunlock(&ip->lock);
 	}
 	dx_iput(fs, ip);
 	return ret;
@@ -247,7 +247,7 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 		dx_iput(fs, dp);
 		return -ENOENT;
 	}
-	pthread_rwlock_wrlock(&fs->ns_lock);
+	dx_wrlock(&fs->ns_lock);
 	if (S_ISDIR(ip->d->mode))
 		ret = -EPERM;
 	else if (ip->d->nlink == 0 || dp->d->nlink == 0)
@@ -261,12 +261,12 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	dx_now(&now);
 	/* The inode lock before the transaction (core.h's order): a write
 	 * into a hole holds its inode's lock when it begins one. */
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	dx_tx_begin(fs);
 	/* The allocator's count is read under the transaction's lock. */
 	if (fs->free_blocks < dx_dir_add_need(dp)) {
 		dx_tx_commit(fs); /* nothing logged: a no-op */
-		pthread_rwlock_unlock(&ip->lock);
+		dx_rwunlock(&ip->lock);
 		ret = -ENOSPC;
 		goto out;
 	}
@@ -280,10 +280,10 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
 	dx_fill_stat(fs, ip, st);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_ilookup_ref(fs, ip);
 out:
-	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, ip);
 	dx_iput(fs, dp);
 	return ret;
@@ -332,7 +332,7 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 	ret = dx_iget_loaded(fs, parent, S_IFDIR, &dp);
 	if (ret)
 		return ret;
-	pthread_rwlock_wrlock(&fs->ns_lock);
+	dx_wrlock(&fs->ns_lock);
 	de = dx_dir_find(fs, dp, name, len, &slot);
 	if (!de) {
 		ret = dir && (!strcmp(name, ".") || !strcmp(name, "..")) ? -EINVAL : -ENOENT;
@@ -361,7 +361,7 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 		}
 	}
 	dx_now(&now);
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	dx_tx_begin(fs);
 	dx_dir_remove(fs, dp, slot);
 	drop_link(fs, ip, &now);
@@ -370,9 +370,9 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 	dx_touch_time(fs, &dp->d->mtime, &now);
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 out:
-	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_rwunlock(&fs->ns_lock);
 	/* The last reference of an unlinked, closed inode frees it here. */
 	dx_iput(fs, ip);
 	dx_iput(fs, dp);
@@ -437,7 +437,7 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	ret = dx_iget_loaded(fs, newparent, S_IFDIR, &ddp);
 	if (ret)
 		goto put;
-	pthread_rwlock_wrlock(&fs->ns_lock);
+	dx_wrlock(&fs->ns_lock);
 	sde = dx_dir_find(fs, sdp, name, slen, &sslot);
 	if (!sde) {
 		ret = -ENOENT;
@@ -538,7 +538,7 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	dx_tx_commit(fs);
 	dx_unlock2(si, di);
 out:
-	pthread_rwlock_unlock(&fs->ns_lock);
+	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, di);
 	dx_iput(fs, si);
 	dx_iput(fs, ddp);

@@ -134,7 +134,8 @@ int dx_pins_init(struct daxfs *fs)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
 
-	pthread_mutex_init(&fs->pin_lock, NULL);
+	dx_mutex_init(&fs->pin_lock, DX_LC_PIN);
+	dx_mutex_time(&fs->pin_lock);
 	fs->npin_chunks = (fs->sb.nblocks >> DX_PIN_CHUNK_SHIFT) + 1;
 	fs->pins = calloc(fs->npin_chunks, sizeof(*fs->pins));
 	fs->rec_free = calloc(nrec, sizeof(*fs->rec_free));
@@ -190,7 +191,7 @@ void dx_pins_fini(struct daxfs *fs)
 	free(fs->pins);
 	free(fs->rec_free);
 	free(fs->mhash);
-	pthread_mutex_destroy(&fs->pin_lock);
+	dx_mutex_destroy(&fs->pin_lock);
 }
 
 /* Atomic loads: the allocator reads these without pin_lock (core.h). */
@@ -440,9 +441,9 @@ static uint64_t free_blocks(struct daxfs *fs)
 {
 	uint64_t n;
 
-	pthread_mutex_lock(&fs->tx_lock);
+	dx_mutex_lock(&fs->tx_lock);
 	n = fs->free_blocks;
-	pthread_mutex_unlock(&fs->tx_lock);
+	dx_mutex_unlock(&fs->tx_lock);
 	return n;
 }
 
@@ -480,14 +481,14 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		 * and never while a break is pending (it must not starve). */
 		int err = 0;
 
-		pthread_mutex_lock(&fs->pin_lock);
+		dx_mutex_lock(&fs->pin_lock);
 		if (!f->lease)
 			err = -EPERM;
 		else if (f->lease->state == DAXFS_LEASE_REVOKED)
 			err = -ENOLINK;
 		else if (f->lease->state == DAXFS_LEASE_BREAKING || ip->nbreaking)
 			err = -EAGAIN;
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 		if (err)
 			return err;
 	}
@@ -512,9 +513,9 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		return -ENOMEM;
 	/* Everything the map may use is counted before any block is
 	 * allocated: a map over the caps fails having changed nothing. */
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	ret = map_reserve(fs, uid, nrec, planned);
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	if (ret) {
 		free(m);
 		return ret;
@@ -532,9 +533,9 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		if (ip->d->blocks != before)
 			req->flags |= DAXFS_MAP_BACKED;
 		if (ret) {
-			pthread_mutex_lock(&fs->pin_lock);
+			dx_mutex_lock(&fs->pin_lock);
 			map_unreserve(fs, uid, nrec, planned, true);
-			pthread_mutex_unlock(&fs->pin_lock);
+			dx_mutex_unlock(&fs->pin_lock);
 			free(m);
 			return ret;
 		}
@@ -567,10 +568,10 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		m->nblk = (uint32_t)(b - s);
 	}
 
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	if (!m->next) {
 		map_unreserve(fs, uid, nrec, planned, true);
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 		free(m);
 		return -ENOSPC;
 	}
@@ -585,7 +586,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 				pin_blocks(fs, m->ext[j].pblk, m->ext[j].len, -1);
 			fs->nrec_reserved += m->next;
 			map_unreserve(fs, uid, m->next, m->nblk, true);
-			pthread_mutex_unlock(&fs->pin_lock);
+			dx_mutex_unlock(&fs->pin_lock);
 			free(m);
 			return -ENOMEM;
 		}
@@ -597,7 +598,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	}
 	mapping_link(fs, m);
 	fs->stats.maps++;
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 
 	req->id = m->id;
 	req->length = (uint64_t)m->nblk * DX_BLOCK_SIZE;
@@ -638,11 +639,11 @@ DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_
 {
 	struct dx_mapping *m;
 
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	m = mapping_find(fs, f, id);
 	if (m)
 		mapping_drop(fs, m);
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	if (!m)
 		return -EINVAL;
 	dx_quarantine_release(fs);
@@ -663,13 +664,13 @@ bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f)
 	/* Nothing maps through f any more (it is being released), so the
 	 * list only shrinks between the batches. */
 	while (more) {
-		pthread_mutex_lock(&fs->pin_lock);
+		dx_mutex_lock(&fs->pin_lock);
 		for (int i = 0; f->maps && i < DX_UNMAP_BATCH; i++) {
 			mapping_drop(fs, f->maps);
 			any = true;
 		}
 		more = f->maps != NULL;
-		pthread_mutex_unlock(&fs->pin_lock);
+		dx_mutex_unlock(&fs->pin_lock);
 	}
 	if (any)
 		dx_quarantine_release(fs);
@@ -685,7 +686,7 @@ DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64
 
 	if (*len > UINT64_MAX - *off)
 		return -EINVAL; /* the range would wrap */
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	m = mapping_find(fs, f, id);
 	if (m) {
 		ms = (uint64_t)m->lblk * DX_BLOCK_SIZE;
@@ -706,7 +707,7 @@ DX_EXPORT int daxfs_mapping_range(struct daxfs *fs, struct daxfs_file *f, uint64
 			*len = 0;
 		ret = (m->flags & DAXFS_PIN_REVOKED) ? -ENOLINK : 0;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	return ret;
 }
 
@@ -716,7 +717,7 @@ DX_EXPORT int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino
 	uint64_t now = dx_now_ns();
 	int n = 0;
 
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	for (struct dx_mapping *m = fs->mhead; m && n < max; m = m->gnext) {
 		if (m->id <= cursor || (ino && m->ip->ino != ino) || (owner && m->uid != *owner))
 			continue;
@@ -732,15 +733,16 @@ DX_EXPORT int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino
 		};
 		n++;
 	}
-	pthread_mutex_unlock(&fs->pin_lock);
+	dx_mutex_unlock(&fs->pin_lock);
 	return n;
 }
 
 DX_EXPORT void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st)
 {
-	pthread_mutex_lock(&fs->pin_lock);
+	dx_mutex_lock(&fs->pin_lock);
 	*st = fs->stats;
 	st->busy_timeout_s = fs->busy_timeout;
 	st->lease_break_time_s = fs->lease_break_time;
-	pthread_mutex_unlock(&fs->pin_lock);
+	st->pin_lock_max_hold_ns = fs->pin_lock.max_hold_ns;
+	dx_mutex_unlock(&fs->pin_lock);
 }

@@ -150,7 +150,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	/* A rollback rewrote metadata: check the result again. */
 	if (ret > 0 && (ret = validate_global(fs)))
 		goto fail;
-	pthread_rwlock_init(&fs->ns_lock, NULL);
+	dx_rwlock_init(&fs->ns_lock, DX_LC_NS, 0);
 	ret = dx_alloc_init(fs);
 	if (ret)
 		goto fail;
@@ -226,14 +226,14 @@ DX_EXPORT int daxfs_statfs(struct daxfs *fs, struct statvfs *sv)
 	memset(sv, 0, sizeof(*sv));
 	sv->f_bsize = DX_BLOCK_SIZE;
 	sv->f_frsize = DX_BLOCK_SIZE;
-	pthread_mutex_lock(&fs->tx_lock);
+	dx_mutex_lock(&fs->tx_lock);
 	sv->f_blocks = fs->sb.nblocks - fs->sb.data_blk;
 	sv->f_bfree = fs->free_blocks;
 	sv->f_bavail = fs->free_blocks;
 	sv->f_files = fs->sb.ninodes;
 	sv->f_ffree = fs->free_inodes;
 	sv->f_favail = fs->free_inodes;
-	pthread_mutex_unlock(&fs->tx_lock);
+	dx_mutex_unlock(&fs->tx_lock);
 	memcpy(&sv->f_fsid, fs->sb.uuid, sizeof(sv->f_fsid));
 	sv->f_namemax = DX_NAME_MAX;
 	if (fs->readonly)

@@ -92,7 +92,7 @@ DX_EXPORT ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *nam
 	ip = dx_iget(fs, ino);
 	if (!ip)
 		return -ENOENT;
-	pthread_rwlock_rdlock(&ip->lock);
+	dx_rdlock(&ip->lock);
 	ret = xblock(fs, ip, &blk);
 	if (!ret) {
 		r = find(blk, name);
@@ -106,7 +106,7 @@ DX_EXPORT ssize_t daxfs_getxattr(struct daxfs *fs, uint64_t ino, const char *nam
 			ret = r->value_len;
 		}
 	}
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
 }
@@ -121,7 +121,7 @@ DX_EXPORT ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, si
 
 	if (!ip)
 		return -ENOENT;
-	pthread_rwlock_rdlock(&ip->lock);
+	dx_rdlock(&ip->lock);
 	ret = xblock(fs, ip, &blk);
 	while (!ret && (r = rec_next(blk, &pos))) {
 		if (size && need + r->name_len + 1 <= size) {
@@ -130,7 +130,7 @@ DX_EXPORT ssize_t daxfs_listxattr(struct daxfs *fs, uint64_t ino, char *list, si
 		}
 		need += r->name_len + 1u;
 	}
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	if (ret)
 		return ret;
@@ -208,7 +208,7 @@ DX_EXPORT int daxfs_setxattr(struct daxfs *fs, uint64_t ino, const char *name, c
 	ip = dx_iget(fs, ino);
 	if (!ip)
 		return -ENOENT;
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	ret = xblock(fs, ip, &blk);
 	if (!ret && find(blk, name)) {
 		if (flags & XATTR_CREATE)
@@ -218,7 +218,7 @@ DX_EXPORT int daxfs_setxattr(struct daxfs *fs, uint64_t ino, const char *name, c
 	}
 	if (!ret)
 		ret = rewrite(fs, ip, blk, name, value ? value : "", size);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
 }
@@ -236,11 +236,11 @@ DX_EXPORT int daxfs_removexattr(struct daxfs *fs, uint64_t ino, const char *name
 	ip = dx_iget(fs, ino);
 	if (!ip)
 		return -ENOENT;
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	ret = xblock(fs, ip, &blk);
 	if (!ret)
 		ret = find(blk, name) ? rewrite(fs, ip, blk, name, NULL, 0) : -ENODATA;
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	return ret;
 }

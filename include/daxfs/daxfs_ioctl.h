@@ -143,7 +143,8 @@ struct daxfs_stats {
 	uint64_t lease_revokes;		/* leases revoked after lease_break_time */
 	uint64_t etxtbsy;		/* layout changes refused by exclusive leases */
 	uint64_t lease_break_time_s;	/* the mount's lease_break_time */
-	uint64_t reserved[13];
+	uint64_t pin_lock_max_hold_ns;	/* longest single hold of pin_lock */
+	uint64_t reserved[12];
 };
 #define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_stats)
 

@@ -299,6 +299,7 @@ static int cmd_stats(int argc, char **argv)
 	printf("leases revoked:           %" PRIu64 "\n", s.lease_revokes);
 	printf("refused with ETXTBSY:     %" PRIu64 "\n", s.etxtbsy);
 	printf("lease_break_time:         %" PRIu64 " s\n", s.lease_break_time_s);
+	printf("longest pin_lock hold:    %" PRIu64 " ns\n", s.pin_lock_max_hold_ns);
 	return 0;
 }
 
