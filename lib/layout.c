@@ -293,7 +293,8 @@ DX_EXPORT bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx)
 		/* Answered by daxfs_tick(): the caller may be FUSE's interrupt
 		 * handler, which must not reply itself. */
 		op->next = fs->cancelled;
-		fs->cancelled = op;
+		/* Atomic: daxfs_tick() peeks without pin_lock. */
+		__atomic_store_n(&fs->cancelled, op, __ATOMIC_RELAXED);
 	}
 	dx_mutex_unlock(&fs->pin_lock);
 	if (drained)
@@ -311,7 +312,7 @@ static void layout_cancelled(struct daxfs *fs)
 		return;
 	dx_mutex_lock(&fs->pin_lock);
 	list = fs->cancelled;
-	fs->cancelled = NULL;
+	__atomic_store_n(&fs->cancelled, NULL, __ATOMIC_RELAXED);
 	dx_mutex_unlock(&fs->pin_lock);
 	while (list) {
 		struct dx_lop *op = list;

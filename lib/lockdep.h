@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Ranks, outermost first: the order of core.h. */
 enum dx_lock_class {
@@ -38,7 +39,9 @@ typedef struct {
 	uint8_t cls;
 	bool timed;
 	uint64_t since_ns;	/* timed: when the holder took it */
+	uint64_t since_cpu_ns;	/* ... and its thread's CPU time then */
 	uint64_t max_hold_ns;	/* timed: the longest hold (under mu) */
+	uint64_t max_hold_cpu_ns;	/* ... in CPU time of the holder */
 } dx_mutex_t;
 
 typedef struct {
@@ -74,12 +77,22 @@ static inline void dx_lockdep_assert_held(const void *lock)
 
 uint64_t dx_now_ns(void);
 
+/* The calling thread's CPU time: a hold measured in it is the work done
+ * under the lock, whatever the scheduler did meanwhile. */
+static inline uint64_t dx_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static inline void dx_mutex_init(dx_mutex_t *m, unsigned cls)
 {
 	pthread_mutex_init(&m->mu, NULL);
 	m->cls = (uint8_t)cls;
 	m->timed = false;
-	m->since_ns = m->max_hold_ns = 0;
+	m->since_ns = m->since_cpu_ns = m->max_hold_ns = m->max_hold_cpu_ns = 0;
 }
 
 /* Record the longest hold of m from now on. */
@@ -97,17 +110,22 @@ static inline void dx_mutex_lock(dx_mutex_t *m)
 {
 	dx_lockdep_acquire(m, m->cls, 0);
 	pthread_mutex_lock(&m->mu);
-	if (m->timed)
+	if (m->timed) {
 		m->since_ns = dx_now_ns();
+		m->since_cpu_ns = dx_thread_cpu_ns();
+	}
 }
 
 static inline void dx_mutex_unlock(dx_mutex_t *m)
 {
 	if (m->timed) {
 		uint64_t held = dx_now_ns() - m->since_ns;
+		uint64_t cpu = dx_thread_cpu_ns() - m->since_cpu_ns;
 
 		if (held > m->max_hold_ns)
 			m->max_hold_ns = held;
+		if (cpu > m->max_hold_cpu_ns)
+			m->max_hold_cpu_ns = cpu;
 	}
 	dx_lockdep_release(m);
 	pthread_mutex_unlock(&m->mu);

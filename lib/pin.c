@@ -744,5 +744,6 @@ DX_EXPORT void daxfs_get_stats(struct daxfs *fs, struct daxfs_stats *st)
 	st->busy_timeout_s = fs->busy_timeout;
 	st->lease_break_time_s = fs->lease_break_time;
 	st->pin_lock_max_hold_ns = fs->pin_lock.max_hold_ns;
+	st->pin_lock_max_cpu_ns = fs->pin_lock.max_hold_cpu_ns;
 	dx_mutex_unlock(&fs->pin_lock);
 }

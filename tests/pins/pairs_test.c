@@ -224,7 +224,9 @@ int main(int argc, char **argv)
 		      (unsigned long long)s.maps, (unsigned long long)s.deferrals,
 		      (unsigned long long)s.ebusy, (unsigned long long)s.lease_breaks,
 		      (unsigned long long)s.lease_revokes);
-		printf("pin_lock longest hold: %llu ns\n", (unsigned long long)s.pin_lock_max_hold_ns);
+		printf("pin_lock longest hold: %llu ns (%llu ns of CPU)\n",
+		       (unsigned long long)s.pin_lock_max_hold_ns,
+		       (unsigned long long)s.pin_lock_max_cpu_ns);
 		close(fd);
 	}
 	return report();

@@ -3,7 +3,7 @@
 # pins_scale.sh - no operation holds the mount-wide pin_lock for a time that
 # grows with what one user mapped: the longest hold while releasing N
 # mappings must not grow with N (it grew as N^2, issue 10 defect 2).  A
-# ratio of two runs, each the best of two mounts, not a duration.
+# ratio of two runs in the holder's CPU time, each the best of two mounts.
 DX_NAME=pins_scale
 . "$(dirname "$0")/../lib.sh"
 dx_need_root
