@@ -640,7 +640,7 @@ static void test_release_long_chain(const char *pool)
 	before = free_blocks();
 	ip = dx_iget(fs, ino);
 	T(ip && dx_iload(fs, ip) == 0, "load the inode");
-	pthread_rwlock_wrlock(&ip->lock);
+	dx_wrlock(&ip->lock);
 	dx_tx_begin(fs);
 	for (; made < CHAIN; made++) {
 		struct dx_extent_block *eb;
@@ -661,7 +661,7 @@ static void test_release_long_chain(const char *pool)
 		ip->d->ext_next = b;
 	}
 	dx_tx_commit(fs);
-	pthread_rwlock_unlock(&ip->lock);
+	dx_rwunlock(&ip->lock);
 	dx_iput(fs, ip);
 	T_EQ(made, CHAIN, "chained %d extent blocks to one inode", CHAIN);
 	T_EQ(before - free_blocks(), CHAIN, "  they are allocated");
