@@ -249,10 +249,18 @@ static int pin_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len, int delta)
  */
 bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end)
 {
-	for (struct dx_mapping *m = ip->maps; m; m = m->inext)
-		if (!(m->flags & DAXFS_PIN_REVOKED) && m->lblk < end &&
-		    (uint64_t)m->lblk + m->nblk > start)
+	for (struct dx_mapping *m = ip->maps; m; m = m->inext) {
+		if (m->lblk >= end || (uint64_t)m->lblk + m->nblk <= start)
+			continue;
+		if (!(m->flags & DAXFS_PIN_REVOKED))
 			return true;
+		/* A revoked extent that could not be quarantined is still
+		 * in the file (dx_quarantine_mapping). */
+		for (uint32_t i = 0; i < m->next; i++)
+			if (m->ext[i].rec != DX_NO_REC && m->ext[i].lblk < end &&
+			    (uint64_t)m->ext[i].lblk + m->ext[i].len > start)
+				return true;
+	}
 	return false;
 }
 

@@ -33,41 +33,94 @@ static bool held_elsewhere(struct daxfs *fs, uint64_t b, size_t nrec, size_t ski
 	return false;
 }
 
-/* Does ip map file blocks [lblk, lblk+n) to pool blocks [pblk, pblk+n)? */
-static bool maps_exactly(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n,
-			 uint64_t pblk)
+/* Does ip map file block lblk + b to pool block pblk + b? */
+static bool maps_block(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t pblk,
+		       uint64_t b)
 {
-	for (uint64_t b = 0; b < n; b++)
-		if (dx_xmap_addr(fs, ip, lblk + b) != dx_blk(fs, pblk + b))
-			return false;
-	return true;
+	return dx_xmap_addr(fs, ip, lblk + b) == dx_blk(fs, pblk + b);
 }
 
 /*
- * In a transaction, with ip->lock held: take file blocks [lblk, lblk+n),
- * which live at pblk, out of ip without freeing them, and put copies of
- * their bytes in their place where the pool has room.
+ * In a transaction, with ip->lock held: take the blocks of file blocks
+ * [lblk, lblk+n) that still live at the record's pool blocks [pblk, pblk+n)
+ * out of ip without freeing them, and put copies of their bytes in their
+ * place where the pool has room.
+ *
+ * Returns 0 once no block of the range maps to the record any more, or
+ * -ENOSPC (a split needs an extent block and the pool is full) with the
+ * file unchanged since the last commit.  The caller must not count the
+ * blocks as quarantined unless this returned 0: a quarantine over blocks
+ * a file still maps would free them under the file (issue 11, defect 1).
+ *
+ * A removal larger than the journal commits in chunks while the record is
+ * still a mapping record; a crash in between leaves some blocks out of the
+ * file and the rest in it, and recovery takes out the rest (only runs that
+ * still map to the record are removed, so a retry is harmless).
  */
-static void swap_out(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n, uint64_t pblk)
+static int swap_out(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n, uint64_t pblk)
 {
-	uint64_t allocated = 0, stop;
+	uint64_t stop, b = 0;
 
-	if (dx_xmap_remove(fs, ip, lblk, lblk + n, true))
-		return;
+	while (b < n) {
+		uint64_t s, e;
+		int ret;
+
+		if (!maps_block(fs, ip, lblk, pblk, b)) {
+			b++;
+			continue;
+		}
+		for (s = b; b < n && maps_block(fs, ip, lblk, pblk, b); b++)
+			;
+		e = b;
+		while ((ret = dx_xmap_remove(fs, ip, lblk + s, lblk + e, true)) == -EAGAIN) {
+			dx_tx_commit(fs);
+			dx_tx_begin(fs);
+		}
+		if (ret)
+			return ret;
+	}
 	if (ip->d->nlink == 0)
-		return; /* an orphan: nobody will read a copy */
-	stop = dx_fill_holes(fs, ip, lblk, lblk + n, lblk * DX_BLOCK_SIZE,
-			     (lblk + n) * DX_BLOCK_SIZE, &allocated);
-	for (uint64_t b = lblk; b < stop; b++)
-		dx_memcpy_nodrain(&fs->pc, dx_xmap_addr(fs, ip, b), dx_blk(fs, pblk + (b - lblk)),
-				  DX_BLOCK_SIZE);
-	dx_add_blocks(fs, ip, allocated);
-	if (stop < lblk + n)
-		fprintf(stderr,
-			"daxfs: inode %llu: no room to copy blocks %llu-%llu out of quarantine; "
-			"they read as zeros\n",
-			(unsigned long long)ip->ino, (unsigned long long)stop,
-			(unsigned long long)(lblk + n - 1));
+		return 0; /* an orphan: nobody will read a copy */
+	/* Back each hole of the range with a copy.  Only holes: a block of
+	 * the range that the file maps elsewhere keeps its own bytes. */
+	for (uint64_t c = lblk; c < lblk + n;) {
+		uint64_t hs, he;
+
+		if (dx_xmap_addr(fs, ip, c)) {
+			c++;
+			continue;
+		}
+		for (hs = c; c < lblk + n && !dx_xmap_addr(fs, ip, c); c++)
+			;
+		for (he = c; hs < he;) {
+			uint64_t allocated = 0;
+
+			stop = dx_fill_holes(fs, ip, hs, he, hs * DX_BLOCK_SIZE, he * DX_BLOCK_SIZE,
+					     &allocated);
+			/* The blocks just taken out stay allocated (the record
+			 * keeps them), so their bytes are safe to copy from. */
+			for (uint64_t d = hs; d < stop; d++)
+				dx_memcpy_nodrain(&fs->pc, dx_xmap_addr(fs, ip, d),
+						  dx_blk(fs, pblk + (d - lblk)), DX_BLOCK_SIZE);
+			dx_add_blocks(fs, ip, allocated);
+			if (stop == hs || stop == he) {
+				if (stop < he)
+					fprintf(stderr,
+						"daxfs: inode %llu: no room to copy blocks "
+						"%llu-%llu out of quarantine; they read as zeros\n",
+						(unsigned long long)ip->ino, (unsigned long long)stop,
+						(unsigned long long)(he - 1));
+				break;
+			}
+			/* The journal ran short: the copies so far are made
+			 * durable before the commit that exposes them. */
+			dx_drain(&fs->pc);
+			dx_tx_commit(fs);
+			dx_tx_begin(fs);
+			hs = stop;
+		}
+	}
+	return 0;
 }
 
 int dx_maprecs_recover(struct daxfs *fs)
@@ -98,10 +151,28 @@ int dx_maprecs_recover(struct daxfs *fs)
 		if (ip)
 			dx_wrlock(&ip->lock);
 		dx_tx_begin(fs);
-		/* A crash after an earlier swap leaves the blocks owned by
-		 * nobody: then only the record changes. */
-		if (ip && maps_exactly(fs, ip, r->lblk, r->nblocks, r->pblk))
-			swap_out(fs, ip, r->lblk, r->nblocks, r->pblk);
+		if (ip) {
+			/* A crash during an earlier swap leaves some or all of
+			 * the blocks out of the file already: swap_out takes out
+			 * only what still maps to the record. */
+			int err = swap_out(fs, ip, r->lblk, r->nblocks, r->pblk);
+
+			if (err) {
+				/* The record stays a mapping record and the blocks
+				 * stay in the file: nothing can free them under the
+				 * live holder, because no mount goes on. */
+				dx_tx_commit(fs);
+				dx_rwunlock(&ip->lock);
+				dx_iput(fs, ip);
+				return dx_err(err, "no room to take blocks %llu-%llu of inode %llu out "
+						   "of the file for live holder pid %llu; free space "
+						   "with fsck.daxfs or end that process, then mount again",
+					      (unsigned long long)r->pblk,
+					      (unsigned long long)(r->pblk + r->nblocks - 1),
+					      (unsigned long long)r->ino,
+					      (unsigned long long)r->holder_pid);
+			}
+		}
 		dx_tx_add(fs, &r->kind, sizeof(r->kind));
 		if (ip) {
 			r->kind = DX_MAPREC_QUARANTINE;
@@ -176,27 +247,41 @@ void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
 {
 	struct dx_ino *ip = m->ip;
 
-	dx_tx_begin(fs);
 	for (uint32_t i = 0; i < m->next; i++) {
 		struct dx_map_ext *e = &m->ext[i];
 		struct dx_maprec *r = &fs->maprecs[e->rec];
 		struct dx_qrun *q = malloc(sizeof(*q));
+		int err;
 
 		if (!q)
-			abort(); /* inside a transaction */
-		if (maps_exactly(fs, ip, e->lblk, e->len, e->pblk))
-			swap_out(fs, ip, e->lblk, e->len, e->pblk);
+			abort(); /* nothing open yet, but no way to report it */
+		dx_tx_begin(fs);
+		err = swap_out(fs, ip, e->lblk, e->len, e->pblk);
+		if (err) {
+			/* The blocks stay in the file, pinned, and the extent
+			 * keeps its mapping record: the layout change keeps
+			 * waiting for it (dx_inode_busy) until the holder
+			 * unmaps, or gives up with EBUSY. */
+			dx_tx_commit(fs);
+			free(q);
+			fprintf(stderr,
+				"daxfs: inode %llu: no room to quarantine revoked blocks %llu-%llu; "
+				"they stay pinned in the file until unmapped\n",
+				(unsigned long long)ip->ino, (unsigned long long)e->pblk,
+				(unsigned long long)(e->pblk + e->len - 1));
+			continue;
+		}
 		/* The record now stands for the quarantine, in the same
-		 * transaction as the swap. */
+		 * transaction as the last step of the swap. */
 		dx_tx_add(fs, &r->kind, sizeof(r->kind));
 		r->kind = DX_MAPREC_QUARANTINE;
+		dx_tx_commit(fs);
 		*q = (struct dx_qrun){e->pblk, e->len, e->rec, fs->qruns};
 		fs->qruns = q;
 		e->rec = DX_NO_REC;
 		fs->stats.quarantined_blocks += e->len;
 		fs->stats.quarantine_total += e->len;
 	}
-	dx_tx_commit(fs);
 }
 
 void dx_quarantine_release(struct daxfs *fs)
