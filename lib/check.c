@@ -571,21 +571,6 @@ static int pass_journal(struct ck *ck)
 
 /* ---- pass 1: inodes, extents, block ownership ---- */
 
-static bool valid_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-	case S_IFDIR:
-	case S_IFLNK:
-	case S_IFCHR:
-	case S_IFBLK:
-	case S_IFIFO:
-	case S_IFSOCK:
-		return true;
-	}
-	return false;
-}
-
 static bool is_special(uint32_t mode)
 {
 	return S_ISCHR(mode) || S_ISBLK(mode) || S_ISFIFO(mode) || S_ISSOCK(mode);
@@ -731,7 +716,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 	bool clear = false;
 	int ret = -ENOMEM;
 
-	if (!valid_type(mode)) {
+	if (!dx_v_type(mode)) {
 		if (problem(ck, false, "inode cleared", "inode %llu: invalid file type (mode 0%o)",
 			    U(ino), mode))
 			put32(ck, &d->mode, 0);

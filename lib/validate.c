@@ -56,7 +56,7 @@ const char *dx_v_super_geometry(const struct dx_super *sb, uint64_t pool_size)
 	return NULL;
 }
 
-static bool valid_type(uint32_t mode)
+bool dx_v_type(uint32_t mode)
 {
 	switch (mode & S_IFMT) {
 	case S_IFREG:
@@ -73,7 +73,7 @@ static bool valid_type(uint32_t mode)
 
 const char *dx_v_inode(const struct dx_super *sb, const struct dx_inode *d)
 {
-	if (!valid_type(d->mode))
+	if (!dx_v_type(d->mode))
 		return "invalid file type";
 	if (d->nlink > DX_LINK_MAX)
 		return "link count is past the limit";

@@ -33,6 +33,8 @@ bool dx_v_data_range(const struct dx_super *sb, uint64_t pblk, uint64_t len);
 
 /* Superblock geometry against the size of the pool (bytes). */
 const char *dx_v_super_geometry(const struct dx_super *sb, uint64_t pool_size);
+/* Is the file-type part of mode one daxfs knows? */
+bool dx_v_type(uint32_t mode);
 /* An inode's own fields: type, size, link count, xattr pointer. */
 const char *dx_v_inode(const struct dx_super *sb, const struct dx_inode *d);
 /* One live extent record (len != 0) of an inode of the given mode. */
