@@ -266,14 +266,16 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static void usage(void)
+static void usage(FILE *f, int status)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: daxfs-crashtest [--full] [--seed N] [--seq2 N] [--random N] [--ops N]\n"
 		"                       [--subsets N] [--only SUBSTR] [--no-inject] [--inject-only]\n"
 		"                       [--save DIR] [--replay FILE] [--jobs N] [--rec-samples N]\n"
-		"                       [--delete-every N] [--no-delete] [--expect-failures] [-v]\n");
-	exit(2);
+		"                       [--delete-every N] [--no-delete] [--expect-failures] [-v]\n"
+		"Crash states at every fence of ACE-style workloads, and injected\n"
+		"allocation and journal-room failures; see docs/crash-consistency.md.\n");
+	exit(status);
 }
 
 int main(int argc, char **argv)
@@ -285,7 +287,7 @@ int main(int argc, char **argv)
 		{"only", required_argument, 0, 'O'},  {"no-inject", no_argument, 0, 'N'},
 		{"inject-only", no_argument, 0, 'I'}, {"save", required_argument, 0, 'd'},
 		{"replay", required_argument, 0, 'R'}, {"no-delete", no_argument, 0, 'D'},
-		{"verbose", no_argument, 0, 'v'},     {"jobs", required_argument, 0, 'j'},
+		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},     {"jobs", required_argument, 0, 'j'},
 		{"expect-failures", no_argument, 0, 'X'}, {"rec-samples", required_argument, 0, 'C'}, {"delete-every", required_argument, 0, 'E'},
 		{0, 0, 0, 0}};
 	const struct op *fixed;
@@ -303,7 +305,7 @@ int main(int argc, char **argv)
 	ct.jobs = 2;
 	ct.max_failures_shown = 40;
 	ct.save = "crashtest-failures";
-	while ((c = getopt_long(argc, argv, "v", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'F':
 			full = true;
@@ -360,12 +362,15 @@ int main(int argc, char **argv)
 		case 'E':
 			ct.delete_every = atoi(optarg);
 			break;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc || maxops < 1 || ct.jobs < 1 || ct.jobs > 16 || ct.delete_every < 1)
-		usage();
+		usage(stderr, 2);
 	setenv("PMEM_IS_PMEM_FORCE", "1", 0);
 	snprintf(ct.dir, sizeof(ct.dir), "/dev/shm/daxfs-crashtest.XXXXXX");
 	if (!mkdtemp(ct.dir)) {
