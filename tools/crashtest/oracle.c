@@ -235,7 +235,7 @@ static bool content_ok(const struct ofile *w, const struct ofile *g, const struc
 {
 	bool mix = rx && rx->path && !strcmp(rx->path, w->path) && S_ISREG(w->mode);
 
-	if (w->clen == g->clen && !memcmp(w->content, g->content, w->clen))
+	if (w->clen == g->clen && (!w->clen || !memcmp(w->content, g->content, w->clen)))
 		return true;
 	if (mix && w->clen == g->clen) {
 		for (size_t i = 0; i < g->clen; i++) {
