@@ -31,22 +31,34 @@ uint64_t dx_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Read a small /proc file into buf as a string; its length, or -errno. */
+static ssize_t read_proc(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = '\0';
+	return n;
+}
+
 /* Field 22 of /proc/PID/stat: with the pid, it names one process for good. */
 int dx_holder_start(pid_t pid, uint64_t *start)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
+	n = read_proc(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
 		return -EIO;
-	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip to the
 	 * last ')', which the space before field 3 follows. */
 	p = strrchr(buf, ')');
@@ -71,18 +83,10 @@ int dx_holder_start(pid_t pid, uint64_t *start)
 static pid_t holder_tgid(pid_t tid)
 {
 	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_proc(path, buf, sizeof(buf)) <= 0)
 		return tid;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return tid;
-	buf[n] = '\0';
 	p = strstr(buf, "\nTgid:");
 	return p ? (pid_t)strtol(p + 6, NULL, 10) : tid;
 }
@@ -93,15 +97,11 @@ uint64_t dx_boot_id(void)
 	uint64_t id = __atomic_load_n(&cached, __ATOMIC_RELAXED);
 	char buf[64];
 	ssize_t n;
-	int fd, digits = 0;
+	int digits = 0;
 
 	if (id)
 		return id;
-	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = read_proc("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
 	for (ssize_t i = 0; i < n && digits < 16; i++) {
 		char c = buf[i];
 		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
