@@ -1719,7 +1719,8 @@ static void usage(FILE *f)
 		"  --hold-maps N   keep up to N direct mappings across ops (default 2)\n"
 		"  --lease-break-time S\n"
 		"                the mount's lease_break_time: enables revoke\n"
-		"  -h, --help    this text\n",
+		"  -h, --help    this text\n"
+		"  -V, --version the version\n",
 		PROG);
 }
 
@@ -1807,6 +1808,7 @@ int main(int argc, char **argv)
 	    {"strict-holes", no_argument, NULL, 'H'},
 	    {"loose-holes", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {"no-daxfs-ops", no_argument, NULL, 'D'},
 	    {"hold-maps", required_argument, NULL, 'M'},
 	    {"lease-break-time", required_argument, NULL, 'B'},
@@ -1818,7 +1820,7 @@ int main(int argc, char **argv)
 	uint64_t total;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "S:N:l:o:r:w:t:RWFx:m:qvP:p:h", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "S:N:l:o:r:w:t:RWFx:m:qvP:p:hV", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'S':
@@ -1917,6 +1919,9 @@ int main(int argc, char **argv)
 		}
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s\n", PROG, DAXFS_VERSION);
 			return 0;
 		default:
 			usage(stderr);

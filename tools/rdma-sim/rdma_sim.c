@@ -58,7 +58,8 @@ static void usage(FILE *f)
 		"  -n, --records N         stop after N records (default: no limit)\n"
 		"  -d, --duration SECONDS  stop after SECONDS (default: no limit)\n"
 		"  -r, --reregister N      register again at most N times (default: no limit)\n"
-		"  -h, --help\n");
+		"  -h, --help              show this help and exit\n"
+		"  -V, --version           show the version and exit\n");
 }
 
 static double now_s(void)
@@ -75,19 +76,23 @@ int main(int argc, char **argv)
 		{"offset", required_argument, NULL, 'o'},   {"length", required_argument, NULL, 'l'},
 		{"ignore-break", no_argument, NULL, 'i'},   {"records", required_argument, NULL, 'n'},
 		{"duration", required_argument, NULL, 'd'}, {"reregister", required_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},	    {NULL, 0, NULL, 0}};
+		{"help", no_argument, NULL, 'h'},	    {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}};
 	uint64_t off = 0, len = 65536, max_recs = 0, duration = 0, rereg = UINT64_MAX, seq = 0;
 	int c, fd, ignore = 0, revoked = 0;
 	struct daxfs_client *cl;
 	double t0 = now_s();
 
-	while ((c = getopt_long(argc, argv, "o:l:in:d:r:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:l:in:d:r:hV", lo, NULL)) != -1) {
 		uint64_t *dst = c == 'o' ? &off : c == 'l' ? &len : c == 'n' ? &max_recs
 						 : c == 'd' ? &duration : c == 'r' ? &rereg : NULL;
 		if (c == 'i') {
 			ignore = 1;
 		} else if (c == 'h') {
 			usage(stdout);
+			return 0;
+		} else if (c == 'V') {
+			printf("daxfs-rdma-sim %s\n", DAXFS_VERSION);
 			return 0;
 		} else if (!dst || dx_parse_size(optarg, dst)) {
 			usage(stderr);
