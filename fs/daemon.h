@@ -43,6 +43,7 @@ struct dfs_opts {
 	int noatime;
 	int have_fsname;
 	int have_subtype;
+	unsigned max_read; /* -o max_read=: init() must agree with libfuse; 0 = none */
 	/* daxfs-specific, for the lease and pin machinery */
 	unsigned busy_timeout;	   /* seconds, handed to daxfs_open() */
 	unsigned lease_break_time; /* seconds */

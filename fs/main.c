@@ -42,6 +42,12 @@ static void usage(FILE *f)
 		"      ro, rw                   mount read-only (opens the pool read-only) or\n"
 		"                               read-write (default)\n"
 		"      allow_other              let other users access the mount\n"
+		"      allow_root               let root (and the mounting user) access it\n"
+		"      auto_unmount             unmount when the daemon exits, even killed\n"
+		"      max_read=BYTES           largest read request the kernel sends\n"
+		"      sync, async, dirsync     as for mount(8)\n"
+		"      context=, fscontext=, defcontext=, rootcontext=\n"
+		"                               SELinux labels, as for mount(8)\n"
 		"      default_permissions      always on: the kernel checks permissions\n"
 		"      dev, nodev, suid, nosuid, exec, noexec, atime, noatime\n"
 		"                               as for mount(8)\n"
@@ -140,9 +146,21 @@ static int has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Options handed on to libfuse unchanged. */
+/*
+ * Options handed on to libfuse unchanged: the mount options its low-level
+ * session takes (fuse_session_new(), as mount.fuse3 users know them), less
+ * those that make no sense for a pool: blkdev/blksize= (a pool is not a
+ * block device served as fuseblk).
+ */
 static const char *const fuse_passthrough_opts[] = {
-    "allow_other", "dev", "nodev", "suid", "nosuid", "exec", "noexec", NULL,
+    "allow_other", "allow_root", "auto_unmount", "dev", "nodev", "suid", "nosuid", "exec",
+    "noexec", "sync", "async", "dirsync", NULL,
+};
+
+/* The same, with a value: max_read= bounds the kernel's read requests;
+ * the *context= ones are SELinux labels. */
+static const char *const fuse_passthrough_prefixes[] = {
+    "max_read=", "context=", "fscontext=", "defcontext=", "rootcontext=", NULL,
 };
 
 /* Options that only mean something to mount(8) and fstab. */
@@ -154,6 +172,14 @@ static int in_list(const char *const *list, const char *s)
 {
 	for (; *list; list++)
 		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+static int prefix_in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (has_prefix(s, *list))
 			return 1;
 	return 0;
 }
@@ -223,11 +249,16 @@ static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
 	}
 	if (has_prefix(opt, "errors="))
 		return parse_errors(opt, opt + strlen("errors="), &o->errors);
+	/* libfuse would take "max_read=x" as 0 without a word. */
+	if (has_prefix(opt, "max_read=") &&
+	    parse_count(opt, opt + strlen("max_read="), &o->max_read) < 0)
+		return -1;
 	if (has_prefix(opt, "fsname="))
 		o->have_fsname = 1;
 	else if (has_prefix(opt, "subtype="))
 		o->have_subtype = 1;
-	else if (!in_list(fuse_passthrough_opts, opt)) {
+	else if (!in_list(fuse_passthrough_opts, opt) &&
+		 !prefix_in_list(fuse_passthrough_prefixes, opt)) {
 		fprintf(stderr, "%s: unknown option '%s'\n", progname, opt);
 		return -1;
 	}

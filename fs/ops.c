@@ -134,9 +134,12 @@ static void reply_attr(fuse_req_t req, struct stat *st)
 
 static void dfs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	const struct dfs_ctx *ctx = userdata;
 
 	conn->max_write = DFS_MAX_WRITE;
+	/* libfuse refuses an init() that disagrees with -o max_read=. */
+	if (ctx->opts->max_read)
+		conn->max_read = ctx->opts->max_read;
 
 	/* Data must be persistent when write returns: no kernel write-back. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
