@@ -364,8 +364,13 @@ static int ck_open(struct ck *ck)
 	ck->fd = open(ck->pool, (ck->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (ck->fd < 0)
 		return dx_err(-errno, "cannot open %s: %s", ck->pool, strerror(errno));
-	/* A daemon holds a lock on its pool for as long as it runs. */
-	if (flock(ck->fd, LOCK_EX | LOCK_NB) < 0)
+	/*
+	 * A daemon holds a lock on its pool for as long as it runs: shared
+	 * when read-only, exclusive when read-write.  -n writes nothing, so
+	 * it shares a pool with read-only mounts (as e2fsck -n checks a
+	 * read-only mounted filesystem); a repair needs the pool alone.
+	 */
+	if (flock(ck->fd, (ck->repair ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
 		return dx_err(errno == EWOULDBLOCK ? -EBUSY : -errno, "%s is in use (mounted?)",
 			      ck->pool);
 	if (fstat(ck->fd, &st) < 0)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # fsck.daxfs from the command line: the e2fsck exit codes (0 clean, 1 fixed,
 # 4 left uncorrected, 8 operational error, 16 usage), -n changing nothing,
-# -p stopping where it must, and a mounted pool refused.
+# -p stopping where it must, a mounted pool refused; -n on a read-only
+# mounted pool allowed.
 . "$(dirname "$0")/../lib.sh"
 dx_need_root
 dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_FSCK"
@@ -108,6 +109,14 @@ file_ino=$(stat -c %i "$DX_MNT/a/hello.txt")
 fsck 8 -n "$DX_POOL"
 grep -q "in use" "$T/fsck.err" || dx_fail "mounted pool: no 'in use' message: $(cat "$T/fsck.err")"
 fsck 8 -y "$DX_POOL"
+dx_umount
+# read-only mounted: -n checks it (as e2fsck -n does), a repair is refused
+dx_mount ro
+fsck 0 -n "$DX_POOL"
+grep -q clean "$T/fsck.out" || dx_fail "fsck -n on a read-only mount: $(cat "$T/fsck.out")"
+fsck 8 -y "$DX_POOL"
+grep -q "in use" "$T/fsck.err" || dx_fail "ro-mounted pool: -y gives no 'in use' message"
+fsck 8 -p "$DX_POOL"
 dx_umount
 cp "$DX_POOL" "$T/orig"
 fsck 0 -n "$DX_POOL"
