@@ -6,7 +6,8 @@ DAXFS_PACKAGES=(
 	libfuse3-dev fuse3
 	libpmem-dev libpmem2-dev libaio-dev
 	meson ninja-build pkg-config
-	fio attr
+	fio attr jq
+	libjson-c-dev
 	gcc clang
 )
 

@@ -18,11 +18,14 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include "daxfs/daxfs_client.h"
 #include "daxfs/daxfs_ioctl.h"
 #include "size_arg.h"
 
 static const char *prog = "daxfsctl";
+/* --json: info, pins, stats and leases print one JSON object instead. */
+static int json;
 
 static void usage(FILE *f)
 {
@@ -46,7 +49,9 @@ static void usage(FILE *f)
 		"                                O_DIRECT transfers between SRC/DST and the mapped\n"
 		"                                range with libaio; each block is pinned exactly while\n"
 		"                                its I/O is in flight\n"
-		"Sizes take K, M, G or T suffixes.  Options: -h/--help, -V/--version.\n",
+		"Sizes take K, M, G or T suffixes.  Options: -h/--help, -V/--version,\n"
+		"--json (anywhere on the line: info, pins, stats and leases print one JSON\n"
+		"object, with times in nanoseconds and sizes in bytes).\n",
 		prog);
 }
 
@@ -121,6 +126,41 @@ static void print_uuid(const uint8_t *u)
 		printf("%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
 }
 
+static void uuid_str(const uint8_t *u, char *buf)
+{
+	for (int i = 0; i < 16; i++)
+		buf += sprintf(buf, "%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+}
+
+static void put_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void put_str(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+static void put_bool(json_object *o, const char *key, int v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v != 0));
+}
+
+/* Print o and free it; returns the exit status. */
+static int json_print(json_object *o)
+{
+	int ret = 0;
+
+	if (!o || puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							   JSON_C_TO_STRING_NOSLASHESCAPE)) < 0) {
+		fprintf(stderr, "%s: cannot write the JSON output\n", prog);
+		ret = 1;
+	}
+	json_object_put(o);
+	return ret;
+}
+
 static int cmd_info(int argc, char **argv)
 {
 	struct daxfs_ioc_pool_info pi;
@@ -129,6 +169,20 @@ static int cmd_info(int argc, char **argv)
 	if (ret)
 		return ret;
 	pi.path[sizeof(pi.path) - 1] = pi.label[sizeof(pi.label) - 1] = '\0';
+	if (json) {
+		json_object *o = json_object_new_object();
+		char u[37];
+
+		uuid_str(pi.uuid, u);
+		/* null: the daemon names the pool only to those allowed direct access */
+		put_str(o, "pool", pi.path[0] ? pi.path : NULL);
+		put_u64(o, "size", pi.size);
+		put_u64(o, "block_size", pi.block_size);
+		put_str(o, "uuid", u);
+		put_str(o, "label", pi.label);
+		put_str(o, "persistence", pi.is_pmem ? "pmem" : "msync");
+		return json_print(o);
+	}
 	printf("pool:        %s\nsize:        %" PRIu64 " bytes\nblock size:  %u\nUUID:        ",
 	       /* The daemon names the pool only to those allowed direct access. */
 	       pi.path[0] ? pi.path : "(not shown: no direct access for this user)", pi.size,
@@ -239,35 +293,70 @@ static const char *kind(uint32_t flags, char *buf, size_t n)
 	return buf;
 }
 
+static json_object *pin_json(const struct daxfs_pin_info *q)
+{
+	json_object *o = json_object_new_object();
+
+	put_u64(o, "id", q->id);
+	put_u64(o, "ino", q->ino);
+	put_u64(o, "offset", q->offset);
+	put_u64(o, "length", q->length);
+	put_u64(o, "pid", q->holder_pid);
+	put_u64(o, "age_ns", q->age_ns);
+	put_u64(o, "extents", q->nextents);
+	put_bool(o, "read", q->flags & DAXFS_MAP_READ);
+	put_bool(o, "write", q->flags & DAXFS_MAP_WRITE);
+	put_bool(o, "longterm", q->flags & DAXFS_MAP_LONGTERM);
+	put_bool(o, "revoked", q->flags & DAXFS_PIN_REVOKED);
+	return o;
+}
+
 static int cmd_pins(int argc, char **argv)
 {
 	struct daxfs_ioc_pins p;
+	json_object *arr = NULL;
 	int fd, n = 0;
 
 	memset(&p, 0, sizeof(p));
 	fd = open_listing(argc, argv, &p.flags);
 	if (fd < 0)
 		return -fd;
-	printf("%-8s %-10s %-14s %-12s %-8s %-10s %s\n", "ID", "INODE", "OFFSET", "LENGTH", "PID",
-	       "AGE", "KIND");
+	if (json)
+		arr = json_object_new_array();
+	else
+		printf("%-8s %-10s %-14s %-12s %-8s %-10s %s\n", "ID", "INODE", "OFFSET", "LENGTH",
+		       "PID", "AGE", "KIND");
 	do {
 		if (ioctl(fd, DAXFS_IOC_PINS, &p) < 0) {
 			int e = errno;
 			close(fd);
+			json_object_put(arr);
 			return die("pins", e);
 		}
 		for (uint32_t i = 0; i < p.count; i++) {
 			const struct daxfs_pin_info *q = &p.pin[i];
 			char k[40];
+
+			p.cursor = q->id;
+			n++;
+			if (json) {
+				json_object_array_add(arr, pin_json(q));
+				continue;
+			}
 			printf("%-8" PRIu64 " %-10" PRIu64 " %-14" PRIu64 " %-12" PRIu64
 			       " %-8u %-10.3f %s\n",
 			       q->id, q->ino, q->offset, q->length, q->holder_pid, q->age_ns / 1e9,
 			       kind(q->flags, k, sizeof(k)));
-			p.cursor = q->id;
-			n++;
 		}
 	} while (p.count == DAXFS_PINS_MAX);
 	close(fd);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "mappings", arr);
+		put_u64(o, "count", (uint64_t)n);
+		return json_print(o);
+	}
 	printf("%d mapping%s\n", n, n == 1 ? "" : "s");
 	return 0;
 }
@@ -279,6 +368,34 @@ static int cmd_stats(int argc, char **argv)
 
 	if (ret)
 		return ret;
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		/* The field names of struct daxfs_stats, so scripts and the
+		 * header say the same. */
+		put_u64(o, "maps", s.maps);
+		put_u64(o, "unmaps", s.unmaps);
+		put_u64(o, "mappings", s.mappings);
+		put_u64(o, "pins_taken", s.pins_taken);
+		put_u64(o, "pins_dropped", s.pins_dropped);
+		put_u64(o, "pinned_blocks", s.pinned_blocks);
+		put_u64(o, "deferrals", s.deferrals);
+		put_u64(o, "deferred_now", s.deferred_now);
+		put_u64(o, "deferral_total_ns", s.deferral_total_ns);
+		put_u64(o, "deferral_max_ns", s.deferral_max_ns);
+		put_u64(o, "ebusy", s.ebusy);
+		put_u64(o, "quarantined_blocks", s.quarantined_blocks);
+		put_u64(o, "quarantine_total", s.quarantine_total);
+		put_u64(o, "busy_timeout_s", s.busy_timeout_s);
+		put_u64(o, "leases", s.leases);
+		put_u64(o, "lease_breaks", s.lease_breaks);
+		put_u64(o, "lease_revokes", s.lease_revokes);
+		put_u64(o, "etxtbsy", s.etxtbsy);
+		put_u64(o, "lease_break_time_s", s.lease_break_time_s);
+		put_u64(o, "pin_lock_max_hold_ns", s.pin_lock_max_hold_ns);
+		put_u64(o, "pin_lock_max_cpu_ns", s.pin_lock_max_cpu_ns);
+		return json_print(o);
+	}
 	printf("mappings made:            %" PRIu64 "\n", s.maps);
 	printf("mappings dropped:         %" PRIu64 "\n", s.unmaps);
 	printf("live mappings:            %" PRIu64 "\n", s.mappings);
@@ -419,37 +536,72 @@ static int cmd_lease(int argc, char **argv)
 	return ret;
 }
 
+static json_object *lease_json(const struct daxfs_lease_info *q)
+{
+	json_object *o = json_object_new_object();
+
+	put_u64(o, "id", q->id);
+	put_u64(o, "ino", q->ino);
+	put_u64(o, "pid", q->holder_pid);
+	put_u64(o, "uid", q->holder_uid);
+	put_bool(o, "write", q->flags & DAXFS_LEASE_WRITE);
+	put_bool(o, "exclusive", q->flags & DAXFS_LEASE_EXCLUSIVE);
+	put_str(o, "state", lease_state(q->state));
+	put_u64(o, "age_ns", q->age_ns);
+	/* Time left before revocation; meaningful while breaking. */
+	put_u64(o, "deadline_ns", q->deadline_ns);
+	put_u64(o, "longterm_mappings", q->mappings);
+	return o;
+}
+
 static int cmd_leases(int argc, char **argv)
 {
 	struct daxfs_ioc_leases l;
+	json_object *arr = NULL;
 	int fd, n = 0;
 
 	memset(&l, 0, sizeof(l));
 	fd = open_listing(argc, argv, &l.flags);
 	if (fd < 0)
 		return -fd;
-	printf("%-6s %-10s %-8s %-6s %-16s %-9s %-9s %s\n", "ID", "INODE", "PID", "UID", "KIND",
+	if (json)
+		arr = json_object_new_array();
+	else
+		printf("%-6s %-10s %-8s %-6s %-16s %-9s %-9s %s\n", "ID", "INODE", "PID", "UID", "KIND",
 	       "STATE", "AGE", "LONG-TERM MAPS");
 	do {
 		if (ioctl(fd, DAXFS_IOC_LEASES, &l) < 0) {
 			int e = errno;
 			close(fd);
+			json_object_put(arr);
 			return die("leases", e);
 		}
 		for (uint32_t i = 0; i < l.count; i++) {
 			const struct daxfs_lease_info *q = &l.lease[i];
 			char kind[32];
+
+			l.cursor = q->id;
+			n++;
+			if (json) {
+				json_object_array_add(arr, lease_json(q));
+				continue;
+			}
 			snprintf(kind, sizeof(kind), "%s%s",
 				 q->flags & DAXFS_LEASE_WRITE ? "write" : "read",
 				 q->flags & DAXFS_LEASE_EXCLUSIVE ? ",exclusive" : "");
 			printf("%-6" PRIu64 " %-10" PRIu64 " %-8u %-6u %-16s %-9s %-9.3f %" PRIu64 "\n",
 			       q->id, q->ino, q->holder_pid, q->holder_uid, kind,
 			       lease_state(q->state), q->age_ns / 1e9, q->mappings);
-			l.cursor = q->id;
-			n++;
 		}
 	} while (l.count == DAXFS_LEASES_MAX);
 	close(fd);
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "leases", arr);
+		put_u64(o, "count", (uint64_t)n);
+		return json_print(o);
+	}
 	printf("%d lease%s\n", n, n == 1 ? "" : "s");
 	return 0;
 }
@@ -597,9 +749,30 @@ static int cmd_dma(int argc, char **argv)
 	return ret;
 }
 
+/* Take --json out of argv wherever it is (up to a "--"). */
+static int take_json(int argc, char **argv)
+{
+	int n = 0, operands = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			operands = 1;
+		if (!operands && !strcmp(argv[i], "--json")) {
+			json = 1;
+			continue;
+		}
+		argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
-	const char *cmd = argc > 1 ? argv[1] : NULL;
+	const char *cmd;
+
+	argc = take_json(argc, argv);
+	cmd = argc > 1 ? argv[1] : NULL;
 
 	if (!cmd) {
 		usage(stderr);
@@ -615,6 +788,12 @@ int main(int argc, char **argv)
 	}
 	argc--;
 	argv++;
+	if (json && strcmp(cmd, "info") && strcmp(cmd, "pins") && strcmp(cmd, "stats") &&
+	    strcmp(cmd, "leases")) {
+		fprintf(stderr, "%s: --json is for info, pins, stats and leases, not '%s'\n", prog,
+			cmd);
+		return 2;
+	}
 	if (!strcmp(cmd, "collapse"))
 		return cmd_falloc(argc, argv, FALLOC_FL_COLLAPSE_RANGE);
 	if (!strcmp(cmd, "insert"))
