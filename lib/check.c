@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -370,9 +369,9 @@ static int ck_open(struct ck *ck)
 	 * it shares a pool with read-only mounts (as e2fsck -n checks a
 	 * read-only mounted filesystem); a repair needs the pool alone.
 	 */
-	if (flock(ck->fd, (ck->repair ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
-		return dx_err(errno == EWOULDBLOCK ? -EBUSY : -errno, "%s is in use (mounted?)",
-			      ck->pool);
+	ret = dx_pool_lock(ck->fd, ck->pool, !ck->repair);
+	if (ret)
+		return ret;
 	if (fstat(ck->fd, &st) < 0)
 		return dx_err(-errno, "cannot stat %s: %s", ck->pool, strerror(errno));
 	if (S_ISREG(st.st_mode)) {

@@ -52,6 +52,22 @@ int dx_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dx_corrupt(struct daxfs *fs, uint64_t ino, const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * Take the pool's lock (poollock.c) on fd: shared for a read-only mount,
+ * else exclusive.  -EBUSY, with a message naming the holders' pids and
+ * mountpoint, when another process holds it.
+ */
+int dx_pool_lock(int fd, const char *path, bool shared);
+
+/* "100 TiB", "1.5 GiB": a size for a message (maplimit.c). */
+void dx_fmt_size(char *buf, size_t len, uint64_t bytes);
+/*
+ * A failed mapping of size bytes of path: err (-errno) with a message that
+ * names the limit hit when it was the address space (maplimit.c); detail is
+ * the mapping call's own wording.  Returns err.
+ */
+int dx_map_error(int err, const char *path, uint64_t size, const char *detail);
+
 /* ---- journal (journal.c) ---- */
 struct dx_range {
 	void *p;

@@ -21,17 +21,12 @@
 #define DX_DEFAULT_BYTES_PER_INODE (16 * 1024)
 
 /* Does the file already hold something: a daxfs pool or any data? */
-static int pool_in_use(const char *path, int *is_daxfs)
+static int pool_in_use(int fd, int *is_daxfs)
 {
 	char buf[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
 
 	*is_daxfs = 0;
-	if (fd < 0)
-		return 0;
-	n = pread(fd, buf, sizeof(buf), 0);
-	close(fd);
 	if (n >= (ssize_t)sizeof(uint64_t) && ((struct dx_super *)buf)->magic == DX_MAGIC) {
 		*is_daxfs = 1;
 		return 1;
@@ -64,15 +59,61 @@ static void set_bits(uint64_t *map, uint64_t from, uint64_t to)
 		map[b >> 6] |= 1ULL << (b & 63);
 }
 
+/*
+ * A failing mkfs leaves the pool as it found it where it can: a file it
+ * created is removed, a file it grew from empty is truncated back.
+ */
+struct mkfs_undo {
+	const char *path;
+	int fd;
+	bool created, grown;
+};
+
+static int undo(struct mkfs_undo *u, int ret)
+{
+	if (u->grown && ftruncate(u->fd, 0) < 0)
+		fprintf(stderr, "mkfs.daxfs: cannot truncate %s back to empty: %s\n", u->path,
+			strerror(errno));
+	if (u->created && unlink(u->path) < 0)
+		fprintf(stderr, "mkfs.daxfs: cannot remove %s: %s\n", u->path, strerror(errno));
+	if (u->fd >= 0)
+		close(u->fd);
+	return ret;
+}
+
+/* The pool file, created (sparse) when missing, and locked. */
+static int open_pool(const char *pool, bool *exists, struct stat *st, struct mkfs_undo *u)
+{
+	int ret;
+
+	u->fd = open(pool, O_RDWR | O_CLOEXEC);
+	if (u->fd < 0 && errno == ENOENT) {
+		/* O_EXCL: only what this call created is removed on failure. */
+		u->fd = open(pool, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		u->created = u->fd >= 0;
+	}
+	if (u->fd < 0)
+		return dx_err(-errno, "cannot %s %s: %s", *exists ? "open" : "create", pool,
+			      strerror(errno));
+	/* The lock of the daemon and fsck: a served pool is never formatted,
+	 * whatever -f says. */
+	ret = dx_pool_lock(u->fd, pool, false);
+	if (ret)
+		return ret;
+	if (fstat(u->fd, st) < 0)
+		return dx_err(-errno, "cannot stat %s: %s", pool, strerror(errno));
+	*exists = !u->created;
+	return 0;
+}
+
 DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 			 struct daxfs_mkfs_info *info)
 {
 	struct stat st;
-	int is_daxfs, exists = stat(pool, &st) == 0, is_pmem;
+	struct mkfs_undo u = {.path = pool, .fd = -1};
+	bool exists = stat(pool, &st) == 0, fresh;
+	int is_daxfs, is_pmem, ret;
 	struct dx_pctx pc;
-	/* A file created (or grown from empty) here reads as zeros already:
-	 * writing them would only allocate the sparse pool. */
-	bool fresh = !exists || (S_ISREG(st.st_mode) && st.st_size == 0);
 	uint64_t bpi = o->bytes_per_inode ? o->bytes_per_inode : DX_DEFAULT_BYTES_PER_INODE;
 	size_t mapped;
 	char *base;
@@ -82,41 +123,62 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 
 	if (exists && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
 		return dx_err(-EINVAL, "%s is not a regular file or a device", pool);
-	if (exists && !o->force && pool_in_use(pool, &is_daxfs))
-		return dx_err(-EEXIST,
-			      is_daxfs ? "%s already contains a daxfs filesystem (use -f to overwrite)"
-				       : "%s contains data (use -f to overwrite)",
-			      pool);
 	if (o->label && strlen(o->label) > 63)
 		return dx_err(-EINVAL, "label is longer than 63 bytes");
 	if (bpi < DX_INODE_SIZE * 4 || bpi > (1ULL << 30))
 		return dx_err(-EINVAL, "bytes per inode must be between 1 KiB and 1 GiB");
+	if (!o->size && !exists)
+		return dx_err(-EINVAL, "%s does not exist: give its size with -s SIZE", pool);
+	if (o->size && o->size < DX_MIN_POOL_SIZE && (!exists || S_ISREG(st.st_mode)))
+		return dx_err(-EINVAL, "pool size %llu is below the minimum of %llu bytes",
+			      (unsigned long long)o->size, (unsigned long long)DX_MIN_POOL_SIZE);
 
-	if (!exists || S_ISREG(st.st_mode)) {
-		uint64_t size = o->size ? o->size : (exists ? (uint64_t)st.st_size : 0);
-		int fd;
+	ret = open_pool(pool, &exists, &st, &u);
+	if (ret)
+		return undo(&u, ret);
+	if (exists && !o->force && pool_in_use(u.fd, &is_daxfs))
+		return undo(&u, dx_err(-EEXIST,
+				       is_daxfs ? "%s already contains a daxfs filesystem (use -f to "
+						  "overwrite)"
+						: "%s contains data (use -f to overwrite)",
+				       pool));
+	/* A file created (or grown from empty) here reads as zeros already:
+	 * writing them would only allocate the sparse pool. */
+	fresh = S_ISREG(st.st_mode) && st.st_size == 0;
+
+	if (S_ISREG(st.st_mode)) {
+		uint64_t size = o->size ? o->size : (uint64_t)st.st_size;
+		char sz[32];
 
 		if (!size)
-			return dx_err(-EINVAL, "%s: no size given and the file is empty (use -s SIZE)",
-				      pool);
+			return undo(&u, dx_err(-EINVAL, "%s is empty: give the pool's size with -s SIZE",
+					       pool));
 		if (size < DX_MIN_POOL_SIZE)
-			return dx_err(-EINVAL, "pool size %llu is below the minimum of %llu bytes",
-				      (unsigned long long)size, (unsigned long long)DX_MIN_POOL_SIZE);
-		fd = open(pool, O_RDWR | O_CREAT, 0600);
-		if (fd < 0)
-			return dx_err(-errno, "cannot create %s: %s", pool, strerror(errno));
+			return undo(&u, dx_err(-EINVAL,
+					       "%s (%llu bytes) is below the minimum pool size of "
+					       "%llu bytes",
+					       pool, (unsigned long long)size,
+					       (unsigned long long)DX_MIN_POOL_SIZE));
 		/* Sparse: blocks are allocated as the filesystem uses them. */
-		if (ftruncate(fd, (off_t)(size & ~(uint64_t)(DX_BLOCK_SIZE - 1))) < 0) {
+		u.grown = fresh && !u.created;
+		if (ftruncate(u.fd, (off_t)(size & ~(uint64_t)(DX_BLOCK_SIZE - 1))) < 0) {
 			int e = errno;
-			close(fd);
-			return dx_err(-e, "cannot size %s: %s", pool, strerror(e));
+			dx_fmt_size(sz, sizeof(sz), size);
+			if (e == EFBIG || e == EINVAL)
+				return undo(&u, dx_err(-e,
+						       "cannot make %s %s long: the filesystem "
+						       "holding it allows no file that large (%s)",
+						       pool, sz, strerror(e)));
+			return undo(&u, dx_err(-e, "cannot size %s: %s", pool, strerror(e)));
 		}
-		close(fd);
 	}
 	base = pmem_map_file(pool, 0, 0, 0, &mapped, &is_pmem);
-	if (!base)
-		return dx_err(-errno ? -errno : -EIO, "cannot map %s: %s", pool, pmem_errormsg());
-	if (o->size && !S_ISREG(st.st_mode) && exists && o->size < mapped)
+	if (!base) {
+		uint64_t len = S_ISREG(st.st_mode) ? (o->size ? o->size : (uint64_t)st.st_size)
+						   : (uint64_t)lseek(u.fd, 0, SEEK_END);
+		return undo(&u, dx_map_error(errno ? -errno : -EIO, pool, len, pmem_errormsg()));
+	}
+	if (o->size && !S_ISREG(st.st_mode) && o->size < mapped)
 		mapped = o->size;
 	dx_persist_init(&pc, is_pmem);
 
@@ -124,7 +186,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	n = sb.nblocks = mapped / DX_BLOCK_SIZE;
 	if (n * DX_BLOCK_SIZE < DX_MIN_POOL_SIZE) {
 		pmem_unmap(base, mapped);
-		return dx_err(-EINVAL, "%s is smaller than the minimum pool size", pool);
+		return undo(&u, dx_err(-EINVAL, "%s is smaller than the minimum pool size", pool));
 	}
 	sb.magic = DX_MAGIC;
 	sb.version = DX_VERSION;
@@ -153,7 +215,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.mkfs_time = (uint64_t)time(NULL);
 	if (sb.data_blk + 16 > n) {
 		pmem_unmap(base, mapped);
-		return dx_err(-EINVAL, "pool too small for its metadata");
+		return undo(&u, dx_err(-EINVAL, "pool too small for its metadata"));
 	}
 
 	/* Invalidate any old filesystem first. */
@@ -206,5 +268,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 		info->is_pmem = is_pmem;
 	}
 	pmem_unmap(base, mapped);
+	/* Success: keep what was made, and the lock until here. */
+	close(u.fd);
 	return 0;
 }

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -108,10 +107,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		goto fail;
 	}
 	/* One daemon per pool: two would corrupt each other's allocations. */
-	if (flock(fs->fd, (fs->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		ret = dx_err(-EBUSY, "%s is in use by another daxfs", pool);
+	ret = dx_pool_lock(fs->fd, pool, fs->readonly);
+	if (ret)
 		goto fail;
-	}
 	n = pread(fs->fd, &sb, sizeof(sb), 0);
 	if (n != (ssize_t)sizeof(sb)) {
 		ret = dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool", pool);

@@ -82,6 +82,33 @@ for s in abc 0 -5M 10Q 1.5G 4K 1M "" 99999999999999999999T; do
 	[ -e "$P" ] && dx_fail "bad size '$s' left a pool file behind"
 done
 
+# A failing mkfs leaves nothing it made and names the limit it hit
+# (issue 14, 3).  200 TiB fits in no 47-bit address space; libpmem said only
+# "mmap MAP_ANONYMOUS: Cannot allocate memory" and left the sparse file.
+rm -f "$P"
+expect_fail "a pool larger than the address space" "$DX_MKFS" -q -s 200T "$P"
+[ -e "$P" ] && dx_fail "mkfs -s 200T left a $(stat -c %s "$P")-byte file behind"
+grep -q "address space" "$T/err" || dx_fail "mkfs -s 200T does not name the limit: $(cat "$T/err")"
+grep -q "MAP_ANONYMOUS" "$T/err" && dx_fail "mkfs -s 200T gives libpmem's wording"
+# an empty file it did not create stays, empty
+: >"$T/keep"
+expect_fail "a 200 TiB pool in an existing empty file" "$DX_MKFS" -q -s 200T "$T/keep"
+[ -e "$T/keep" ] || dx_fail "mkfs removed a file it did not create"
+[ "$(stat -c %s "$T/keep")" = 0 ] || dx_fail "failed mkfs left the empty file $(stat -c %s "$T/keep") bytes long"
+# RLIMIT_AS is a limit too, and is named
+expect_fail "a pool over ulimit -v" bash -c "ulimit -v 500000 && exec \"\$0\" -q -s 1G \"\$1\"" "$DX_MKFS" "$P"
+[ -e "$P" ] && dx_fail "mkfs over ulimit -v left a file behind"
+grep -q "RLIMIT_AS" "$T/err" || dx_fail "mkfs over ulimit -v does not name the limit: $(cat "$T/err")"
+# a daxfs pool that a failed mkfs -f could not map is refused, not damaged
+"$DX_MKFS" -q -s 16M "$P" || dx_fail "mkfs -s 16M"
+cp "$P" "$T/orig"
+expect_fail "mkfs -f -s 200T over a pool" "$DX_MKFS" -q -f -s 200T "$P"
+[ -e "$P" ] || dx_fail "mkfs -f -s 200T removed a pool it did not create"
+rm -f "$P" "$T/orig" "$T/keep"
+expect_fail "missing file without -s" "$DX_MKFS" -q "$P"
+grep -q "does not exist" "$T/err" || dx_fail "missing file without -s: $(cat "$T/err")"
+[ -e "$P" ] && dx_fail "mkfs without -s created a file"
+
 # usage
 expect_ok "--help" "$DX_MKFS" --help
 [ -s "$T/out" ] || dx_fail "--help printed nothing on stdout"
