@@ -219,6 +219,9 @@ struct daxfs_file {
 struct dx_ino {
 	uint64_t ino;
 	struct dx_inode *d;	/* the slot in the pool */
+	/* d->mode & S_IFMT, which never changes: read without the lock
+	 * (a chmod rewrites the whole mode field under it). */
+	mode_t type;
 	dx_rwlock_t lock;
 	dx_mutex_t load_mu;
 	bool loaded;		/* xmap (and dir index) built */
@@ -393,8 +396,11 @@ void dx_ilookup_ref(struct daxfs *fs, struct dx_ino *ip);
 void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip);
 void dx_inode_destroy_slot(struct daxfs *fs, uint64_t ino);
 uint64_t dx_inode_count_used(struct daxfs *fs);
-void dx_lock2(struct dx_ino *a, struct dx_ino *b);
-void dx_unlock2(struct dx_ino *a, struct dx_ino *b);
+/* The most inodes one change locks: rename's two directories and two
+ * inodes. */
+#define DX_LOCK_MAX 4
+void dx_lock_inodes(struct dx_ino *const *v, int n);
+void dx_unlock_inodes(struct dx_ino *const *v, int n);
 
 /* extent.c */
 int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip);

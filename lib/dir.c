@@ -283,7 +283,9 @@ DX_EXPORT int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus,
 	d = dp->dir;
 	memset(&st, 0, sizeof(st));
 	if (off < 1) {
+		dx_rdlock(&dp->lock);
 		dx_fill_stat(fs, dp, &st);
+		dx_rwunlock(&dp->lock);
 		if (fill(ctx, ".", &st, 1))
 			goto out;
 		off = 1;
@@ -292,7 +294,9 @@ DX_EXPORT int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus,
 		struct dx_ino *pp = dx_iget(fs, dp->d->parent);
 		memset(&st, 0, sizeof(st));
 		if (pp) {
+			dx_rdlock(&pp->lock);
 			dx_fill_stat(fs, pp, &st);
+			dx_rwunlock(&pp->lock);
 			dx_iput(fs, pp);
 		} else {
 			st.st_ino = dp->d->parent;

@@ -7,6 +7,7 @@
  * and the inode has no links, its blocks and slot are freed: this is where
  * "space is freed at last close" happens.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,7 @@ static struct dx_ino *ino_new(struct daxfs *fs, uint64_t ino)
 		return NULL;
 	ip->ino = ino;
 	ip->d = &fs->itable[ino - 1];
+	ip->type = ip->d->mode & S_IFMT;
 	dx_rwlock_init(&ip->lock, DX_LC_INODE, ino);
 	dx_mutex_init(&ip->load_mu, DX_LC_LOAD);
 	if (fs->icount >= fs->ihash_size)
@@ -215,7 +217,7 @@ int dx_iload(struct daxfs *fs, struct dx_ino *ip)
 	dx_mutex_lock(&ip->load_mu);
 	if (!ip->loaded) {
 		ret = dx_xmap_load(fs, ip);
-		if (!ret && S_ISDIR(ip->d->mode))
+		if (!ret && S_ISDIR(ip->type))
 			ret = dx_dir_load(fs, ip);
 		if (!ret)
 			__atomic_store_n(&ip->loaded, true, __ATOMIC_RELEASE);
@@ -232,7 +234,7 @@ int dx_iget_loaded(struct daxfs *fs, uint64_t ino, mode_t type, struct dx_ino **
 
 	if (!ip)
 		return -ENOENT;
-	mode = ip->d->mode;
+	mode = ip->type;
 	if (type == S_IFDIR && !S_ISDIR(mode))
 		ret = -ENOTDIR;
 	else if (type == S_IFREG && !S_ISREG(mode))
@@ -377,26 +379,48 @@ void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip)
 	dx_rwunlock(&ip->lock);
 }
 
-void dx_lock2(struct dx_ino *a, struct dx_ino *b)
+/*
+ * Write-lock the inodes of v[0..n) in ascending ino order (core.h), each
+ * once: NULL entries and repeats are skipped.  A namespace change locks
+ * every inode whose attributes it changes, the directories too, so that a
+ * reader holding only an inode's lock (getattr) sees no half-made change.
+ */
+void dx_lock_inodes(struct dx_ino *const *v, int n)
 {
-	if (a == b || !b) {
-		dx_wrlock(&a->lock);
-		return;
+	struct dx_ino *s[DX_LOCK_MAX];
+	int k = 0;
+
+	assert(n <= DX_LOCK_MAX);
+	for (int i = 0; i < n; i++) {
+		struct dx_ino *ip = v[i];
+		int j;
+
+		if (!ip)
+			continue;
+		for (j = 0; j < k && s[j] != ip; j++)
+			;
+		if (j < k)
+			continue;
+		for (j = k++; j > 0 && s[j - 1]->ino > ip->ino; j--)
+			s[j] = s[j - 1];
+		s[j] = ip;
 	}
-	if (a->ino > b->ino) {
-		struct dx_ino *t = a;
-		a = b;
-		b = t;
-	}
-	dx_wrlock(&a->lock);
-	dx_wrlock(&b->lock);
+	for (int i = 0; i < k; i++)
+		dx_wrlock(&s[i]->lock);
 }
 
-void dx_unlock2(struct dx_ino *a, struct dx_ino *b)
+void dx_unlock_inodes(struct dx_ino *const *v, int n)
 {
-	dx_rwunlock(&a->lock);
-	if (b && b != a)
-		dx_rwunlock(&b->lock);
+	for (int i = 0; i < n; i++) {
+		int j;
+
+		if (!v[i])
+			continue;
+		for (j = 0; j < i && v[j] != v[i]; j++)
+			;
+		if (j == i)
+			dx_rwunlock(&v[i]->lock);
+	}
 }
 
 bool dx_cred_in_group(const struct daxfs_cred *c, gid_t gid)

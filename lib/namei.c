@@ -87,6 +87,8 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	if (ret)
 		return ret;
 	dx_wrlock(&fs->ns_lock);
+	/* The directory's own lock too: its times and link count change. */
+	dx_wrlock(&dp->lock);
 	if (dp->d->nlink == 0) {
 		ret = -ENOENT; /* the directory was removed */
 		goto out;
@@ -158,6 +160,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	dx_ilookup_ref(fs, ip);
 	dx_iput(fs, ip);
 out:
+	dx_rwunlock(&dp->lock);
 	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, dp);
 	return ret;
@@ -203,7 +206,7 @@ DX_EXPORT ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size
 
 	if (!ip)
 		return -ENOENT;
-	if (!S_ISLNK(ip->d->mode)) {
+	if (!S_ISLNK(ip->type)) {
 		dx_iput(fs, ip);
 		return -EINVAL;
 	}
@@ -248,7 +251,10 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 		return -ENOENT;
 	}
 	dx_wrlock(&fs->ns_lock);
-	if (S_ISDIR(ip->d->mode))
+	/* Both inodes' locks before the transaction (core.h's order: a
+	 * write into a hole holds its inode's lock when it begins one). */
+	dx_lock_inodes((struct dx_ino *[]){dp, ip}, 2);
+	if (S_ISDIR(ip->type))
 		ret = -EPERM;
 	else if (ip->d->nlink == 0 || dp->d->nlink == 0)
 		ret = -ENOENT;
@@ -259,18 +265,14 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	if (ret)
 		goto out;
 	dx_now(&now);
-	/* The inode lock before the transaction (core.h's order): a write
-	 * into a hole holds its inode's lock when it begins one. */
-	dx_wrlock(&ip->lock);
 	dx_tx_begin(fs);
 	/* The allocator's count is read under the transaction's lock. */
 	if (fs->free_blocks < dx_dir_add_need(dp)) {
 		dx_tx_commit(fs); /* nothing logged: a no-op */
-		dx_rwunlock(&ip->lock);
 		ret = -ENOSPC;
 		goto out;
 	}
-	ret = dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->d->mode));
+	ret = dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->type));
 	if (ret)
 		abort(); /* space was checked: only DRAM ran out; recovery rolls back */
 	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
@@ -280,9 +282,9 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
 	dx_fill_stat(fs, ip, st);
-	dx_rwunlock(&ip->lock);
 	dx_ilookup_ref(fs, ip);
 out:
+	dx_unlock_inodes((struct dx_ino *[]){dp, ip}, 2);
 	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, ip);
 	dx_iput(fs, dp);
@@ -293,7 +295,7 @@ out:
 static void drop_link(struct daxfs *fs, struct dx_ino *ip, const struct dx_time *now)
 {
 	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
-	ip->d->nlink = S_ISDIR(ip->d->mode) ? 0 : ip->d->nlink - 1;
+	ip->d->nlink = S_ISDIR(ip->type) ? 0 : ip->d->nlink - 1;
 	dx_touch_time(fs, &ip->d->ctime, now);
 }
 
@@ -343,11 +345,11 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 		ret = -EUCLEAN;
 		goto out;
 	}
-	if (dir && !S_ISDIR(ip->d->mode)) {
+	if (dir && !S_ISDIR(ip->type)) {
 		ret = -ENOTDIR;
 		goto out;
 	}
-	if (!dir && S_ISDIR(ip->d->mode)) {
+	if (!dir && S_ISDIR(ip->type)) {
 		ret = -EISDIR;
 		goto out;
 	}
@@ -361,7 +363,7 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 		}
 	}
 	dx_now(&now);
-	dx_wrlock(&ip->lock);
+	dx_lock_inodes((struct dx_ino *[]){dp, ip}, 2);
 	dx_tx_begin(fs);
 	dx_dir_remove(fs, dp, slot);
 	drop_link(fs, ip, &now);
@@ -370,7 +372,7 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 	dx_touch_time(fs, &dp->d->mtime, &now);
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
-	dx_rwunlock(&ip->lock);
+	dx_unlock_inodes((struct dx_ino *[]){dp, ip}, 2);
 out:
 	dx_rwunlock(&fs->ns_lock);
 	/* The last reference of an unlinked, closed inode frees it here. */
@@ -394,16 +396,16 @@ static void exchange(struct daxfs *fs, struct dx_ino *sdp, struct dx_dirent *sde
 		     struct dx_ino *si, struct dx_ino *ddp, struct dx_dirent *dde,
 		     struct dx_ino *di)
 {
-	dx_dir_retarget(fs, sde, di->ino, dx_mode_to_dtype(di->d->mode));
-	dx_dir_retarget(fs, dde, si->ino, dx_mode_to_dtype(si->d->mode));
+	dx_dir_retarget(fs, sde, di->ino, dx_mode_to_dtype(di->type));
+	dx_dir_retarget(fs, dde, si->ino, dx_mode_to_dtype(si->type));
 	if (sdp != ddp) {
-		if (S_ISDIR(si->d->mode)) {
+		if (S_ISDIR(si->type)) {
 			dx_tx_add(fs, &si->d->parent, sizeof(si->d->parent));
 			si->d->parent = ddp->ino;
 			nlink_add(fs, sdp, -1);
 			nlink_add(fs, ddp, 1);
 		}
-		if (S_ISDIR(di->d->mode)) {
+		if (S_ISDIR(di->type)) {
 			dx_tx_add(fs, &di->d->parent, sizeof(di->d->parent));
 			di->d->parent = sdp->ino;
 			nlink_add(fs, ddp, -1);
@@ -416,6 +418,8 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 			   const char *newname, unsigned flags)
 {
 	struct dx_ino *sdp = NULL, *ddp = NULL, *si = NULL, *di = NULL;
+	struct dx_ino *lk[4];
+	bool locked = false;
 	struct dx_dirent *sde, *dde;
 	uint32_t sslot, dslot;
 	size_t slen, dlen;
@@ -446,10 +450,17 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	dde = dx_dir_find(fs, ddp, newname, dlen, &dslot);
 	si = dx_iget(fs, sde->ino);
 	di = dde ? dx_iget(fs, dde->ino) : NULL;
+	lk[0] = sdp;
+	lk[1] = ddp;
+	lk[2] = si;
+	lk[3] = di;
 	if (!si || (dde && !di)) {
 		ret = -EUCLEAN;
 		goto out;
 	}
+	/* Every inode whose attributes change, the directories too. */
+	dx_lock_inodes(lk, 4);
+	locked = true;
 	if (ddp->d->nlink == 0) {
 		ret = -ENOENT;
 		goto out;
@@ -459,8 +470,8 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 			ret = -ENOENT;
 			goto out;
 		}
-		if ((S_ISDIR(si->d->mode) && is_ancestor(fs, si->ino, ddp->ino)) ||
-		    (S_ISDIR(di->d->mode) && is_ancestor(fs, di->ino, sdp->ino))) {
+		if ((S_ISDIR(si->type) && is_ancestor(fs, si->ino, ddp->ino)) ||
+		    (S_ISDIR(di->type) && is_ancestor(fs, di->ino, sdp->ino))) {
 			ret = -EINVAL;
 			goto out;
 		}
@@ -469,39 +480,37 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 			ret = -EEXIST;
 			goto out;
 		}
-		if (S_ISDIR(si->d->mode) && is_ancestor(fs, si->ino, ddp->ino)) {
+		if (S_ISDIR(si->type) && is_ancestor(fs, si->ino, ddp->ino)) {
 			ret = -EINVAL;
 			goto out;
 		}
 		if (di == si)
 			goto out; /* two names of one inode: POSIX says do nothing */
 		if (di) {
-			if (S_ISDIR(si->d->mode) && !S_ISDIR(di->d->mode)) {
+			if (S_ISDIR(si->type) && !S_ISDIR(di->type)) {
 				ret = -ENOTDIR;
 				goto out;
 			}
-			if (!S_ISDIR(si->d->mode) && S_ISDIR(di->d->mode)) {
+			if (!S_ISDIR(si->type) && S_ISDIR(di->type)) {
 				ret = -EISDIR;
 				goto out;
 			}
-			if (S_ISDIR(di->d->mode)) {
+			if (S_ISDIR(di->type)) {
 				ret = dx_iload(fs, di);
 				if (!ret && di->dir->count)
 					ret = -ENOTEMPTY;
 				if (ret)
 					goto out;
 			}
-		} else if (S_ISDIR(si->d->mode) && sdp != ddp && ddp->d->nlink >= DX_LINK_MAX) {
+		} else if (S_ISDIR(si->type) && sdp != ddp && ddp->d->nlink >= DX_LINK_MAX) {
 			ret = -EMLINK;
 			goto out;
 		}
 	}
 	dx_now(&now);
-	dx_lock2(si, di);
 	dx_tx_begin(fs);
 	if (!di && fs->free_blocks < dx_dir_add_need(ddp)) {
 		dx_tx_commit(fs);
-		dx_unlock2(si, di);
 		ret = -ENOSPC;
 		goto out;
 	}
@@ -510,18 +519,18 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 		dx_touch_time(fs, &di->d->ctime, &now);
 	} else {
 		if (di) {
-			dx_dir_retarget(fs, dde, si->ino, dx_mode_to_dtype(si->d->mode));
+			dx_dir_retarget(fs, dde, si->ino, dx_mode_to_dtype(si->type));
 			drop_link(fs, di, &now);
-			if (S_ISDIR(di->d->mode))
+			if (S_ISDIR(di->type))
 				nlink_add(fs, ddp, -1);
 		} else {
-			ret = dx_dir_add(fs, ddp, newname, dlen, si->ino,
-					 dx_mode_to_dtype(si->d->mode));
+			ret =
+			    dx_dir_add(fs, ddp, newname, dlen, si->ino, dx_mode_to_dtype(si->type));
 			if (ret)
 				abort(); /* space was checked above */
 		}
 		dx_dir_remove(fs, sdp, sslot);
-		if (S_ISDIR(si->d->mode) && sdp != ddp) {
+		if (S_ISDIR(si->type) && sdp != ddp) {
 			dx_tx_add(fs, &si->d->parent, sizeof(si->d->parent));
 			si->d->parent = ddp->ino;
 			nlink_add(fs, sdp, -1);
@@ -536,8 +545,9 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 		dx_touch_time(fs, &ddp->d->ctime, &now);
 	}
 	dx_tx_commit(fs);
-	dx_unlock2(si, di);
 out:
+	if (locked)
+		dx_unlock_inodes(lk, 4);
 	dx_rwunlock(&fs->ns_lock);
 	dx_iput(fs, di);
 	dx_iput(fs, si);

@@ -135,6 +135,14 @@ static void worker(int w, int seconds)
 			struct stat st;
 			snprintf(a, sizeof(a), "d%d/r%d", rand() % 2, j);
 			TRY(stat(path(a), &st));
+			/* A directory's attributes, which the renames and
+			 * links above change (a getattr holds only the
+			 * directory's own lock), and a chmod racing with
+			 * the creates that read the directory's mode. */
+			snprintf(a, sizeof(a), "d%d", rand() % 2);
+			TRY(stat(path(a), &st));
+			if (!(rand() % 8))
+				TRY(chmod(path(a), 0755));
 			(void)stats(fd);
 			break;
 		}
