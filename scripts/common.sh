@@ -8,7 +8,7 @@ DAXFS_PACKAGES=(
 	meson ninja-build pkg-config
 	fio attr jq
 	libjson-c-dev
-	gcc clang
+	gcc clang libclang-rt-14-dev xz-utils
 )
 
 log() {

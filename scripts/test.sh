@@ -3,13 +3,16 @@
 #
 # scripts/test.sh - the whole test suite, as CI runs it (.ci/run).
 #
-# Installs the build dependencies, builds three trees and runs meson test in
+# Installs the build dependencies, builds four trees and runs meson test in
 # each:
-#   build       debugoptimized, the configuration users get: every test
+#   build       debugoptimized, the configuration users get: every test but
+#               the mount fuzzer (its findings are the ASan tree's)
 #   build-asan  debug, AddressSanitizer + UBSan, fault injection enabled:
 #               every test but the crash tests and the benchmark smoke test
 #   build-tsan  debug, ThreadSanitizer: the concurrency tests
-# and ends with one line "N passed, M failed" summed over both.  A tree
+#   build-fuzz  clang, ASan + UBSan, -Dfuzz=true: the libFuzzer targets,
+#               30 s each (docs/fuzzing.md)
+# and ends with one line "N passed, M failed" summed over all.  A tree
 # that fails to build counts as one failure.  Exit status 0 only if
 # nothing failed.
 
@@ -148,7 +151,7 @@ suite() {
 	fi
 }
 
-suite build "" --buildtype=debugoptimized
+suite build "--no-suite mount-fuzz" --buildtype=debugoptimized
 # Instrumented code runs a few times slower; give its tests more time
 # rather than fail on a timeout that means nothing.
 # The crash tests (kill -9 of the daemon, then remount) check persistence,
@@ -164,6 +167,13 @@ suite build-asan "--timeout-multiplier 2 --no-suite crash --no-suite bench" --bu
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:second_deadlock_stack=1}
 suite build-tsan "--timeout-multiplier 3 --suite concurrency" --buildtype=debug \
 	-Db_sanitize=thread -Db_lundef=false
+
+# libFuzzer needs clang (scripts/common.sh installs it); the mount fuzzer
+# and the regression images already ran in build-asan.
+export CC=clang
+suite build-fuzz "--suite libfuzzer" --buildtype=debug \
+	-Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true
+unset CC
 
 echo "total time $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s, $skipped skipped"
 echo "$passed passed, $failed failed"

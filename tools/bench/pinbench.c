@@ -108,7 +108,7 @@ static void core_bench(const char *dir, int iters)
 	char pool[4096];
 	struct daxfs_mkfs_opts mo = {.size = 512ULL << 20};
 	struct daxfs_open_opts oo = {0};
-	struct daxfs *fs;
+	struct daxfs *fs = NULL;
 	struct daxfs_file *f;
 	uint64_t small, big, pinned;
 	double r[RUNS], map_ns, s_ns, b_ns, p0 = 0;

@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# run.sh TARGET SECONDS [LIBFUZZER ARGS...]: run libFuzzer target
+# fuzz-TARGET (open, walk, free, fsck) of a -Dfuzz=true tree for SECONDS.
+#
+# The seed pools (fuzz-mkseed) are kept in $DAXFS_BUILD/fuzz/seeds, the
+# corpus grows in
+# $DAXFS_BUILD/fuzz/TARGET/corpus across runs, crashes land in
+# $DAXFS_BUILD/fuzz/TARGET/crashes together with the pool image each one
+# produces (NAME.pool.xz: what a regression image under tests/fuzz/regress
+# is made from, see docs/fuzzing.md).  Prints libFuzzer's final line
+# (executions, cov:, ft:) and fails on any crash, leak, timeout or
+# out-of-memory.
+set -u
+export LC_ALL=C PMEM_IS_PMEM_FORCE=1
+T=${1:?usage: run.sh TARGET SECONDS [ARGS...]}
+SECS=${2:?usage: run.sh TARGET SECONDS [ARGS...]}
+shift 2
+: "${DAXFS_BUILD:=$(cd "$(dirname "$0")/../.." && pwd)/build-fuzz}"
+EXE=$DAXFS_BUILD/tests/fuzz/fuzz-$T
+MKSEED=$DAXFS_BUILD/tests/fuzz/fuzz-mkseed
+[ -x "$EXE" ] || { echo "run.sh: $EXE is not built (meson setup -Dfuzz=true)"; exit 77; }
+W=$DAXFS_BUILD/fuzz/$T
+mkdir -p "$W/corpus" "$W/crashes"
+TMP=$(mktemp -d /dev/shm/daxfs-fuzz.XXXXXX) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+# The seeds are made once per tree: the corpus and the crash inputs are
+# mutations of them and mean something only with the same seeds.
+SEEDS=$DAXFS_BUILD/fuzz/seeds
+if [ ! -s "$SEEDS/tree.pool" ]; then
+	rm -rf "$SEEDS"
+	mkdir -p "$SEEDS"
+	"$MKSEED" "$SEEDS" || { echo "run.sh: fuzz-mkseed failed"; rm -rf "$SEEDS"; exit 1; }
+fi
+export DAXFS_FUZZ_SEEDS=$SEEDS
+# One input per seed pool, unchanged: the corpus libFuzzer starts from.
+n=$(ls "$SEEDS" | grep -c '\.pool$')
+for i in $(seq 0 $((n - 1))); do
+	printf "\\x$(printf %02x "$i")\\x00" >"$W/corpus/seed-$i"
+done
+# Leaks count; a sanitizer report must end the run as a crash.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}:abort_on_error=1
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}:halt_on_error=1:abort_on_error=1
+before=$(ls "$W/crashes" | grep -vc '\.pool')
+# Inputs are mutation lists: short ones do (len_control=0: from the start).
+"$EXE" -max_total_time="$SECS" -timeout=20 -rss_limit_mb=2048 -max_len=192 -len_control=0 \
+	-print_final_stats=1 -artifact_prefix="$W/crashes/" "$@" "$W/corpus" >"$TMP/log" 2>&1
+rc=$?
+grep -E '^#[0-9]+ +(INITED|DONE)' "$TMP/log" | sed "s/^/fuzz-$T: /"
+grep -E '^stat::number_of_executed_units|^stat::peak_rss' "$TMP/log" | sed "s/^/fuzz-$T: /"
+new=$(ls "$W/crashes" | grep -vc '\.pool')
+if [ "$rc" != 0 ] || [ "$new" -gt "$before" ]; then
+	grep -E 'ERROR|SUMMARY|^ +#[0-9]+ ' "$TMP/log" | head -n 30
+	for c in "$W"/crashes/*; do
+		case $c in *.pool | *.pool.xz) continue ;; esac
+		[ -e "$c.pool.xz" ] && continue
+		DAXFS_FUZZ_DUMP=$c.pool timeout 60 "$EXE" "$c" >/dev/null 2>&1
+		[ -e "$c.pool" ] && xz -f -T1 "$c.pool"
+		echo "fuzz-$T: crash input $c, its pool image $c.pool.xz"
+	done
+	echo "fuzz-$T: FAIL (exit status $rc)"
+	exit 1
+fi
+echo "fuzz-$T: PASS, no finding in $SECS s"
