@@ -46,7 +46,12 @@ before=$(ls "$W/crashes" | grep -vc '\.pool')
 "$EXE" -max_total_time="$SECS" -timeout=20 -rss_limit_mb=2048 -max_len=192 -len_control=0 \
 	-print_final_stats=1 -artifact_prefix="$W/crashes/" "$@" "$W/corpus" >"$TMP/log" 2>&1
 rc=$?
-grep -E '^#[0-9]+ +(INITED|DONE)' "$TMP/log" | sed "s/^/fuzz-$T: /"
+# INITED and DONE (or, with -fork, the last status line): executions,
+# cov: (edges) and ft: (features)
+{
+	grep -E '^#[0-9]+ +(INITED|DONE)' "$TMP/log"
+	grep -E '^#[0-9]+: cov:' "$TMP/log" | tail -n 1
+} | sed "s/^/fuzz-$T: /"
 grep -E '^stat::number_of_executed_units|^stat::peak_rss' "$TMP/log" | sed "s/^/fuzz-$T: /"
 new=$(ls "$W/crashes" | grep -vc '\.pool')
 if [ "$rc" != 0 ] || [ "$new" -gt "$before" ]; then
