@@ -15,8 +15,7 @@
 dx_need_root
 MKSEED=$DAXFS_BUILD/tests/fuzz/fuzz-mkseed
 MUTATE=$DAXFS_BUILD/tests/fuzz/fuzz-mutate
-dx_need "$DX_DAEMON" "$DX_FSCK" "$MKSEED" "$MUTATE"
-command -v getfattr >/dev/null || dx_skip "getfattr (package attr) is missing"
+dx_need "$DX_DAEMON" "$DX_FSCK" "$MKSEED" "$MUTATE" "$FZ_FSWALK"
 
 ROUNDS=${FZ_ROUNDS:-150}
 SEED=${FZ_SEED:-1}

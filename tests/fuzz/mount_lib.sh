@@ -19,27 +19,20 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 
 # fz_walk DIR: everything a user does with a tree, reads first, then
-# changes, then removal.  Reads are bounded so that a file claiming a huge
-# size is not a hang.  Errors are expected and ignored.
+# changes, then removal (fuzz-fswalk, one process).  Reads are bounded so
+# that a file claiming a huge size is not a hang.  Errors are expected.
+FZ_FSWALK=$DAXFS_BUILD/tests/fuzz/fuzz-fswalk
 fz_walk() {
-	cd "$1" || return
-	ls -lRa . >/dev/null 2>&1
-	find . -type f -exec sh -c 'for f; do head -c 1048576 "$f"; tail -c 4096 "$f"; done' _ {} + \
-		>/dev/null 2>&1
-	find . -type l -exec readlink {} + >/dev/null 2>&1
-	getfattr -R -h -d -m - . >/dev/null 2>&1
-	stat -f . >/dev/null 2>&1
-	echo new >new-file 2>/dev/null
-	setfattr -n user.new -v value new-file 2>/dev/null
-	head -c 20000 /dev/zero 2>/dev/null >>dir/sub/small
-	head -c 9000 /dev/zero 2>/dev/null | dd of=extents bs=4096 seek=3 conv=notrunc status=none 2>/dev/null
-	truncate -s 5000 extents 2>/dev/null
-	truncate -s 0 interleaved 2>/dev/null
-	mkdir -p newdir/deeper 2>/dev/null
-	ln -s target newdir/link 2>/dev/null
-	mv dir/sub dir/moved 2>/dev/null
-	rm -rf ./* 2>/dev/null
-	ls -la . >/dev/null 2>&1
+	"$FZ_FSWALK" "$1" >/dev/null 2>&1
+}
+
+# fz_mounted DIR: dx_mounted without starting a process (it is polled)
+fz_mounted() {
+	local dev m rest
+	while read -r dev m rest; do
+		[ "$m" = "$1" ] && return 0
+	done </proc/mounts
+	return 1
 }
 
 fz_sanitizer_report() {
@@ -62,7 +55,7 @@ fz_try() {
 	"$DX_DAEMON" -f "$pool" "$DX_MNT" >"$log" 2>&1 &
 	DX_PID=$!
 	i=0
-	while ! dx_mounted "$DX_MNT"; do
+	while ! fz_mounted "$DX_MNT"; do
 		if ! kill -0 "$DX_PID" 2>/dev/null; then
 			wait "$DX_PID"
 			rc=$?
@@ -80,19 +73,19 @@ fz_try() {
 			return
 		fi
 		i=$((i + 1))
-		if [ $i -gt $((FZ_MOUNT_SECS * 10)) ]; then
+		if [ $i -gt $((FZ_MOUNT_SECS * 50)) ]; then
 			fz_stop
 			FZ_VERDICT=hung
 			FZ_WHY="no mount within $FZ_MOUNT_SECS s"
 			return
 		fi
-		sleep 0.1
+		sleep 0.02
 	done
-	(fz_walk "$DX_MNT") &
+	fz_walk "$DX_MNT" &
 	wpid=$!
-	for i in $(seq 1 $((FZ_WALK_SECS * 10))); do
+	for i in $(seq 1 $((FZ_WALK_SECS * 50))); do
 		kill -0 "$wpid" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	if kill -0 "$wpid" 2>/dev/null; then
 		if kill -0 "$DX_PID" 2>/dev/null; then
@@ -118,9 +111,9 @@ fz_try() {
 		fusermount3 -u "$DX_MNT" 2>/dev/null && break
 		sleep 0.3
 	done
-	for i in $(seq 1 $((FZ_MOUNT_SECS * 10))); do
+	for i in $(seq 1 $((FZ_MOUNT_SECS * 50))); do
 		kill -0 "$DX_PID" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	if kill -0 "$DX_PID" 2>/dev/null; then
 		fz_stop

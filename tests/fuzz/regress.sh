@@ -9,7 +9,7 @@
 . "$(dirname "$0")/mount_lib.sh"
 dx_need_root
 F=$DAXFS_BUILD/tests/fuzz
-dx_need "$DX_DAEMON" "$F/fuzz-open" "$F/fuzz-walk" "$F/fuzz-free" "$F/fuzz-fsck"
+dx_need "$DX_DAEMON" "$FZ_FSWALK" "$F/fuzz-open" "$F/fuzz-walk" "$F/fuzz-free" "$F/fuzz-fsck"
 command -v xz >/dev/null || dx_skip "xz is missing"
 dx_watchdog 900
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}:abort_on_error=1
