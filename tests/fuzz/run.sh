@@ -5,7 +5,8 @@
 #
 # The seed pools (fuzz-mkseed) are kept in $DAXFS_BUILD/fuzz/seeds, the
 # corpus grows in
-# $DAXFS_BUILD/fuzz/TARGET/corpus across runs, crashes land in
+# $DAXFS_BUILD/fuzz/TARGET/corpus across runs, the last run's log is
+# $DAXFS_BUILD/fuzz/TARGET/last-run.log, crashes land in
 # $DAXFS_BUILD/fuzz/TARGET/crashes together with the pool image each one
 # produces (NAME.pool.xz: what a regression image under tests/fuzz/regress
 # is made from, see docs/fuzzing.md).  Prints libFuzzer's final line
@@ -26,12 +27,17 @@ TMP=$(mktemp -d /dev/shm/daxfs-fuzz.XXXXXX) || exit 1
 trap 'rm -rf "$TMP"' EXIT
 # The seeds are made once per tree: the corpus and the crash inputs are
 # mutations of them and mean something only with the same seeds.
+# Targets run in parallel: the first one makes them, under a lock.
 SEEDS=$DAXFS_BUILD/fuzz/seeds
-if [ ! -s "$SEEDS/tree.pool" ]; then
-	rm -rf "$SEEDS"
-	mkdir -p "$SEEDS"
-	"$MKSEED" "$SEEDS" || { echo "run.sh: fuzz-mkseed failed"; rm -rf "$SEEDS"; exit 1; }
-fi
+mkdir -p "$DAXFS_BUILD/fuzz"
+(
+	flock 9
+	if [ ! -s "$SEEDS/tree.pool" ]; then
+		rm -rf "$SEEDS"
+		mkdir -p "$SEEDS"
+		"$MKSEED" "$SEEDS" || { echo "run.sh: fuzz-mkseed failed"; rm -rf "$SEEDS"; exit 1; }
+	fi
+) 9>"$DAXFS_BUILD/fuzz/seeds.lock" || exit 1
 export DAXFS_FUZZ_SEEDS=$SEEDS
 # One input per seed pool, unchanged: the corpus libFuzzer starts from.
 n=$(ls "$SEEDS" | grep -c '\.pool$')
@@ -46,10 +52,12 @@ before=$(ls "$W/crashes" | grep -vc '\.pool')
 "$EXE" -max_total_time="$SECS" -timeout=20 -rss_limit_mb=2048 -max_len=192 -len_control=0 \
 	-print_final_stats=1 -artifact_prefix="$W/crashes/" "$@" "$W/corpus" >"$TMP/log" 2>&1
 rc=$?
+# The whole log stays next to the corpus (the last run's).
+cp "$TMP/log" "$W/last-run.log" 2>/dev/null
 # INITED and DONE (or, with -fork, the last status line): executions,
 # cov: (edges) and ft: (features)
 {
-	grep -E '^#[0-9]+ +(INITED|DONE)' "$TMP/log"
+	grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$TMP/log"
 	grep -E '^#[0-9]+: cov:' "$TMP/log" | tail -n 1
 } | sed "s/^/fuzz-$T: /"
 grep -E '^stat::number_of_executed_units|^stat::peak_rss' "$TMP/log" | sed "s/^/fuzz-$T: /"
