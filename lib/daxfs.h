@@ -328,6 +328,8 @@ struct daxfs_pool_info {
 	uint64_t size;
 	int is_pmem;
 	const char *path;
+	int needs_fsck; /* the superblock's DX_SB_NEEDS_FSCK, or found damage */
+	int readonly;	/* changes are refused (ro, or errors=remount-ro) */
 };
 void daxfs_pool_info(struct daxfs *fs, struct daxfs_pool_info *pi);
 

@@ -247,4 +247,12 @@ DX_EXPORT void daxfs_pool_info(struct daxfs *fs, struct daxfs_pool_info *pi)
 	pi->size = fs->sb.nblocks * DX_BLOCK_SIZE;
 	pi->is_pmem = fs->is_pmem;
 	pi->path = fs->path;
+	/* The live superblock, not the copy taken at open: the mark may have
+	 * been set since.  A read-only mapping cannot store the mark, so the
+	 * damage found counts too. */
+	pi->needs_fsck = (__atomic_load_n(&((const struct dx_super *)fs->base)->flags,
+					  __ATOMIC_RELAXED) &
+			  DX_SB_NEEDS_FSCK) ||
+			 __atomic_load_n(&fs->corrupt_marked, __ATOMIC_ACQUIRE);
+	pi->readonly = fs->readonly != 0;
 }

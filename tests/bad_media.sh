@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 dx_need_root
 POKE=$DAXFS_BUILD/tests/dx-poke
-dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_FSCK" "$POKE"
+dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_FSCK" "$DX_CTL" "$POKE"
 command -v getfattr >/dev/null || dx_skip "getfattr is not installed"
 dx_watchdog 840
 
@@ -101,6 +101,14 @@ walk() {
 	return 0
 }
 
+# info_state STATE WHAT: daxfsctl info on the mount says STATE (its
+# "state:" line starts with it: "clean" or "needs fsck")
+info_state() {
+	"$DX_CTL" info "$DX_MNT" >"$T/info" 2>&1 || dx_fail "$2: daxfsctl info: $(cat "$T/info")"
+	grep -q "^state: *$1" "$T/info" ||
+		dx_fail "$2: daxfsctl info does not say '$1': $(grep state "$T/info")"
+}
+
 # corrupt NAME [OPTS]: mount $BAD, walk it, and check the outcome
 corrupt() {
 	local name=$1 opts=${2:-} mode
@@ -122,6 +130,7 @@ corrupt() {
 	else
 		touch "$DX_MNT/new" || dx_fail "$name: errors=continue refused a change"
 	fi
+	info_state "needs fsck" "$name"
 	dx_umount
 	[ "$("$POKE" "$BAD" get sb.flags)" = 1 ] || dx_fail "$name: the pool is not marked as needing fsck"
 	"$DX_FSCK" -n -f "$BAD" >/dev/null && dx_fail "$name: fsck -n calls the marked pool clean"
@@ -220,10 +229,16 @@ DX_PID=
 fusermount3 -uz "$DX_MNT" 2>/dev/null
 [ "$("$POKE" "$BAD" get sb.flags)" = 1 ] || dx_fail "errors=panic: the pool is not marked"
 dx_log "errors=panic: the daemon stopped, the pool is marked"
+# a mount of a marked pool says so before it finds anything itself
+dx_mount
+info_state "needs fsck" "a marked pool mounted again"
+grep -q "read-only" "$T/info" && dx_fail "a marked pool is read-only before any damage is found"
+dx_umount
 
 # the good pool is still fine
 DX_POOL=$GOOD
 dx_mount
 [ "$(cat "$DX_MNT/d/f")" = hello ] || dx_fail "the good pool lost d/f"
+info_state "clean" "the good pool"
 dx_umount
 dx_pass

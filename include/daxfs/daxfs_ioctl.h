@@ -35,10 +35,17 @@ struct daxfs_ioc_pool_info {
 	uint64_t size;		/* bytes */
 	uint32_t block_size;
 	uint32_t is_pmem;
+	uint32_t state;		/* DAXFS_POOL_* bits */
+	uint32_t pad;
 	char label[64];
 	char path[4096];	/* the pool as the daemon opened it */
 };
 #define DAXFS_IOC_POOL_INFO _IOR(DAXFS_IOC_MAGIC, 2, struct daxfs_ioc_pool_info)
+/* The superblock says the pool needs fsck: this mount or an earlier one
+ * found a damaged structure (fsck.daxfs clears it). */
+#define DAXFS_POOL_NEEDS_FSCK 0x1u
+/* The mount refuses changes (-o ro, or errors=remount-ro after damage). */
+#define DAXFS_POOL_READONLY   0x2u
 
 
 /* ---- direct access: mappings and pins (docs/pins.md) ---- */

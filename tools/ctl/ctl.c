@@ -190,6 +190,10 @@ static int cmd_info(int argc, char **argv)
 	print_uuid(pi.uuid);
 	printf("\nlabel:       %s\npersistence: %s\n", pi.label,
 	       pi.is_pmem ? "pmem (cache flushes)" : "page cache (msync)");
+	printf("state:       %s%s\n",
+	       pi.state & DAXFS_POOL_NEEDS_FSCK ? "needs fsck (a mount found a damaged structure)"
+						: "clean",
+	       pi.state & DAXFS_POOL_READONLY ? ", read-only" : "");
 	return 0;
 }
 
