@@ -519,7 +519,13 @@ void dx_quarantine_release(struct daxfs *fs);
 
 /* quarantine.c */
 int dx_maprecs_recover(struct daxfs *fs);
+/* Free the quarantine records whose holder is gone (pin_lock not held).
+ * Each hold of pin_lock and the transaction does at most DX_REAP_RECORDS
+ * holder checks and frees at most DX_REAP_BLOCKS blocks (a multiple of
+ * 64); dx_quarantine_release frees at most DX_REAP_BLOCKS per hold too. */
 void dx_quarantine_reap(struct daxfs *fs);
+#define DX_REAP_RECORDS 64u
+#define DX_REAP_BLOCKS	1024u
 
 /* layout.c */
 /* Run op now if nothing is queued and no pin is in its way, else queue it

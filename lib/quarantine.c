@@ -21,16 +21,38 @@
 #include <string.h>
 #include "core.h"
 
-/* Is pool block b held by a live quarantine record other than skip? */
-static bool held_elsewhere(struct daxfs *fs, uint64_t b, size_t nrec, size_t skip)
+/* Set bits [s, e) of v, a word at a time. */
+static void mark_bits(uint64_t *v, uint64_t s, uint64_t e)
 {
+	while (s < e) {
+		uint64_t b = s % 64, n = 64 - b < e - s ? 64 - b : e - s;
+
+		v[s / 64] |= (n == 64 ? ~0ULL : ((1ULL << n) - 1) << b);
+		s += n;
+	}
+}
+
+/*
+ * The blocks of [p, p + n), n <= DX_REAP_BLOCKS, that a live quarantine
+ * record other than skip holds, as bits of held: one pass over the table,
+ * whatever the records' lengths.
+ */
+static void held_elsewhere(struct daxfs *fs, uint64_t p, uint64_t n, size_t nrec, size_t skip,
+			   uint64_t *held)
+{
+	memset(held, 0, DX_REAP_BLOCKS / 8);
 	for (size_t i = 0; i < nrec; i++) {
 		const struct dx_maprec *r = &fs->maprecs[i];
-		if (i != skip && r->kind == DX_MAPREC_QUARANTINE && b >= r->pblk &&
-		    b < r->pblk + r->nblocks)
-			return true;
+		uint64_t s, e;
+
+		if (i == skip || r->kind != DX_MAPREC_QUARANTINE)
+			continue;
+		/* records are inside the data area (checked at open) */
+		s = r->pblk > p ? r->pblk : p;
+		e = r->pblk + r->nblocks < p + n ? r->pblk + r->nblocks : p + n;
+		if (s < e)
+			mark_bits(held, s - p, e - p);
 	}
-	return false;
 }
 
 /* Does ip map file block lblk + b to pool block pblk + b? */
@@ -191,25 +213,43 @@ int dx_maprecs_recover(struct daxfs *fs)
 	return 0;
 }
 
-/* Free quarantine record i and the blocks no other record holds; in a tx,
- * pin_lock held. */
-static void rec_free_quarantine(struct daxfs *fs, size_t i, size_t nrec)
+/*
+ * Free the first blocks of quarantine record i, at most max (at most
+ * DX_REAP_BLOCKS), but those another record holds: the record shrinks by
+ * what it gives up, in the same transaction, and goes once nothing is left.
+ * So a long record, or a damaged one, is freed over several lock holds, and
+ * a crash between them leaves a shorter record.  In a tx, pin_lock held.
+ * Returns the number of blocks taken off the record.
+ */
+static uint64_t rec_free_quarantine(struct daxfs *fs, size_t i, size_t nrec, uint64_t max)
 {
 	struct dx_maprec *r = &fs->maprecs[i];
-	uint64_t run = 0;
+	uint64_t held[DX_REAP_BLOCKS / 64];
+	uint64_t n = r->nblocks < max ? r->nblocks : max, run = 0;
 
-	for (uint64_t b = r->pblk; b <= r->pblk + r->nblocks; b++) {
-		if (b < r->pblk + r->nblocks && !held_elsewhere(fs, b, nrec, i)) {
+	held_elsewhere(fs, r->pblk, n, nrec, i, held);
+	for (uint64_t b = 0; b <= n; b++) {
+		if (b < n && !(held[b / 64] >> (b % 64) & 1)) {
 			run++;
 			continue;
 		}
-		dx_free_blocks(fs, b - run, run);
+		dx_free_blocks(fs, r->pblk + b - run, run);
 		run = 0;
+	}
+	fs->stats.quarantined_blocks -= n;
+	if (n < r->nblocks) {
+		_Static_assert(__builtin_offsetof(struct dx_maprec, nblocks) ==
+				       __builtin_offsetof(struct dx_maprec, pblk) + 8,
+			       "pblk and nblocks are adjacent");
+		dx_tx_add(fs, &r->pblk, 2 * sizeof(uint64_t));
+		r->pblk += n;
+		r->nblocks -= n;
+		return n;
 	}
 	dx_tx_add(fs, &r->kind, sizeof(r->kind));
 	r->kind = 0;
 	fs->rec_free[fs->nrec_free++] = (uint32_t)i;
-	fs->stats.quarantined_blocks -= r->nblocks;
+	return n;
 }
 
 static bool rec_in_qruns(struct daxfs *fs, size_t i)
@@ -220,27 +260,52 @@ static bool rec_in_qruns(struct daxfs *fs, size_t i)
 	return false;
 }
 
-/* Records left by a crashed daemon: free once their holder has exited. */
+/*
+ * Records left by a crashed daemon: free once their holder has exited.
+ * pin_lock and the transaction are held for a bounded piece of work at a
+ * time (DX_REAP_RECORDS holder checks, DX_REAP_BLOCKS blocks freed): a long
+ * record, or many, must not keep every mapping and every change waiting.
+ */
 void dx_quarantine_reap(struct daxfs *fs)
 {
-	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
+	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec), i = 0;
 
 	if (!__atomic_load_n(&fs->stats.quarantined_blocks, __ATOMIC_RELAXED) || fs->readonly)
 		return;
-	dx_mutex_lock(&fs->pin_lock);
-	dx_tx_begin(fs);
-	for (size_t i = 0; i < nrec && dx_tx_room(fs) > 65536; i++) {
-		struct dx_maprec *r = &fs->maprecs[i];
+	while (i < nrec) {
+		uint64_t freed = 0;
+		unsigned checked = 0;
+		size_t from = i;
 
-		/* A revocation's runs go when their pins drop, not here. */
-		if (r->kind != DX_MAPREC_QUARANTINE || rec_in_qruns(fs, i) ||
-		    dx_holder_alive(r->holder_pid, r->holder_start, r->holder_boot) ||
-		    dx_pinned_range(fs, r->pblk, r->nblocks))
-			continue;
-		rec_free_quarantine(fs, i, nrec);
+		dx_mutex_lock(&fs->pin_lock);
+		dx_tx_begin(fs);
+		while (i < nrec && checked < DX_REAP_RECORDS && freed < DX_REAP_BLOCKS &&
+		       dx_tx_room(fs) > 65536) {
+			struct dx_maprec *r = &fs->maprecs[i];
+			uint64_t n;
+
+			if (r->kind != DX_MAPREC_QUARANTINE) {
+				i++;
+				continue;
+			}
+			checked++;
+			n = r->nblocks < DX_REAP_BLOCKS - freed ? r->nblocks : DX_REAP_BLOCKS - freed;
+			/* A revocation's runs go when their pins drop, not here. */
+			if (rec_in_qruns(fs, i) ||
+			    dx_holder_alive(r->holder_pid, r->holder_start, r->holder_boot) ||
+			    dx_pinned_range(fs, r->pblk, n)) {
+				i++;
+				continue;
+			}
+			freed += rec_free_quarantine(fs, i, nrec, n);
+			if (!r->kind)
+				i++; /* else the rest of it in the next hold */
+		}
+		dx_tx_commit(fs);
+		dx_mutex_unlock(&fs->pin_lock);
+		if (i == from && !freed)
+			break; /* no room in the journal for even one step */
 	}
-	dx_tx_commit(fs);
-	dx_mutex_unlock(&fs->pin_lock);
 }
 
 void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
@@ -287,23 +352,37 @@ void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
 void dx_quarantine_release(struct daxfs *fs)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
-	struct dx_qrun **pp;
+	uint64_t freed = DX_REAP_BLOCKS;
 
 	if (!__atomic_load_n(&fs->qruns, __ATOMIC_RELAXED))
 		return;
-	dx_mutex_lock(&fs->pin_lock);
-	dx_tx_begin(fs);
-	for (pp = &fs->qruns; *pp;) {
-		struct dx_qrun *q = *pp;
+	/* As the reaper: at most DX_REAP_BLOCKS freed per hold of the locks;
+	 * another hold only when this one ran out of that budget. */
+	while (freed >= DX_REAP_BLOCKS) {
+		struct dx_qrun **pp;
 
-		if (dx_pinned_range(fs, q->pblk, q->len) || dx_tx_room(fs) < 65536) {
-			pp = &q->next;
-			continue;
+		freed = 0;
+		dx_mutex_lock(&fs->pin_lock);
+		dx_tx_begin(fs);
+		for (pp = &fs->qruns; *pp && freed < DX_REAP_BLOCKS;) {
+			struct dx_qrun *q = *pp;
+			uint64_t got;
+
+			if (dx_pinned_range(fs, q->pblk, q->len) || dx_tx_room(fs) < 65536) {
+				pp = &q->next;
+				continue;
+			}
+			got = rec_free_quarantine(fs, q->rec, nrec, DX_REAP_BLOCKS - freed);
+			freed += got;
+			if (fs->maprecs[q->rec].kind) {
+				q->pblk += got; /* the record shrank: the rest next time */
+				q->len -= got;
+				continue;
+			}
+			*pp = q->next;
+			free(q);
 		}
-		rec_free_quarantine(fs, q->rec, nrec);
-		*pp = q->next;
-		free(q);
+		dx_tx_commit(fs);
+		dx_mutex_unlock(&fs->pin_lock);
 	}
-	dx_tx_commit(fs);
-	dx_mutex_unlock(&fs->pin_lock);
 }
