@@ -33,6 +33,8 @@ expect "info.size" "$(j "$T/info.json" .size)" $((64 << 20))
 expect "info.block_size" "$(j "$T/info.json" .block_size)" 4096
 expect "info.pool" "$(j "$T/info.json" .pool)" "$DX_POOL"
 expect "info.persistence" "$(j "$T/info.json" .persistence)" pmem
+expect "info.needs_fsck" "$(jq -r .needs_fsck "$T/info.json")" false
+expect "info.readonly" "$(jq -r .readonly "$T/info.json")" false
 # no direct access for nobody: no pool path
 setpriv --reuid=65534 --regid=65534 --clear-groups "$DX_CTL" --json info "$DX_MNT" \
 	>"$T/info.nobody.json" || dx_fail "info --json as nobody"

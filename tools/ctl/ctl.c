@@ -181,6 +181,8 @@ static int cmd_info(int argc, char **argv)
 		put_str(o, "uuid", u);
 		put_str(o, "label", pi.label);
 		put_str(o, "persistence", pi.is_pmem ? "pmem" : "msync");
+		put_bool(o, "needs_fsck", pi.state & DAXFS_POOL_NEEDS_FSCK);
+		put_bool(o, "readonly", pi.state & DAXFS_POOL_READONLY);
 		return json_print(o);
 	}
 	printf("pool:        %s\nsize:        %" PRIu64 " bytes\nblock size:  %u\nUUID:        ",
