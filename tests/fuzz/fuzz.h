@@ -5,7 +5,10 @@
  * A fuzzer input is, by default, a list of mutations of one of the seed
  * pools that fuzz-mkseed wrote into $DAXFS_FUZZ_SEEDS:
  *   byte 0     which seed (modulo their number)
- *   byte 1     flags: bit 0 = recompute the superblock checksum afterwards
+ *   byte 1     flags: bit 0 = recompute the superblock checksum afterwards,
+ *              bit 1 = recompute every checksum (metadata_csum: inodes,
+ *              extent, directory and xattr blocks, mapping records, and the
+ *              superblock's), so that the damage reaches past them
  *   then records { u16 block; u16 offset; u8 len; len bytes } (little
  *   endian), each overwriting bytes of one block: block < 0x8000 picks one
  *   of the seed's non-zero blocks (its metadata and data), otherwise
@@ -23,6 +26,14 @@
 #include <stdint.h>
 
 struct daxfs;
+
+#define FUZZ_FIX_SUPER 0x1u
+#define FUZZ_FIX_ALL   0x2u
+
+/* fuzz_csum.c: make every checksum of the pool image [base, base + len)
+ * match again (the superblock's first); nothing without metadata_csum.
+ * Returns the number of checksums rewritten. */
+long fuzz_fix_csums(void *base, size_t len);
 
 /* Implemented by each target: run it on the pool file at path. */
 void fuzz_target(const char *path);

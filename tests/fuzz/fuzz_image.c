@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core.h"
@@ -139,11 +140,12 @@ static void write_all(int fd, const void *p, size_t len, uint64_t off)
 		fatal("cannot write", pool);
 }
 
-/* Recreate the pool file from the seed s with the mutations in data. */
-static void write_mutated(int fd, const uint8_t *data, size_t size)
+/* Recreate the pool file from the seed s with the mutations in data.
+ * Returns the flags of byte 1. */
+static unsigned write_mutated(int fd, const uint8_t *data, size_t size)
 {
 	const struct seed *s = &seeds[size ? data[0] % nseeds : 0];
-	int fix_csum = size > 1 && (data[1] & 1);
+	int fix_csum = size > 1 && (data[1] & FUZZ_FIX_SUPER);
 	uint64_t nblocks = s->size / DX_BLOCK_SIZE;
 	size_t nextra = 0, i = 2;
 
@@ -197,6 +199,24 @@ static void write_mutated(int fd, const uint8_t *data, size_t size)
 			  s->blkno[k] * DX_BLOCK_SIZE);
 	for (size_t k = 0; k < nextra; k++)
 		write_all(fd, extra[k], DX_BLOCK_SIZE, extra_no[k] * DX_BLOCK_SIZE);
+	return size > 1 ? data[1] : 0;
+}
+
+/* Make every checksum of the pool in fd match its damaged contents again,
+ * so that the mutations reach past the checksum checks into the loaders
+ * and verifiers behind them. */
+static void fix_metadata_csums(int fd)
+{
+	struct stat st;
+	void *base;
+
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)DX_BLOCK_SIZE)
+		return;
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		fatal("cannot map", pool);
+	fuzz_fix_csums(base, (size_t)st.st_size);
+	munmap(base, (size_t)st.st_size);
 }
 
 static void copy_to_dump(int fd)
@@ -230,8 +250,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fatal("cannot create", pool);
 	if (raw)
 		write_all(fd, data, size, 0);
-	else
-		write_mutated(fd, data, size);
+	else if (write_mutated(fd, data, size) & FUZZ_FIX_ALL)
+		fix_metadata_csums(fd);
 	if (dump)
 		copy_to_dump(fd);
 	close(fd);

@@ -12,6 +12,8 @@
  *   maprec.pool  tree.pool plus a live mapping record and an orphan left
  *                behind by a holder that "crashed" (exited without closing)
  *   txn.pool     tree.pool plus a transaction interrupted before its commit
+ *   tree-nocsum.pool  (once the format has metadata_csum) tree.pool
+ *                without that feature
  * The uuid and mkfs time are fixed so that a seed is the same on every run
  * up to the inode times.
  */
@@ -21,9 +23,11 @@
 #include <sys/sysmacros.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "core.h"
+#include "fuzz.h"
 
 static const struct daxfs_cred cred = {.uid = 0, .gid = 0, .pid = 1};
 
@@ -61,13 +65,19 @@ static void fill(char *buf, size_t n, unsigned seed)
 		buf[i] = (char)('a' + (i * 7 + seed) % 26);
 }
 
-static void mkfs_fixed(const char *path)
+static void mkfs_fixed(const char *path, int nocsum)
 {
 	struct daxfs_mkfs_opts o = {.size = DX_MIN_POOL_SIZE, .label = "fuzz", .force = 1};
 	struct dx_super sb;
+	void *base;
 	int fd;
 
 	unlink(path);
+#ifdef DX_FEATURE_METADATA_CSUM
+	o.no_metadata_csum = nocsum;
+#else
+	(void)nocsum; /* no checksums in this format yet */
+#endif
 	CK(daxfs_mkfs(path, &o, NULL));
 	fd = open(path, O_RDWR);
 	if (fd < 0 || pread(fd, &sb, sizeof(sb), 0) != sizeof(sb))
@@ -78,16 +88,22 @@ static void mkfs_fixed(const char *path)
 	sb.csum = dx_super_csum(&sb);
 	if (pwrite(fd, &sb, sizeof(sb), 0) != sizeof(sb))
 		die("write superblock", -errno);
+	/* The uuid seeds the metadata checksums: mkfs's objects need new ones. */
+	base = mmap(NULL, DX_MIN_POOL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		die("mmap", -errno);
+	fuzz_fix_csums(base, DX_MIN_POOL_SIZE);
+	munmap(base, DX_MIN_POOL_SIZE);
 	close(fd);
 }
 
-static void build_tree(const char *path)
+static void build_tree(const char *path, int nocsum)
 {
 	struct daxfs *fs;
 	char buf[8192], name[32], big[1500];
 	uint64_t d1, d2, many, f, a, b, sp;
 
-	mkfs_fixed(path);
+	mkfs_fixed(path, nocsum);
 	CK(daxfs_open(path, NULL, &fs));
 	d1 = mk(fs, DX_ROOT_INO, "dir", S_IFDIR | 0755);
 	d2 = mk(fs, d1, "sub", S_IFDIR | 02775);
@@ -205,9 +221,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(p, sizeof(p), "%s/empty.pool", argv[1]);
-	mkfs_fixed(p);
+	mkfs_fixed(p, 0);
+#ifdef DX_FEATURE_METADATA_CSUM
+	/* the format as it was before metadata_csum, which stays mountable */
+	snprintf(p, sizeof(p), "%s/tree-nocsum.pool", argv[1]);
+	build_tree(p, 1);
+#endif
 	snprintf(t, sizeof(t), "%s/tree.pool", argv[1]);
-	build_tree(t);
+	build_tree(t, 0);
 	snprintf(p, sizeof(p), "%s/maprec.pool", argv[1]);
 	copy(t, p);
 	crash_child(p, live_mapping);

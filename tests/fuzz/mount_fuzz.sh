@@ -33,6 +33,9 @@ for r in $(seq 0 $((ROUNDS - 1))); do
 	9) base=maprec ;;  # mapping records: a live one
 	*) [ $((r / 10 % 2)) = 0 ] && base=tree || base=maprec ;;
 	esac
+	# with metadata_csum, a tenth of the rounds damage a pool without it
+	[ "$base" = tree ] && [ $((r / 10 % 10)) = 8 ] && [ -e "$DX_TMP/seeds/tree-nocsum.pool" ] &&
+		base=tree-nocsum
 	P=$DX_TMP/round.pool
 	cp --sparse=always "$DX_TMP/seeds/$base.pool" "$P"
 	what=$("$MUTATE" "$P" "$cls" $((SEED * 100000 + r)) | tr '\n' ' ')

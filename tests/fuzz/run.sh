@@ -43,6 +43,8 @@ export DAXFS_FUZZ_SEEDS=$SEEDS
 n=$(ls "$SEEDS" | grep -c '\.pool$')
 for i in $(seq 0 $((n - 1))); do
 	printf "\\x$(printf %02x "$i")\\x00" >"$W/corpus/seed-$i"
+	# and with every checksum fixed up (fuzz.h): metadata_csum pools
+	printf "\\x$(printf %02x "$i")\\x02" >"$W/corpus/seed-$i-csum"
 done
 # Leaks count; a sanitizer report must end the run as a crash.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}:abort_on_error=1
