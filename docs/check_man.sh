@@ -51,6 +51,7 @@ check() {
 check "$build/fs/daxfs" daxfs.8
 check "$build/tools/mkfs/mkfs.daxfs" mkfs.daxfs.8
 check "$build/tools/fsck/fsck.daxfs" fsck.daxfs.8
+check "$build/tools/tune/tune.daxfs" tune.daxfs.8
 check "$build/tools/ctl/daxfsctl" daxfsctl.8
 
 if ((checked == 0)); then

@@ -357,7 +357,6 @@ static int ck_open(struct ck *ck)
 {
 	struct stat st;
 	uint64_t size;
-	ssize_t n;
 	int ret;
 
 	ck->fd = open(ck->pool, (ck->repair ? O_RDWR : O_RDONLY) | O_CLOEXEC);
@@ -382,11 +381,11 @@ static int ck_open(struct ck *ck)
 	} else {
 		return dx_err(-EINVAL, "%s is not a regular file or a device", ck->pool);
 	}
-	n = pread(ck->fd, &ck->sb, sizeof(ck->sb), 0);
-	if (n != (ssize_t)sizeof(ck->sb))
-		return dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool",
-			      ck->pool);
-	ret = dx_super_check(&ck->sb, size);
+	/* An interrupted label change is undone in the copy; pass_journal
+	 * rolls it back in the pool. */
+	ret = dx_super_read(ck->fd, ck->pool, &ck->sb);
+	if (!ret)
+		ret = dx_super_check(&ck->sb, size);
 	if (ret)
 		return ret;
 

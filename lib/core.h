@@ -369,6 +369,13 @@ void dx_super_update_flags(const struct dx_pctx *pc, struct dx_super *sb, uint32
 			   uint32_t clear);
 uint32_t dx_super_csum(const struct dx_super *sb);
 
+/* ident.c */
+/* Read and check the superblock of the pool open on fd.  Bytes of it that
+ * an interrupted transaction saved in the journal (a label or UUID change
+ * a crash cut short) are first put back in the copy, as the rollback
+ * will put them back in the pool; the pool is not written. */
+int dx_super_read(int fd, const char *pool, struct dx_super *sb);
+
 /* inode.c */
 int dx_icache_init(struct daxfs *fs);
 void dx_icache_fini(struct daxfs *fs);

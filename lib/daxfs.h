@@ -53,6 +53,40 @@ struct daxfs_mkfs_info {
 /* Create (sparse) or reuse POOL and write an empty filesystem into it. */
 int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_mkfs_info *info);
 
+/* ---- pool identity (dumpe2fs, tune2fs): unmounted pools ---- */
+
+struct daxfs_pool_super {
+	uint32_t version, block_size;
+	uint8_t uuid[16];
+	char label[65];
+	uint64_t size;		/* bytes the filesystem covers */
+	uint64_t file_size;	/* bytes of the file or device */
+	uint64_t nblocks;	/* geometry, in blocks (lib/format.h) */
+	uint64_t journal_blk, journal_blocks;
+	uint64_t maprec_blk, maprec_blocks;
+	uint64_t itable_blk, ninodes;
+	uint64_t bitmap_blk, bitmap_blocks;
+	uint64_t data_blk;
+	uint64_t mkfs_time;	/* seconds since the epoch */
+	int needs_fsck;		/* a mount found damage; fsck.daxfs clears it */
+	int in_use;		/* a read-write mount, mkfs, fsck -y or tune holds it */
+	uint64_t journal_pending; /* saved ranges of an interrupted transaction */
+	uint64_t free_blocks, free_inodes;
+	uint64_t map_records, map_records_live, map_records_quarantine;
+};
+/* The superblock of POOL and the counts behind it, read without mounting
+ * or writing (also from a pool in use: then a snapshot). */
+int daxfs_read_super(const char *pool, struct daxfs_pool_super *ps);
+
+struct daxfs_tune_opts {
+	const char *label;	/* NULL: keep; at most 63 bytes */
+	int set_uuid;		/* replace the UUID with uuid */
+	uint8_t uuid[16];
+};
+/* Change label and UUID of an unmounted pool, atomically across a crash
+ * (-EBUSY while anyone holds the pool). */
+int daxfs_tune(const char *pool, const struct daxfs_tune_opts *o);
+
 /* A pin that outlives this is not transient (SCSI's own command timeout is
  * 30 s); the daemon's default too. */
 #define DAXFS_DEFAULT_BUSY_TIMEOUT 30

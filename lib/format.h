@@ -6,8 +6,8 @@
  * The regions, in pool order (all sizes fixed by mkfs and recorded in the
  * superblock):
  *
- *   block 0            superblock (crc32c protected; only its flags word
- *                      changes after mkfs)
+ *   block 0            superblock (crc32c protected; after mkfs only its
+ *                      flags word, and label and UUID through tune.daxfs)
  *   journal            undo log for multi-store metadata transactions
  *   mapping records    direct-access mappings and quarantined block runs
  *                      that outlive a daemon crash (see docs/pins.md)
@@ -45,7 +45,9 @@
  * Superblock: block 0.  Written by mkfs; afterwards only flags changes (a
  * mount that finds corruption sets DX_SB_NEEDS_FSCK, fsck clears it), and
  * flags and csum share one aligned 8-byte word, so both change in a single
- * atomic persistent store.
+ * atomic persistent store.  tune.daxfs changes label and UUID on an
+ * unmounted pool in a journalled transaction; a reader puts the journal's
+ * saved bytes of this block back in its copy first (lib/ident.c).
  */
 struct dx_super {
 	uint64_t magic;

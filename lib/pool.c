@@ -85,7 +85,6 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 {
 	struct daxfs *fs = calloc(1, sizeof(*fs));
 	struct dx_super sb;
-	ssize_t n;
 	int ret;
 
 	if (!fs)
@@ -110,12 +109,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	ret = dx_pool_lock(fs->fd, pool, fs->readonly);
 	if (ret)
 		goto fail;
-	n = pread(fs->fd, &sb, sizeof(sb), 0);
-	if (n != (ssize_t)sizeof(sb)) {
-		ret = dx_err(n < 0 ? -errno : -EINVAL, "%s: too short to be a daxfs pool", pool);
-		goto fail;
-	}
-	ret = dx_super_check(&sb, UINT64_MAX);
+	ret = dx_super_read(fs->fd, pool, &sb);
 	if (ret)
 		goto fail;
 	ret = map_pool(fs);
