@@ -266,8 +266,10 @@ DX_EXPORT int daxfs_tune(const char *pool, const struct daxfs_tune_opts *o)
 	psb = (struct dx_super *)(void *)fs->base;
 	next = *psb;
 	if (dx_super_csum(&next) != next.csum) {
-		ret = dx_err(-EUCLEAN, "%s: superblock checksum mismatch after the rollback; "
-				       "run fsck.daxfs", pool);
+		ret = dx_err(-EUCLEAN,
+			     "%s: superblock checksum mismatch after the rollback; "
+			     "run fsck.daxfs",
+			     pool);
 		goto out;
 	}
 	if (o->label) {
@@ -282,7 +284,7 @@ DX_EXPORT int daxfs_tune(const char *pool, const struct daxfs_tune_opts *o)
 		goto out;
 	}
 	_Static_assert(__builtin_offsetof(struct dx_super, label) ==
-			       __builtin_offsetof(struct dx_super, uuid) + 16,
+			   __builtin_offsetof(struct dx_super, uuid) + 16,
 		       "uuid and label are one range");
 	dx_tx_begin(fs);
 	dx_tx_add(fs, psb->uuid, sizeof(psb->uuid) + sizeof(psb->label));

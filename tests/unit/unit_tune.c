@@ -88,7 +88,8 @@ static void test_read_and_tune(void)
 	T_EQ(ps.nblocks, mi.nblocks, "blocks");
 	T_EQ(ps.ninodes, mi.ninodes, "inodes");
 	T_EQ(ps.nblocks - ps.data_blk, mi.data_blocks, "data blocks");
-	T(!ps.needs_fsck && !ps.in_use && !ps.journal_pending, "clean, not in use, nothing pending");
+	T(!ps.needs_fsck && !ps.in_use && !ps.journal_pending,
+	  "clean, not in use, nothing pending");
 	/* The counts are the mount's. */
 	fs = t_open(p);
 	T_EQ(daxfs_statfs(fs, &sv), 0, "statfs");
@@ -100,7 +101,8 @@ static void test_read_and_tune(void)
 	T_EQ(daxfs_tune(p, &to), -EBUSY, "tune refuses a mounted pool");
 	daxfs_close(fs);
 	T_EQ(daxfs_read_super(p, &ps), 0, "read_super");
-	T(!strcmp(ps.label, "old") && !memcmp(ps.uuid, mi.uuid, 16), "refused tune changed nothing");
+	T(!strcmp(ps.label, "old") && !memcmp(ps.uuid, mi.uuid, 16),
+	  "refused tune changed nothing");
 
 	to.label = "0123456789012345678901234567890123456789012345678901234567890123";
 	T_EQ(daxfs_tune(p, &to), -EINVAL, "a 64-byte label is refused");
@@ -205,7 +207,8 @@ static void test_crash(void)
 			}
 			T(!strcmp(ps.label, "before") && !memcmp(ps.uuid, mi.uuid, 16),
 			  "fence %d, torn %d: the old identity ('%s')", s, mask, ps.label);
-			T_EQ(check_pool(img, false, &r), 0, "fence %d, torn %d: fsck -n runs", s, mask);
+			T_EQ(check_pool(img, false, &r), 0, "fence %d, torn %d: fsck -n runs", s,
+			     mask);
 			T_EQ(r.errors, 0, "fence %d, torn %d: fsck -n finds nothing", s, mask);
 			ret = daxfs_open(img, NULL, &fs);
 			if (!T_EQ(ret, 0, "fence %d, torn %d: mounts", s, mask)) {

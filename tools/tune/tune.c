@@ -112,7 +112,8 @@ static int uuid_time(uint8_t u[16])
 static void uuid_str(const uint8_t *u, char *buf)
 {
 	for (int i = 0; i < 16; i++)
-		buf += sprintf(buf, "%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
+		buf +=
+		    sprintf(buf, "%02x%s", u[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");
 }
 
 static const char *state(const struct daxfs_pool_super *ps)
@@ -141,7 +142,7 @@ static int show_json(const char *pool, const struct daxfs_pool_super *ps)
 	json_object_object_add(o, "uuid", json_object_new_string(u));
 	put_u64(o, "version", ps->version);
 	json_object_object_add(o, "state",
-			       json_object_new_string(ps->needs_fsck ? "needs_fsck"
+			       json_object_new_string(ps->needs_fsck	    ? "needs_fsck"
 						      : ps->journal_pending ? "journal_pending"
 									    : "clean"));
 	json_object_object_add(o, "needs_fsck", json_object_new_boolean(ps->needs_fsck));
@@ -205,11 +206,11 @@ static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 			  : "no read-write user");
 	printf("%-26s%s\n", "Features:", "(none)");
 	printf("%-26s%u\n", "Block size:", ps->block_size);
-	printf("%-26s%" PRIu64 " bytes (%" PRIu64 " MiB); file %" PRIu64 " bytes\n", "Size:",
-	       ps->size, ps->size >> 20, ps->file_size);
+	printf("%-26s%" PRIu64 " bytes (%" PRIu64 " MiB); file %" PRIu64 " bytes\n",
+	       "Size:", ps->size, ps->size >> 20, ps->file_size);
 	printf("%-26s%" PRIu64 "\n", "Blocks:", ps->nblocks);
-	printf("%-26s%" PRIu64 " (from block %" PRIu64 ")\n", "Data blocks:",
-	       ps->nblocks - ps->data_blk, ps->data_blk);
+	printf("%-26s%" PRIu64 " (from block %" PRIu64 ")\n",
+	       "Data blocks:", ps->nblocks - ps->data_blk, ps->data_blk);
 	printf("%-26s%" PRIu64 "\n", "Free blocks:", ps->free_blocks);
 	printf("%-26s%" PRIu64 "\n", "Inodes:", ps->ninodes);
 	printf("%-26s%" PRIu64 "\n", "Free inodes:", ps->free_inodes);
@@ -230,9 +231,12 @@ static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"list", no_argument, NULL, 'l'},	     {"json", no_argument, NULL, 'j'},
-	    {"label", required_argument, NULL, 'L'}, {"uuid", required_argument, NULL, 'U'},
-	    {"help", no_argument, NULL, 'h'},	     {"version", no_argument, NULL, 'V'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"label", required_argument, NULL, 'L'},
+	    {"uuid", required_argument, NULL, 'U'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct daxfs_tune_opts t = {0};
@@ -266,7 +270,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "%s: %s\n", prog, optind == argc ? "no pool given" : "too many arguments");
+		fprintf(stderr, "%s: %s\n", prog,
+			optind == argc ? "no pool given" : "too many arguments");
 		fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 		return 2;
 	}
