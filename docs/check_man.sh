@@ -53,6 +53,7 @@ check "$build/tools/mkfs/mkfs.daxfs" mkfs.daxfs.8
 check "$build/tools/fsck/fsck.daxfs" fsck.daxfs.8
 check "$build/tools/tune/tune.daxfs" tune.daxfs.8
 check "$build/tools/ctl/daxfsctl" daxfsctl.8
+check "$build/tools/rdma-sim/daxfs-rdma-sim" daxfs-rdma-sim.1
 
 if ((checked == 0)); then
 	echo "no program built to check"
