@@ -16,6 +16,12 @@
  * locate the journal are never changed here, so a torn block still names
  * its journal correctly, and the undone copy must pass the checksum to be
  * believed.
+ *
+ * Nothing else in the pool may depend on the UUID: a checksum of other
+ * metadata seeded with it would fail everywhere after a change.  Such a
+ * seed belongs in a superblock field of its own, fixed by mkfs (as ext4's
+ * metadata_csum_seed), or this change would have to rewrite every
+ * checksum.  tune_cli's fsck -n after a UUID change catches the mistake.
  */
 #include <errno.h>
 #include <fcntl.h>
