@@ -9,7 +9,10 @@
  * return it to its old owner with another file's bytes in it.
  *
  * Inodes: a slot is in use when its mode is non-zero; the DRAM bitmap of
- * used slots is rebuilt at mount.
+ * used slots is rebuilt at mount from the slots below the inode table's
+ * high-water mark (format.h); those above it are free and never read, so a
+ * sparse pool's table costs memory only as inodes are used.  The mark moves
+ * up in the transaction that allocates the first slot above it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@ static inline bool bit_test(const uint64_t *map, uint64_t b)
 int dx_alloc_init(struct daxfs *fs)
 {
 	uint64_t used = 0, n = fs->sb.nblocks;
+	const char *why;
 
 	for (uint64_t w = 0; w < n / 64; w++)
 		used += (uint64_t)__builtin_popcountll(fs->bitmap[w]);
@@ -35,11 +39,15 @@ int dx_alloc_init(struct daxfs *fs)
 	fs->free_blocks = n - used;
 	fs->block_hint = fs->sb.data_blk;
 
+	/* After recovery: a rollback may have moved the mark back. */
+	why = dx_v_imark(&fs->sb, dx_super(fs)->itable_mark, &fs->imark);
+	if (why)
+		return dx_err(-EUCLEAN, "%s; run fsck.daxfs", why);
 	fs->ibitmap = calloc((fs->sb.ninodes + 63) / 64, sizeof(uint64_t));
 	if (!fs->ibitmap)
 		return dx_err(-ENOMEM, "out of memory for the inode bitmap");
-	fs->free_inodes = 0;
-	for (uint64_t i = 0; i < fs->sb.ninodes; i++) {
+	fs->free_inodes = fs->sb.ninodes - fs->imark;
+	for (uint64_t i = 0; i < fs->imark; i++) {
 		if (fs->itable[i].mode)
 			fs->ibitmap[i >> 6] |= 1ULL << (i & 63);
 		else
@@ -200,17 +208,47 @@ void dx_alloc_apply_frees(struct daxfs *fs)
 	jr->frees_cost = 0;
 }
 
+/*
+ * Initialise the next granule of the inode table: zero its slots (they are
+ * above the committed mark, so nothing needs their old bytes, and a crash
+ * before the commit leaves them above the mark again) and move the mark in
+ * this transaction.  The commit's drain orders the zeroes before it.
+ */
+static bool imark_advance(struct daxfs *fs)
+{
+	struct dx_super *psb = dx_super(fs);
+	uint64_t from = fs->imark, to = from + DX_IMARK_GRANULE;
+
+	if (to > fs->sb.ninodes)
+		to = fs->sb.ninodes;
+	if (from >= to)
+		return false;
+	dx_memset_nodrain(&fs->pc, &fs->itable[from], 0, (to - from) * sizeof(struct dx_inode));
+	dx_tx_add(fs, &psb->itable_mark, sizeof(psb->itable_mark));
+	psb->itable_mark = dx_imark_word(to);
+	__atomic_store_n(&fs->imark, to, __ATOMIC_RELEASE);
+	return true;
+}
+
 uint64_t dx_alloc_inode(struct daxfs *fs)
 {
-	uint64_t n = fs->sb.ninodes, i;
+	uint64_t n = fs->imark, i;
 
 	if (!fs->free_inodes || dx_inject_fail(DX_INJECT_ALLOC_INODE))
 		return 0;
+	/* Reuse an initialised slot before the table grows. */
+	if (fs->inode_hint >= n)
+		fs->inode_hint = 0;
 	i = find_clear(fs->ibitmap, fs->inode_hint, n);
-	if (i == n)
+	if (i == n) {
 		i = find_clear(fs->ibitmap, 0, fs->inode_hint);
-	if (i >= n)
-		return 0;
+		if (i == fs->inode_hint) {
+			if (!imark_advance(fs))
+				return 0;
+			i = n;
+			n = fs->imark;
+		}
+	}
 	fs->ibitmap[i >> 6] |= 1ULL << (i & 63);
 	fs->free_inodes--;
 	fs->inode_hint = i + 1 < n ? i + 1 : 0;

@@ -112,6 +112,7 @@ struct ck {
 	bool shadow; /* -n on a private copy-on-write mapping */
 	struct dx_super sb;
 	uint64_t N, D, I;
+	uint64_t M; /* inode slots initialised (the high-water mark); I above */
 	struct dx_inode *itable;
 	uint64_t *bitmap;
 	uint64_t bm_words;
@@ -914,12 +915,36 @@ out:
 	return ret ? dx_err(ret, "out of memory checking inode %llu", U(ino)) : 0;
 }
 
+/*
+ * The inode table's high-water mark, after the journal's rollback (which may
+ * move it back).  A damaged one is rebuilt from the whole table: the mark
+ * goes above the last slot in use.
+ */
+static void pass_imark(struct ck *ck)
+{
+	struct dx_super *sb = (struct dx_super *)(void *)ck->base;
+	uint64_t word = sb->itable_mark, last = 1;
+	const char *why = dx_v_imark(&ck->sb, word, &ck->M);
+
+	if (!why)
+		return;
+	for (uint64_t i = 0; i < ck->I; i++)
+		if (ck->itable[i].mode)
+			last = i + 1;
+	ck->M = (last + DX_IMARK_GRANULE - 1) / DX_IMARK_GRANULE * DX_IMARK_GRANULE;
+	if (ck->M > ck->I)
+		ck->M = ck->I;
+	if (problem(ck, false, "rebuilt", "%s (0x%016llx); the last inode slot in use is %llu", why,
+		    U(word), U(last)))
+		put64(ck, &sb->itable_mark, dx_imark_word(ck->M));
+}
+
 static int pass1(struct ck *ck)
 {
 	int ret;
 
 	verbose(ck, "pass 1: inodes, extents and block ownership");
-	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+	for (uint64_t ino = 1; ino <= ck->M; ino++) {
 		struct dx_inode *d = &ck->itable[ino - 1];
 
 		if (ino == DX_ROOT_INO && !S_ISDIR(d->mode)) {
@@ -1350,6 +1375,19 @@ static struct dx_dirent *dir_find(struct ck *ck, uint64_t dino, const char *name
 	return NULL;
 }
 
+/* Initialise the next granule of the inode table and move the mark over it
+ * (as the allocator does), for a slot /lost+found needs. */
+static void grow_mark(struct ck *ck)
+{
+	struct dx_super *sb = (struct dx_super *)(void *)ck->base;
+	uint64_t to = ck->M + DX_IMARK_GRANULE < ck->I ? ck->M + DX_IMARK_GRANULE : ck->I;
+
+	dx_memset_nodrain(&ck->pc, &ck->itable[ck->M], 0, (to - ck->M) * sizeof(struct dx_inode));
+	dx_drain(&ck->pc);
+	put64(ck, &sb->itable_mark, dx_imark_word(to));
+	ck->M = to;
+}
+
 /* Find /lost+found, or make it. */
 static int get_lost_found(struct ck *ck, const char **why)
 {
@@ -1373,9 +1411,13 @@ static int get_lost_found(struct ck *ck, const char **why)
 		ck->lf = de->ino;
 		return 0;
 	}
-	for (uint64_t i = 2; i <= ck->I && !ino; i++)
+	for (uint64_t i = 2; i <= ck->M && !ino; i++)
 		if (!ck->itable[i - 1].mode && !ck->is[i].used)
 			ino = i;
+	if (!ino && ck->M < ck->I) {
+		ino = ck->M + 1;
+		grow_mark(ck);
+	}
 	if (!ino) {
 		*why = "no free inode for /lost+found";
 		return -ENOSPC;
@@ -1465,7 +1507,7 @@ static void pass3(struct ck *ck)
 
 	verbose(ck, "pass 3: directory connectivity");
 	/* Unlinked while open when the pool was last used: not an error. */
-	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+	for (uint64_t ino = 1; ino <= ck->M; ino++) {
 		struct ist *s = &ck->is[ino];
 		struct dx_inode *d = &ck->itable[ino - 1];
 		struct dirinfo *di = dinfo(ck, ino);
@@ -1480,7 +1522,7 @@ static void pass3(struct ck *ck)
 	 * and one directory of each loop of directories naming each other.
 	 * The rest hangs below these and comes back with them.
 	 */
-	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+	for (uint64_t ino = 1; ino <= ck->M; ino++) {
 		struct ist *s = &ck->is[ino];
 		uint64_t y;
 
@@ -1526,7 +1568,7 @@ static void pass4(struct ck *ck)
 	bool freed = false;
 
 	verbose(ck, "pass 4: link counts");
-	for (uint64_t ino = 1; ino <= ck->I; ino++) {
+	for (uint64_t ino = 1; ino <= ck->M; ino++) {
 		struct ist *s = &ck->is[ino];
 		struct dx_inode *d = &ck->itable[ino - 1];
 		uint64_t want;
@@ -1676,7 +1718,7 @@ static void stats(struct ck *ck)
 	r->data_blocks = ck->N - ck->D;
 	r->inodes_used = 0;
 	r->data_blocks_used = 0;
-	for (uint64_t ino = 1; ino <= ck->I; ino++)
+	for (uint64_t ino = 1; ino <= ck->M; ino++)
 		r->inodes_used += ck->is[ino].used;
 	for (uint64_t b = ck->D; b < ck->N; b++)
 		if (own_used(ck->owner[b]) || (bit(ck->pinned, b) && bit(ck->bitmap, b)))
@@ -1695,8 +1737,10 @@ DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
 	ret = ck_open(&ck);
 	if (!ret)
 		ret = pass_journal(&ck);
-	if (!ret)
+	if (!ret) {
+		pass_imark(&ck);
 		ret = pass1(&ck);
+	}
 	if (!ret) {
 		/* Pins first, so that copies do not land on quarantined blocks. */
 		pass_maprecs(&ck);

@@ -257,7 +257,7 @@ struct daxfs {
 	int errors;		/* enum daxfs_errors */
 	int corrupt_marked;	/* the needs-fsck flag has been set */
 	unsigned corrupt_logged;	/* messages printed, for the cap */
-	struct dx_super sb;	/* validated copy */
+	struct dx_super sb;	/* validated copy (its itable_mark is stale: imark) */
 	struct dx_inode *itable;
 	uint64_t *bitmap;
 	struct dx_maprec *maprecs;
@@ -273,6 +273,9 @@ struct daxfs {
 	uint64_t *ibitmap;	/* DRAM: 1 = inode slot in use */
 	uint64_t free_inodes;
 	uint64_t inode_hint;
+	/* Inode slots initialised (the superblock's itable_mark): written
+	 * under tx_lock, read atomically by dx_iget. */
+	uint64_t imark;
 
 	/* Inode cache (icache_lock). */
 	dx_mutex_t icache_lock;
@@ -322,6 +325,12 @@ struct daxfs {
 
 #define DX_ZERO_LEN (1u << 20)
 
+/* The superblock in the pool (fs->sb is a validated copy). */
+static inline struct dx_super *dx_super(struct daxfs *fs)
+{
+	return (struct dx_super *)(void *)fs->base;
+}
+
 static inline void *dx_blk(struct daxfs *fs, uint64_t pblk)
 {
 	return fs->base + (pblk << DX_BLOCK_SHIFT);
@@ -363,6 +372,8 @@ void dx_alloc_apply_ifrees(struct daxfs *fs);
 
 /* superblock.c */
 int dx_super_check(const struct dx_super *sb, uint64_t pool_size);
+/* The itable_mark word for count initialised inode slots (format.h). */
+uint64_t dx_imark_word(uint64_t count);
 /* Change the flags word of the superblock in the pool (with its csum, in
  * one atomic persistent store). */
 void dx_super_update_flags(const struct dx_pctx *pc, struct dx_super *sb, uint32_t set,

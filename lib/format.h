@@ -17,7 +17,10 @@
  *
  * Free-inode state is not stored: an inode slot whose mode is 0 is free,
  * and an inode with mode != 0 and nlink == 0 is an orphan that the next
- * mount reclaims (unlinked while open, then a crash).
+ * mount reclaims (unlinked while open, then a crash).  The inode table is
+ * initialised lazily (as ext4's lazy_itable_init): only the slots below the
+ * superblock's high-water mark (itable_mark) have been written; those above
+ * it are free whatever they hold, and are zeroed when the mark passes them.
  */
 #ifndef DAXFS_FORMAT_H
 #define DAXFS_FORMAT_H
@@ -42,12 +45,19 @@
 #define DX_EXTENT_MAX_LEN  65536u
 
 /*
- * Superblock: block 0.  Written by mkfs; afterwards only flags changes (a
- * mount that finds corruption sets DX_SB_NEEDS_FSCK, fsck clears it), and
- * flags and csum share one aligned 8-byte word, so both change in a single
- * atomic persistent store.  tune.daxfs changes label and UUID on an
- * unmounted pool in a journalled transaction; a reader puts the journal's
- * saved bytes of this block back in its copy first (lib/ident.c).
+ * Superblock: block 0.  Written by mkfs; afterwards only flags and
+ * itable_mark change (a mount that finds corruption sets DX_SB_NEEDS_FSCK,
+ * fsck clears it), and flags and csum share one aligned 8-byte word, so both
+ * change in a single atomic persistent store.  tune.daxfs changes label and
+ * UUID on an unmounted pool in a journalled transaction; a reader puts the
+ * journal's saved bytes of this block back in its copy first (lib/ident.c).
+ *
+ * itable_mark, the inode table's high-water mark, is advanced inside the
+ * transaction that allocates an inode above it, so a crash cannot tear it
+ * from a superblock checksum: csum leaves it out (as it leaves itself out)
+ * and the word carries its own check.  Low half: the number of initialised
+ * slots (a multiple of DX_IMARK_GRANULE, or ninodes); high half: the crc32c
+ * of the low half.  0 (pools made before the mark): every slot initialised.
  */
 struct dx_super {
 	uint64_t magic;
@@ -66,7 +76,8 @@ struct dx_super {
 	uint64_t bitmap_blocks;
 	uint64_t data_blk;	/* first data block; blocks below it are metadata */
 	uint64_t mkfs_time;	/* seconds since the epoch */
-	uint8_t reserved[3904];
+	uint8_t reserved[3896];
+	uint64_t itable_mark;	/* inode slots initialised, with a check (above) */
 	uint32_t flags;		/* DX_SB_* state bits */
 	uint32_t csum;		/* crc32c of the block with csum = 0 */
 };
@@ -75,6 +86,9 @@ _Static_assert(__builtin_offsetof(struct dx_super, flags) % 8 == 0 &&
 		       __builtin_offsetof(struct dx_super, csum) ==
 			   __builtin_offsetof(struct dx_super, flags) + 4,
 	       "flags and csum are one 8-byte word");
+/* The inode table's high-water mark moves in steps of this many slots
+ * (16 KiB of table). */
+#define DX_IMARK_GRANULE 64u
 /* A mount found a damaged structure: run fsck.daxfs (it clears the bit). */
 #define DX_SB_NEEDS_FSCK 0x1u
 #define DX_SB_KNOWN_FLAGS DX_SB_NEEDS_FSCK

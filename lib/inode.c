@@ -126,7 +126,8 @@ struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino)
 {
 	struct dx_ino *ip;
 
-	if (ino < 1 || ino > fs->sb.ninodes)
+	/* Slots above the inode table's high-water mark are free. */
+	if (ino < 1 || ino > __atomic_load_n(&fs->imark, __ATOMIC_ACQUIRE))
 		return NULL;
 	dx_mutex_lock(&fs->icache_lock);
 	ip = ihash_find(fs, ino);

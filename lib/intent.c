@@ -255,7 +255,7 @@ int dx_intents_recover(struct daxfs *fs)
 	int ret = 0;
 
 	fs->recovering = true;
-	for (uint64_t i = 0; i < fs->sb.ninodes && !ret; i++) {
+	for (uint64_t i = 0; i < fs->imark && !ret; i++) {
 		struct dx_inode *d = &fs->itable[i];
 		const char *why;
 		struct dx_ino *ip;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 #include <libpmem.h>
 #include "core.h"
+#include "validate.h"
 
 #define DX_DEFAULT_BYTES_PER_INODE (16 * 1024)
 
@@ -51,6 +53,28 @@ static void make_uuid(uint8_t uuid[16])
 		close(fd);
 	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
 	uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+}
+
+/*
+ * Zero the old metadata of a reused pool.  A file gets holes punched, which
+ * read as zeros and hold no memory or disk; elsewhere (a device, or a
+ * filesystem that cannot punch) the bytes are written, except the inode
+ * table above the high-water mark, which is zeroed as the mark passes it.
+ */
+static void clear_metadata(const struct dx_pctx *pc, int fd, bool is_file, char *base,
+			   const struct dx_super *sb)
+{
+	uint64_t from = sb->journal_blk * DX_BLOCK_SIZE, to = sb->data_blk * DX_BLOCK_SIZE;
+	uint64_t mark, iend;
+
+	if (is_file && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
+				 (off_t)(to - from)) == 0)
+		return;
+	dx_v_imark(sb, sb->itable_mark, &mark);
+	iend = sb->itable_blk * DX_BLOCK_SIZE + mark * DX_INODE_SIZE;
+	dx_memset_nodrain(pc, base + from, 0, iend - from);
+	dx_memset_nodrain(pc, base + sb->bitmap_blk * DX_BLOCK_SIZE, 0,
+			  to - sb->bitmap_blk * DX_BLOCK_SIZE);
 }
 
 static void set_bits(uint64_t *map, uint64_t from, uint64_t to)
@@ -213,6 +237,9 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.bitmap_blocks = (n + DX_BLOCK_SIZE * 8 - 1) / (DX_BLOCK_SIZE * 8);
 	sb.data_blk = sb.bitmap_blk + sb.bitmap_blocks;
 	sb.mkfs_time = (uint64_t)time(NULL);
+	/* Lazy inode table: only the root's granule is initialised. */
+	sb.itable_mark = dx_imark_word(DX_IMARK_GRANULE < sb.ninodes ? DX_IMARK_GRANULE
+								    : sb.ninodes);
 	if (sb.data_blk + 16 > n) {
 		pmem_unmap(base, mapped);
 		return undo(&u, dx_err(-EINVAL, "pool too small for its metadata"));
@@ -223,8 +250,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	dx_drain(&pc);
 
 	if (!fresh)
-		dx_memset_nodrain(&pc, base + sb.journal_blk * DX_BLOCK_SIZE, 0,
-				  (sb.data_blk - sb.journal_blk) * DX_BLOCK_SIZE);
+		clear_metadata(&pc, u.fd, S_ISREG(st.st_mode), base, &sb);
 	{
 		struct dx_journal_hdr *jh = (void *)(base + sb.journal_blk * DX_BLOCK_SIZE);
 		uint64_t *bm = (void *)(base + sb.bitmap_blk * DX_BLOCK_SIZE);

@@ -76,7 +76,7 @@ static int validate_global(struct daxfs *fs)
  * used: nothing can reach them any more. */
 static void reclaim_orphans(struct daxfs *fs)
 {
-	for (uint64_t i = 0; i < fs->sb.ninodes; i++)
+	for (uint64_t i = 0; i < fs->imark; i++)
 		if (fs->itable[i].mode && fs->itable[i].nlink == 0)
 			dx_inode_destroy_slot(fs, i + 1);
 }

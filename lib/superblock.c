@@ -12,7 +12,16 @@ uint32_t dx_super_csum(const struct dx_super *sb)
 
 	memcpy(&tmp, sb, sizeof(tmp));
 	tmp.csum = 0;
+	/* Changed in transactions, with a check of its own (format.h). */
+	tmp.itable_mark = 0;
 	return dx_crc32c(0, &tmp, sizeof(tmp));
+}
+
+uint64_t dx_imark_word(uint64_t count)
+{
+	uint32_t lo = (uint32_t)count;
+
+	return (uint64_t)dx_crc32c(0, &lo, sizeof(lo)) << 32 | lo;
 }
 
 /*

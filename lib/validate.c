@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "crc32c.h"
 #include "validate.h"
 #include "core.h"
 
@@ -53,6 +54,22 @@ const char *dx_v_super_geometry(const struct dx_super *sb, uint64_t pool_size)
 		return "block bitmap size does not match the pool";
 	if (sb->data_blk != bend || sb->data_blk >= n)
 		return "data area does not follow the bitmap";
+	return NULL;
+}
+
+const char *dx_v_imark(const struct dx_super *sb, uint64_t word, uint64_t *count)
+{
+	uint32_t lo = (uint32_t)word;
+
+	if (!word) {
+		*count = sb->ninodes; /* made before the mark: all initialised */
+		return NULL;
+	}
+	if (word >> 32 != dx_crc32c(0, &lo, sizeof(lo)))
+		return "inode table high-water mark fails its check";
+	if (lo < 1 || lo > sb->ninodes || (lo % DX_IMARK_GRANULE && lo != sb->ninodes))
+		return "inode table high-water mark is outside the table";
+	*count = lo;
 	return NULL;
 }
 

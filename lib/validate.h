@@ -33,6 +33,12 @@ bool dx_v_data_range(const struct dx_super *sb, uint64_t pblk, uint64_t len);
 
 /* Superblock geometry against the size of the pool (bytes). */
 const char *dx_v_super_geometry(const struct dx_super *sb, uint64_t pool_size);
+/*
+ * The inode table's high-water mark word (format.h, itable_mark) of a pool
+ * with this geometry: NULL and *count, the slots initialised, or what is
+ * wrong with it.
+ */
+const char *dx_v_imark(const struct dx_super *sb, uint64_t word, uint64_t *count);
 /* Is the file-type part of mode one daxfs knows? */
 bool dx_v_type(uint32_t mode);
 /* An inode's own fields: type, size, link count, xattr pointer. */

@@ -135,6 +135,7 @@ static struct field super_field(const char *f)
 	F(sb, bitmap_blk);
 	F(sb, bitmap_blocks);
 	F(sb, data_blk);
+	F(sb, itable_mark);
 	F(sb, flags);
 	F(sb, csum);
 	die("no superblock field %s", f);

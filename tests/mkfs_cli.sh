@@ -69,7 +69,6 @@ expect_ok "mkfs -f -s 16M on a non-empty file" "$DX_MKFS" -f -s 16M "$T/data"
 expect_ok "mkfs -s 16M on an empty file" "$DX_MKFS" -s 16M "$T/empty"
 
 # sizes
-# (mkfs writes the whole inode table, so no huge sizes on /dev/shm)
 for s in 1G:1073741824 2g:2147483648 512MiB:536870912 65536K:67108864 9M:9437184; do
 	rm -f "$P"
 	expect_ok "size ${s%%:*}" "$DX_MKFS" -q -s "${s%%:*}" "$P"
