@@ -24,6 +24,17 @@ struct dx_recorder {
 
 static struct dx_recorder *active;
 
+/*
+ * The buffers of the last recorder freed, for the next one of the same
+ * size: a tester starts one per crash image it recovers, and faulting in
+ * fresh pages for two pool-sized copies costs more than the recovery.
+ */
+static struct {
+	size_t len;
+	char *fenced, *wstart;
+	uint32_t *slot; /* all zero */
+} spare;
+
 static void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
@@ -140,8 +151,7 @@ static void rec_drain(void)
 
 static const struct dx_persist_observer rec_observer = {rec_flush, rec_drain};
 
-struct dx_recorder *dx_record_start(struct dx_pctx *pc, void *base, size_t len,
-				    const void *initial)
+struct dx_recorder *dx_record_start(struct dx_pctx *pc, void *base, size_t len, const void *initial)
 {
 	struct dx_recorder *r = calloc(1, sizeof(*r));
 
@@ -151,9 +161,16 @@ struct dx_recorder *dx_record_start(struct dx_pctx *pc, void *base, size_t len,
 	r->base = base;
 	r->len = len;
 	r->nlines = len / DX_REC_LINE;
-	r->fenced = malloc(len);
-	r->wstart = malloc(len);
-	r->slot = calloc(r->nlines + 1, sizeof(*r->slot));
+	if (spare.fenced && spare.len == len) {
+		r->fenced = spare.fenced;
+		r->wstart = spare.wstart;
+		r->slot = spare.slot;
+		spare.fenced = NULL;
+	} else {
+		r->fenced = malloc(len);
+		r->wstart = malloc(len);
+		r->slot = calloc(r->nlines + 1, sizeof(*r->slot));
+	}
 	if (!r->fenced || !r->wstart || !r->slot) {
 		dx_record_free(r);
 		return NULL;
@@ -221,9 +238,24 @@ void dx_record_free(struct dx_recorder *r)
 	for (size_t i = 0; i < r->npts; i++)
 		free(r->pts[i].lines);
 	free(r->pts);
-	free(r->fenced);
-	free(r->wstart);
-	free(r->slot);
+	if (r->fenced && r->wstart && r->slot) {
+		/* Keep the buffers for the next recorder (slot cleared). */
+		for (size_t i = 0; i < r->nsnap; i++)
+			r->slot[r->snapline[i]] = 0;
+		if (spare.fenced) {
+			free(spare.fenced);
+			free(spare.wstart);
+			free(spare.slot);
+		}
+		spare.len = r->len;
+		spare.fenced = r->fenced;
+		spare.wstart = r->wstart;
+		spare.slot = r->slot;
+	} else {
+		free(r->fenced);
+		free(r->wstart);
+		free(r->slot);
+	}
 	free(r->snap);
 	free(r->snapline);
 	free(r);

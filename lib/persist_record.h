@@ -28,11 +28,11 @@
 
 /* One cache line in flight at a fence. */
 struct dx_rec_line {
-	uint64_t off;		 /* pool offset, a multiple of DX_REC_LINE */
-	bool flushed;		 /* flushed since the last fence */
-	char old[DX_REC_LINE];	 /* the fenced image */
-	char fl[DX_REC_LINE];	 /* as last flushed (== old when not flushed) */
-	char cur[DX_REC_LINE];	 /* the mapping now */
+	uint64_t off;	       /* pool offset, a multiple of DX_REC_LINE */
+	bool flushed;	       /* flushed since the last fence */
+	char old[DX_REC_LINE]; /* the fenced image */
+	char fl[DX_REC_LINE];  /* as last flushed (== old when not flushed) */
+	char cur[DX_REC_LINE]; /* the mapping now */
 };
 
 /* A fence (just before it takes effect) and the lines in flight there. */

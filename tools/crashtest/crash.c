@@ -33,9 +33,9 @@
 #include "crashtest.h"
 #include "oracle.h"
 
-#define PAGE 4096u
+#define PAGE	       4096u
 #define MAX_EXHAUSTIVE 6
-#define MAX_UNITS 4096
+#define MAX_UNITS      4096
 
 /* ---- the pool a hook sees being mapped ---- */
 
@@ -44,6 +44,7 @@ static struct {
 	char *base;
 	size_t len;
 	struct dx_recorder *rec; /* recording a recovery */
+	const char *initial;	 /* the image being recovered (== the file) */
 	bool record;
 } mapped;
 
@@ -53,7 +54,7 @@ static void map_hook(struct dx_pctx *pc, void *base, size_t len)
 	mapped.base = base;
 	mapped.len = len;
 	if (mapped.record)
-		mapped.rec = dx_record_start(pc, base, len, NULL);
+		mapped.rec = dx_record_start(pc, base, len, mapped.initial);
 }
 
 static const struct dx_inject journal_room = {.room_cap = WL_JOURNAL_ROOM};
@@ -69,7 +70,7 @@ static const struct dx_inject journal_room = {.room_cap = WL_JOURNAL_ROOM};
  * the data pages that are non-zero in it or in the last one.
  */
 static struct {
-	uint8_t *nz;	/* data pages the file may hold non-zero */
+	uint8_t *nz; /* data pages the file may hold non-zero */
 	size_t npages, meta_pages;
 	bool valid;
 } cfile;
@@ -228,13 +229,14 @@ static int match(const struct expect *e, const struct ostate *got, char *why, si
 	return 1;
 }
 
-static bool rec_crash_images(const struct ostate *once, char *why, size_t wl);
+static bool rec_crash_images(const struct ostate *once, uint8_t *nz, char *why, size_t wl);
 
 /* Recover, check, compare and delete the image buf; 0 when all is well. */
-static int eval_image(const char *buf, size_t len, const uint8_t *nz, const struct expect *e,
+static int eval_image(const char *buf, size_t len, uint8_t *nz, const struct expect *e,
 		      bool crash_recovery, bool del, char *why, size_t wl)
 {
 	struct ostate got;
+	bool replaced = false;
 	int bad;
 
 	ct.states++;
@@ -243,20 +245,25 @@ static int eval_image(const char *buf, size_t len, const uint8_t *nz, const stru
 		return 1;
 	}
 	mapped.record = crash_recovery;
+	mapped.initial = buf;
 	dx_persist_map_hook = map_hook;
 	bad = recover(&got, why, wl);
 	dx_persist_map_hook = NULL;
 	mapped.record = false;
+	mapped.initial = NULL;
 	if (!bad)
 		bad = match(e, &got, why, wl);
-	if (!bad && mapped.rec && dx_record_npoints(mapped.rec))
-		bad = rec_crash_images(&got, why, wl);
+	if (!bad && mapped.rec && dx_record_npoints(mapped.rec)) {
+		replaced = true;
+		bad = rec_crash_images(&got, nz, why, wl);
+	}
 	dx_record_free(mapped.rec);
 	mapped.rec = NULL;
 	ostate_free(&got);
 	if (!bad && del && !ct.no_delete) {
-		/* The image again: the crash images of the recovery replaced it. */
-		if (write_image(buf, len, nz)) {
+		/* The file holds the recovered image, unless the crash images
+		 * of the recovery replaced it: then the image again. */
+		if (replaced && write_image(buf, len, nz)) {
 			snprintf(why, wl, "cannot write the image");
 			return 1;
 		}
@@ -270,8 +277,8 @@ static int eval_image(const char *buf, size_t len, const uint8_t *nz, const stru
 struct unit {
 	uint64_t off;
 	unsigned size;
-	int nv, fence;	    /* values; the one the fence makes durable */
-	const char *v[3];   /* old first */
+	int nv, fence;	  /* values; the one the fence makes durable */
+	const char *v[3]; /* old first */
 };
 
 struct units {
@@ -279,8 +286,8 @@ struct units {
 	size_t n;
 };
 
-static void add_unit(struct units *us, uint64_t off, unsigned size, const char *old,
-		     const char *fl, const char *cur, bool flushed)
+static void add_unit(struct units *us, uint64_t off, unsigned size, const char *old, const char *fl,
+		     const char *cur, bool flushed)
 {
 	struct unit *u;
 
@@ -355,9 +362,9 @@ static bool seen_add(struct seen *s, const uint8_t *c, size_t n)
 
 struct where {
 	const struct workload *w;
-	size_t opi;	/* the operation in flight */
-	size_t point;	/* its fence */
-	bool final;	/* the point after it returned */
+	size_t opi;   /* the operation in flight */
+	size_t point; /* its fence */
+	bool final;   /* the point after it returned */
 };
 
 static void save_failure(const struct where *at, const char *buf, size_t len, const char *why)
@@ -496,19 +503,31 @@ static void point_states(struct point_ctx *pc, const struct units *us, bool skip
 
 /* Every fence of the recorded recovery: recovering from there again must
  * end where one recovery ended. */
-static bool rec_crash_images(const struct ostate *once, char *why, size_t wl)
+static bool rec_crash_images(const struct ostate *once, uint8_t *nz, char *why, size_t wl)
 {
 	struct dx_recorder *r = mapped.rec;
 	size_t len = mapped.len, np = dx_record_npoints(r);
-	char *img = malloc(len);
+	static char *img; /* kept: fresh pages cost more than the copy */
+	static size_t img_len;
 	struct expect e = {.after = once};
 	static struct units us;
 	uint64_t meta_end = 0;
 	bool bad = false;
 
-	if (!img)
-		return false;
+	if (img_len != len) {
+		free(img);
+		img_len = 0;
+		if (!(img = malloc(len)))
+			return false;
+		img_len = len;
+	}
 	memcpy(img, dx_record_window_start(r), len);
+	/* The pages the recovery stores into may be non-zero in the images. */
+	for (size_t k = 0; nz && k < np; k++) {
+		const struct dx_rec_point *pt = dx_record_point(r, k);
+		for (size_t i = 0; i < pt->n; i++)
+			nz[pt->lines[i].off / PAGE] = 1;
+	}
 	meta_end = ((const struct dx_super *)img)->data_blk * DX_BLOCK_SIZE;
 	for (size_t k = 0; k < np && !bad; k++) {
 		const struct dx_rec_point *pt = dx_record_point(r, k);
@@ -519,19 +538,20 @@ static bool rec_crash_images(const struct ostate *once, char *why, size_t wl)
 			struct ostate got;
 			char w2[800];
 			for (size_t i = 0; i < us.n; i++)
-				c[i] = (uint8_t)(which == 0 ? 0 : which == 1 ? us.u[i].fence
-									     : us.u[i].nv - 1);
+				c[i] = (uint8_t)(which == 0   ? 0
+						 : which == 1 ? us.u[i].fence
+							      : us.u[i].nv - 1);
 			apply(img, &us, c);
 			ct.states++;
 			ct.rec_states++;
-			if (write_image(img, len, NULL)) {
+			if (write_image(img, len, nz)) {
 				bad = true;
 				snprintf(why, wl, "cannot write an image");
 				break;
 			}
 			if (recover(&got, w2, sizeof(w2)) || match(&e, &got, w2, sizeof(w2))) {
-				snprintf(why, wl, "recovery crashed at its fence %zu of %zu: %s", k, np,
-					 w2);
+				snprintf(why, wl, "recovery crashed at its fence %zu of %zu: %s", k,
+					 np, w2);
 				bad = true;
 			}
 			ostate_free(&got);
@@ -543,7 +563,6 @@ static bool rec_crash_images(const struct ostate *once, char *why, size_t wl)
 			if (pt->lines[i].flushed)
 				memcpy(img + pt->lines[i].off, pt->lines[i].fl, DX_REC_LINE);
 	}
-	free(img);
 	return bad;
 }
 
@@ -657,9 +676,10 @@ static void crash_op(struct live *lv, const struct workload *w, size_t i,
 		const struct dx_rec_point *pt = dx_record_point(r, k);
 		bool final = k + 1 == np;
 		struct where at = {w, i, k, final};
-		struct point_ctx pc = {final ? &ef : &e, &at, img, lv->len, nz,
-				       ct.seed ^ (i * 1000003 + k) ^ (uint64_t)w->nops << 40,
-				       ct.rec_samples, false, 0};
+		struct point_ctx pc = {
+		    final ? &ef : &e, &at,   img,
+		    lv->len,	      nz,    ct.seed ^ (i * 1000003 + k) ^ (uint64_t)w->nops << 40,
+		    ct.rec_samples,   false, 0};
 
 		for (size_t j = 0; j < pt->n; j++)
 			nz[pt->lines[j].off / PAGE] = 1;
@@ -676,7 +696,7 @@ static void crash_op(struct live *lv, const struct workload *w, size_t i,
 			save_failure(&at, img, lv->len, why);
 		}
 		point_states(&pc, &us, k > 0 && !final);
-next:
+	next:
 		for (size_t j = 0; j < pt->n; j++)
 			if (pt->lines[j].flushed)
 				memcpy(img + pt->lines[j].off, pt->lines[j].fl, DX_REC_LINE);
@@ -769,11 +789,13 @@ int ct_replay(const char *file)
 		if (line[0] == '#')
 			continue;
 		if (sscanf(line, "variant %d", &v) == 1 || sscanf(line, "fsync %d", &fs_) == 1 ||
-		    sscanf(line, "final %d", &final) == 1 || sscanf(line, "target %zu", &target) == 1)
+		    sscanf(line, "final %d", &final) == 1 ||
+		    sscanf(line, "target %zu", &target) == 1)
 			continue;
 		if (sscanf(line, "image %299s", s) == 1)
 			snprintf(image, sizeof(image), "%s%s", s[0] == '/' ? "" : dir, s);
-		else if (!strncmp(line, "op ", 3) && w.nops < 600 && !wl_parse_op(line + 3, &ops[w.nops]))
+		else if (!strncmp(line, "op ", 3) && w.nops < 600 &&
+			 !wl_parse_op(line + 3, &ops[w.nops]))
 			w.nops++;
 	}
 	fclose(f);
