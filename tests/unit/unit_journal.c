@@ -2,20 +2,22 @@
 /*
  * unit_journal.c - crash atomicity, replayed at every drain point.
  *
- * A persistence observer (persist.h) watches one operation.  It keeps a
- * "shadow" of the pool as a crash would find it: a cache line reaches the
- * shadow only when it was flushed and a drain followed.  At the k-th drain
- * the lines that differ between the pool mapping and the shadow are the
- * stores a crash at that moment may or may not have persisted, in any
- * combination.  For each drain point the test builds crash images from the
- * shadow plus none, all, and random subsets of those lines, opens each with
- * daxfs_open (which rolls the journal back and reclaims orphans), checks
- * it with an independent consistency check, and compares what a user sees
- * with the state before and after the operation: it must be one of the two.
+ * The recorder of lib/persist_record.h watches one operation.  It keeps the
+ * fenced image, the pool as a crash would find it: a cache line reaches it
+ * only as it was when flushed, and only when a drain followed (a store
+ * after the flush is not durable at that drain).  At each drain the lines
+ * in flight are those whose bytes now, or as flushed, differ from the
+ * fenced image; a crash then may have persisted each as it was, as flushed
+ * or as it is now.  For each drain point the test builds crash images from
+ * the fenced image plus none of them, the drain completed, all current,
+ * and random choices, opens each with daxfs_open (which rolls the journal
+ * back and reclaims orphans), checks it with an independent consistency
+ * check, and compares what a user sees with the state before and after
+ * the operation: it must be one of the two.
  *
- * The observer also tells whether every store of the operation was flushed
- * by the time it returned, since daxfs.h promises that everything a call
- * changed is persistent at return.
+ * The recorder also tells whether every store of the operation was flushed
+ * and fenced by the time it returned, since daxfs.h promises that
+ * everything a call changed is persistent at return.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include "check.h"
 #include "core.h"
 #include "crc32c.h"
+#include "persist_record.h"
 #include "unit.h"
 
 #ifndef RENAME_EXCHANGE
@@ -43,121 +46,48 @@
  * (UNIT_CRASH_TRIALS overrides, for soak runs). */
 static int random_trials = 2;
 
-/* ---- the observer ---- */
+/* ---- the recorder ---- */
 
-struct point {
-	size_t n;	  /* lines not yet persistent at this drain */
-	uint32_t *line;	  /* their numbers */
-	uint8_t *flushed; /* flushed since the last drain (drain makes them durable) */
-	char *data;	  /* their bytes, LINE each */
-};
-
+/*
+ * lib/persist_record.h watches the operation: every flush snapshots the
+ * lines it covers as they are then, every drain makes those snapshots
+ * durable.  A store that lands after its flush and before the drain is
+ * therefore not durable at that drain (it stays in flight until a later
+ * flush and drain cover it); reading the lines at the drain instead would
+ * count it as durable.
+ */
 static struct {
-	char *base; /* pool mapping of the observed pool */
-	size_t len, nlines;
-	char *shadow;	   /* the pool as persisted so far */
-	char *start;	   /* the pool when the operation began */
-	uint64_t *pending; /* lines flushed since the last drain */
-	struct point *pts;
-	size_t npts, cap;
-	struct daxfs *fs; /* the observed pool */
-	bool overflow;
+	size_t len;
+	struct dx_recorder *rec;
+	size_t npts;
+	const char *start; /* the pool when the operation began */
 } ob;
-
-static void ob_flush(const void *p, size_t len)
-{
-	const char *c = p;
-	size_t first, last;
-
-	if (c < ob.base || c >= ob.base + ob.len || !len)
-		return;
-	if (len > (size_t)(ob.base + ob.len - c))
-		len = (size_t)(ob.base + ob.len - c);
-	first = (size_t)(c - ob.base) / LINE;
-	last = ((size_t)(c - ob.base) + len - 1) / LINE;
-	for (size_t l = first; l <= last; l++)
-		ob.pending[l >> 6] |= 1ULL << (l & 63);
-}
-
-/* Record the lines that differ from the shadow, then let the drain make the
- * flushed ones durable. */
-static void ob_drain(void)
-{
-	struct point pt = {0};
-	size_t cap = 0;
-
-	for (size_t pg = 0; pg < ob.len; pg += DX_BLOCK_SIZE) {
-		if (!memcmp(ob.base + pg, ob.shadow + pg, DX_BLOCK_SIZE))
-			continue;
-		for (size_t o = pg; o < pg + DX_BLOCK_SIZE; o += LINE) {
-			size_t l = o / LINE;
-			if (!memcmp(ob.base + o, ob.shadow + o, LINE))
-				continue;
-			if (pt.n == cap) {
-				cap = cap ? cap * 2 : 64;
-				pt.line = realloc(pt.line, cap * sizeof(*pt.line));
-				pt.flushed = realloc(pt.flushed, cap);
-				pt.data = realloc(pt.data, cap * LINE);
-				if (!pt.line || !pt.flushed || !pt.data)
-					abort();
-			}
-			pt.line[pt.n] = (uint32_t)l;
-			pt.flushed[pt.n] = ob.pending[l >> 6] >> (l & 63) & 1;
-			memcpy(pt.data + pt.n * LINE, ob.base + o, LINE);
-			pt.n++;
-		}
-	}
-	if (ob.npts == ob.cap) {
-		ob.cap = ob.cap ? ob.cap * 2 : 64;
-		ob.pts = realloc(ob.pts, ob.cap * sizeof(*ob.pts));
-		if (!ob.pts)
-			abort();
-	}
-	ob.pts[ob.npts++] = pt;
-	for (size_t i = 0; i < pt.n; i++)
-		if (pt.flushed[i])
-			memcpy(ob.shadow + (size_t)pt.line[i] * LINE, pt.data + i * LINE, LINE);
-	memset(ob.pending, 0, (ob.nlines + 63) / 64 * sizeof(uint64_t));
-}
-
-static const struct dx_persist_observer observer = {ob_flush, ob_drain};
 
 static void ob_start(struct daxfs *fs)
 {
-	ob.fs = fs;
-	ob.base = fs->base;
-	ob.len = fs->mapped_len;
-	ob.nlines = ob.len / LINE;
-	if (!ob.shadow) {
-		ob.shadow = malloc(ob.len);
-		ob.start = malloc(ob.len);
-		ob.pending = calloc((ob.nlines + 63) / 64, sizeof(uint64_t));
-		if (!ob.shadow || !ob.start || !ob.pending)
-			abort();
-	}
 	/* Everything before the operation is durable (each call persisted
 	 * its stores before returning). */
-	memcpy(ob.shadow, ob.base, ob.len);
-	memcpy(ob.start, ob.base, ob.len);
-	memset(ob.pending, 0, (ob.nlines + 63) / 64 * sizeof(uint64_t));
+	ob.len = fs->mapped_len;
+	ob.rec = dx_record_start(&fs->pc, fs->base, fs->mapped_len, NULL);
+	if (!ob.rec)
+		abort();
+	ob.start = dx_record_window_start(ob.rec);
 	ob.npts = 0;
-	dx_persist_set_observer(&fs->pc, &observer);
 }
 
 static void ob_stop(void)
 {
-	dx_persist_set_observer(&ob.fs->pc, NULL);
+	dx_record_pause(ob.rec);
 	/* A final point: what a crash right after the call returned finds. */
-	ob_drain();
+	dx_record_point_now(ob.rec);
+	ob.npts = dx_record_npoints(ob.rec);
 }
 
 static void ob_free_points(void)
 {
-	for (size_t i = 0; i < ob.npts; i++) {
-		free(ob.pts[i].line);
-		free(ob.pts[i].flushed);
-		free(ob.pts[i].data);
-	}
+	dx_record_free(ob.rec);
+	ob.rec = NULL;
+	ob.start = NULL;
 	ob.npts = 0;
 }
 
@@ -325,9 +255,11 @@ struct states {
 	char *sbefore, *safter; /* without data checksums */
 };
 
-/* Build and check one image of drain point k (the shadow before it is in
- * img); which: 0 none of its unpersisted lines, 1 all, 2+ a random subset. */
-static void try_point(const struct point *pt, int which, const struct states *s,
+/* Build and check one image of drain point k (the fenced image before it
+ * is in img); which: 0 none of its lines in flight, 1 the drain completed
+ * (the flushed lines as flushed), 2 every line as it is now, 3+ each line
+ * (or word) at random old, as flushed or current. */
+static void try_point(const struct dx_rec_point *pt, int which, const struct states *s,
 		      struct op_result *res, size_t k)
 {
 	char *saved = malloc(pt->n * LINE + 1), *snap;
@@ -335,14 +267,23 @@ static void try_point(const struct point *pt, int which, const struct states *s,
 	bool mix = false;
 
 	for (size_t i = 0; i < pt->n; i++) {
-		char *dst = img + (size_t)pt->line[i] * LINE;
+		const struct dx_rec_line *l = &pt->lines[i];
+		char *dst = img + l->off;
 		memcpy(saved + i * LINE, dst, LINE);
-		if (which >= 2 && words) {
-			for (size_t w = 0; w < LINE; w += 8)
-				if (t_rand() % 2)
-					memcpy(dst + w, pt->data + i * LINE + w, 8);
-		} else if (which == 1 || (which >= 2 && t_rand() % 2)) {
-			memcpy(dst, pt->data + i * LINE, LINE);
+		if (which == 1) {
+			memcpy(dst, l->fl, LINE);
+		} else if (which == 2) {
+			memcpy(dst, l->cur, LINE);
+		} else if (which >= 3) {
+			for (size_t w = 0; w < LINE; w += words ? 8 : LINE) {
+				unsigned r = t_rand() % 3;
+				memcpy(dst + w,
+				       (r == 0	 ? l->old
+					: r == 1 ? l->fl
+						 : l->cur) +
+					   w,
+				       words ? 8 : LINE);
+			}
 		}
 	}
 	write_image(crash_pool, img);
@@ -360,7 +301,8 @@ static void try_point(const struct point *pt, int which, const struct states *s,
 			t_note("drain point %zu of %zu, %s of %zu unpersisted lines: %s", k,
 			       ob.npts,
 			       which == 0   ? "none"
-			       : which == 1 ? "all"
+			       : which == 1 ? "the drain completed, with"
+			       : which == 2 ? "all current"
 					    : "a random subset",
 			       pt->n,
 			       !snap	  ? "does not open"
@@ -375,7 +317,7 @@ static void try_point(const struct point *pt, int which, const struct states *s,
 		}
 		free(st);
 	}
-	if (snap && which == 1) {
+	if (snap && which == 2) {
 		/* The same image, with recovery cut short once: recovering
 		 * again must give what one recovery gave. */
 		memcpy(img2, img, ob.len);
@@ -397,7 +339,7 @@ static void try_point(const struct point *pt, int which, const struct states *s,
 	}
 	free(snap);
 	for (size_t i = 0; i < pt->n; i++)
-		memcpy(img + (size_t)pt->line[i] * LINE, saved + i * LINE, LINE);
+		memcpy(img + pt->lines[i].off, saved + i * LINE, LINE);
 	free(saved);
 }
 
@@ -447,33 +389,36 @@ static void crash_test(struct daxfs *fs, const struct crash_op *op)
 		goto out;
 	s = (struct states){before, after, strip_data(before), strip_data(after)};
 	{
-		/* The final point holds what was stored but never flushed. */
-		const struct point *last = &ob.pts[ob.npts - 1];
-		size_t unflushed = 0;
-		for (size_t i = 0; i < last->n; i++)
-			unflushed += !last->flushed[i];
-		if (!T_EQ(unflushed, 0, "  every store was flushed before the call returned"))
+		/* The final point holds what was stored and not yet durable. */
+		const struct dx_rec_point *last = dx_record_point(ob.rec, ob.npts - 1);
+		if (!T_EQ(last->n, 0,
+			  "  every store was flushed and fenced before the call returned"))
 			for (size_t i = 0; i < last->n && i < 4; i++)
-				t_note("  line at pool offset %llu was never flushed",
-				       (unsigned long long)last->line[i] * LINE);
+				t_note("  line at pool offset %llu was %s",
+				       (unsigned long long)last->lines[i].off,
+				       last->lines[i].flushed ? "flushed, not fenced"
+							      : "never flushed");
 	}
 
-	/* Replay: img follows the shadow's history from the start. */
+	/* Replay: img follows the fenced image's history from the start. */
 	memcpy(img, ob.start, ob.len);
 	for (size_t k = 0; k < ob.npts; k++) {
-		const struct point *pt = &ob.pts[k];
+		const struct dx_rec_point *pt = dx_record_point(ob.rec, k);
 
 		if (changed || pt->n)
 			try_point(pt, 0, &s, &res, k);
 		if (pt->n) {
 			try_point(pt, 1, &s, &res, k);
-			for (int t = 0; t < random_trials * (words ? 4 : 1); t++)
+			try_point(pt, 2, &s, &res, k);
+			/* One random image fewer than random_trials asks for: the
+			 * completed drain took its place. */
+			for (int t = 1; t < random_trials * (words ? 4 : 1); t++)
 				try_point(pt, 2 + t, &s, &res, k);
 		}
 		changed = false;
 		for (size_t i = 0; i < pt->n; i++)
-			if (pt->flushed[i]) {
-				memcpy(img + (size_t)pt->line[i] * LINE, pt->data + i * LINE, LINE);
+			if (pt->lines[i].flushed) {
+				memcpy(img + pt->lines[i].off, pt->lines[i].fl, LINE);
 				changed = true;
 			}
 	}
@@ -969,6 +914,69 @@ static void ck_run(const char *pool, enum daxfs_check_mode mode, struct daxfs_ch
 	T_EQ(daxfs_check(pool, &o, r), 0, "  the check runs");
 }
 
+/*
+ * The recorder's rule: a flush makes a line durable as it was at the flush,
+ * and only at the next drain.  A store after the flush (and before the
+ * drain) is not durable: it stays in flight until a later flush and drain.
+ */
+static void test_recorder(void)
+{
+	const char *pool = t_path("recorder");
+	struct daxfs *fs;
+	struct dx_recorder *r;
+	const struct dx_rec_point *pt;
+	char *a, *b, *c;
+	size_t oa;
+
+	T_EQ(t_mkfs(pool, POOL_SIZE, 0), 0, "mkfs a pool for the recorder");
+	fs = t_open(pool);
+	/* Three lines of the last (free) block. */
+	oa = (size_t)(fs->sb.nblocks - 1) * DX_BLOCK_SIZE;
+	a = (char *)fs->base + oa;
+	b = a + LINE;
+	c = a + 2 * LINE;
+	r = dx_record_start(&fs->pc, fs->base, fs->mapped_len, NULL);
+	T(r != NULL, "the recorder starts");
+	if (!r) {
+		daxfs_close(fs);
+		return;
+	}
+	memset(a, 'A', LINE);
+	dx_flush(&fs->pc, a, LINE);
+	memset(a, 'B', LINE); /* after its flush, before the fence */
+	memset(b, 'N', LINE); /* never flushed */
+	memset(c, 'D', LINE);
+	dx_flush(&fs->pc, c, LINE);
+	memset(c, 0, LINE); /* flushed, then undone before the fence */
+	dx_drain(&fs->pc);
+	pt = dx_record_point(r, 0);
+	T(dx_record_npoints(r) == 1 && pt->n == 3 && pt->lines[0].off == oa &&
+	      pt->lines[0].flushed && pt->lines[0].fl[0] == 'A' && pt->lines[0].cur[0] == 'B' &&
+	      pt->lines[0].old[0] == 0,
+	  "at the fence: the late store's line is in flight, as flushed (A) and as now (B)");
+	T(pt->n == 3 && !pt->lines[1].flushed && pt->lines[1].cur[0] == 'N' &&
+	      pt->lines[2].flushed && pt->lines[2].fl[0] == 'D' && pt->lines[2].cur[0] == 0,
+	  "  and so are the line never flushed and the one flushed, then undone");
+	T(dx_record_fenced(r)[oa] == 'A' && dx_record_fenced(r)[oa + LINE] == 0 &&
+	      dx_record_fenced(r)[oa + 2 * LINE] == 'D',
+	  "after the fence the late store is not durable: the line holds what was flushed");
+	dx_drain(&fs->pc);
+	pt = dx_record_point(r, 1);
+	T(pt->n == 3 && !pt->lines[0].flushed && pt->lines[0].old[0] == 'A' &&
+	      pt->lines[0].cur[0] == 'B' && dx_record_fenced(r)[oa] == 'A',
+	  "a fence without a flush leaves the late store in flight");
+	dx_flush(&fs->pc, a, 3 * LINE);
+	dx_drain(&fs->pc);
+	dx_record_point_now(r);
+	T(dx_record_fenced(r)[oa] == 'B' && dx_record_fenced(r)[oa + LINE] == 'N' &&
+	      dx_record_fenced(r)[oa + 2 * LINE] == 0 && dx_record_point(r, 3)->n == 0,
+	  "a flush and a fence after it make every store durable, nothing is left in flight");
+	dx_record_free(r);
+	memset(a, 0, 3 * LINE);
+	dx_persist(&fs->pc, a, 3 * LINE);
+	daxfs_close(fs);
+}
+
 static void test_pending_intent(void)
 {
 	const char *pool = t_path("intent");
@@ -1098,16 +1106,13 @@ static void body(void)
 	crash_test(fs, &release);
 	T_EQ(t_fsck(fs, false), 0, "the live pool is consistent at the end (no orphans)");
 	daxfs_close(fs);
+	test_recorder();
 	test_full_pool();
 	test_pending_intent();
 	T(rec_tried > 0 && rec_bad == 0,
 	  "a crash during recovery: recovering again gives the same state (%ld cases)", rec_tried);
 	free(img);
 	free(img2);
-	free(ob.shadow);
-	free(ob.start);
-	free(ob.pending);
-	free(ob.pts);
 }
 
 int main(void)
