@@ -1,22 +1,27 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# kill -9 the daemon while a workload is creating, writing, renaming,
-# truncating and removing files.  After each crash the pool must mount,
-# a tree built before the workload must be exactly as it was, everything
-# the workload left must be readable, and removing it must give back every
-# block and inode (and fsck must find nothing, when it is built).
+# kill -9 the daemon while several processes at once are creating, writing,
+# renaming (also into each other's directories), truncating and removing
+# files.  After each crash fsck.daxfs -n must find the pool clean as the
+# next mount's recovery will leave it (exit 0) before anything mounts it;
+# then the pool must mount, a tree built before the workload must be
+# exactly as it was, everything the workload left must be readable, and
+# removing it must give back every block and inode.
+#   DX_KILL9_ROUNDS   crashes (default 6; the soak test runs 40)
+#   DX_KILL9_WORKERS  workload processes at once (default 3)
 . "$(dirname "$0")/lib.sh"
 dx_need_root
-dx_need "$DX_MKFS" "$DX_DAEMON"
-dx_watchdog 800
+dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_FSCK"
 
 T=$DX_TMP
 ROUNDS=${DX_KILL9_ROUNDS:-6}
+WORKERS=${DX_KILL9_WORKERS:-3}
+dx_watchdog $((480 + ROUNDS * 60))
 
-# workload DIR: run until the filesystem goes away under it
+# workload DIR SHARED: run until the filesystem goes away under it
 workload() {
-	local d=$1 i=0 n
-	mkdir -p "$d" || return
+	local d=$1 s=$2 i=0 n
+	mkdir -p "$d" "$s" || return
 	while :; do
 		i=$((i + 1))
 		n=$((i % 50))
@@ -28,6 +33,9 @@ workload() {
 		truncate -s $((RANDOM * 7)) "$d/dir$(((i + 1) % 7))/g$((i % 13))" 2>/dev/null
 		fallocate -p -o 4096 -l 8192 "$d/dir$(((i + 2) % 7))/g$((i % 13))" 2>/dev/null
 		[ $((i % 10)) = 0 ] && { ln "$d/l$((i % 11))" "$d/hard$((i % 4))" 2>/dev/null; }
+		# the other workers rename into and remove from the same directory
+		[ $((i % 5)) = 0 ] && { mv "$d/dir$((i % 7))/g$((i % 13))" "$s/s$((i % 17))" 2>/dev/null; }
+		[ $((i % 9)) = 0 ] && rm -f "$s/s$(((i + 5) % 17))"
 		[ $((i % 25)) = 0 ] && { rm -rf "$d/dir$(((i + 3) % 7))" || return; }
 	done
 }
@@ -45,13 +53,24 @@ dx_tree_meta "$R" "$T/list" >"$T/meta.before"
 with_tree=$(dx_baseline "$DX_MNT" work)
 
 for round in $(seq 1 "$ROUNDS"); do
-	workload "$DX_MNT/work" >/dev/null 2>&1 &
-	wl=$!
+	pids=
+	for w in $(seq 1 "$WORKERS"); do
+		workload "$DX_MNT/work/w$w" "$DX_MNT/work/shared" >/dev/null 2>&1 &
+		pids="$pids $!"
+	done
 	# kill at a different point of the workload each round
 	sleep "$((round % 3)).$((RANDOM % 10))"
-	kill -0 "$wl" 2>/dev/null || dx_fail "round $round: the workload stopped before the crash"
+	for p in $pids; do
+		kill -0 "$p" 2>/dev/null || dx_fail "round $round: a workload stopped before the crash"
+	done
 	dx_kill9
-	wait "$wl"
+	# shellcheck disable=SC2086 # a list of pids
+	wait $pids
+	# the pool as the crash left it: clean once recovery has run
+	"$DX_FSCK" -n -f "$DX_POOL" >"$T/fsck.out" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] || { cat "$T/fsck.out"; dx_fail "round $round: fsck.daxfs -n after kill -9 exits $rc"; }
+	dx_log "round $round: fsck -n after the crash: clean"
 	dx_mount
 	dx_tree_meta "$R" "$T/list" >"$T/meta.after"
 	dx_tree_content "$R" "$T/list" >"$T/content.after"
