@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include "check.h"
@@ -154,13 +157,32 @@ static int run_check(char *why, size_t wl)
 	return 0;
 }
 
+/*
+ * Quarantine at recovery: while the holder of an op's mapping lives, the
+ * recovered pools that quarantined blocks are kept (a few per op), to
+ * test the reaping on them once the holder is gone.
+ */
+#define Q_KEEP 2
+static struct {
+	bool collect; /* keep pools that recovery quarantined blocks in */
+	bool reap;    /* run the reaper after recovery, recorded too */
+	size_t n;
+	char *pool[Q_KEEP];
+	struct ostate st[Q_KEEP];
+} q;
+
 /* Open (recover) the image in ct.crash and describe it. */
 static int recover(struct ostate *got, char *why, size_t wl)
 {
 	struct daxfs *fs;
+	struct daxfs_stats st = {0};
 	char w2[512];
 	int ret = daxfs_open(ct.crash, NULL, &fs);
 
+	/* Holders gone: the reaper frees their quarantine (recorded with
+	 * the recovery, so that it is crashed too). */
+	if (!ret && q.reap)
+		daxfs_tick(fs);
 	/* The recovery is over: stop recording while the pool is open. */
 	if (mapped.rec)
 		dx_record_pause(mapped.rec);
@@ -169,18 +191,42 @@ static int recover(struct ostate *got, char *why, size_t wl)
 		return 1;
 	}
 	ret = ostate_take(fs, got, w2, sizeof(w2));
+	daxfs_get_stats(fs, &st);
 	daxfs_close(fs);
 	if (ret) {
 		snprintf(why, wl, "after recovery: %s", w2);
 		return 1;
 	}
-	return run_check(why, wl);
+	if (q.reap && st.quarantined_blocks) {
+		snprintf(why, wl, "%llu blocks stay in quarantine after their holder exited",
+			 (unsigned long long)st.quarantined_blocks);
+		return 1;
+	}
+	ret = run_check(why, wl);
+	ct.quarantined += !ret && q.collect && st.quarantined_blocks;
+	if (!ret && q.collect && st.quarantined_blocks && q.n < Q_KEEP) {
+		struct stat sb;
+		int fd = open(ct.crash, O_RDONLY);
+		char *p = NULL;
+		if (fd >= 0 && !fstat(fd, &sb) && (p = malloc((size_t)sb.st_size)) &&
+		    pread(fd, p, (size_t)sb.st_size, 0) == sb.st_size) {
+			q.pool[q.n] = p;
+			ostate_copy(&q.st[q.n], got);
+			q.n++;
+		} else {
+			free(p);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return ret;
 }
 
 /* Delete everything: the pool must end as empty as mkfs left it. */
 static int delete_all(char *why, size_t wl)
 {
 	struct daxfs *fs;
+	struct daxfs_stats qs = {0};
 	struct statvfs sv;
 	struct stat root;
 	char w2[512];
@@ -190,8 +236,13 @@ static int delete_all(char *why, size_t wl)
 		snprintf(why, wl, "does not open a second time: %s", daxfs_errormsg());
 		return 1;
 	}
+	/* Quarantine of holders that are gone is freed now; that of a
+	 * holder still alive stays allocated. */
+	daxfs_tick(fs);
 	ret = ostate_delete_all(fs, w2, sizeof(w2));
 	daxfs_statfs(fs, &sv);
+	daxfs_get_stats(fs, &qs);
+	sv.f_bfree += qs.quarantined_blocks;
 	/* An empty directory keeps its blocks. */
 	if (!daxfs_getattr(fs, 1, &root))
 		sv.f_bfree += (uint64_t)root.st_blocks / (DX_BLOCK_SIZE / 512);
@@ -607,7 +658,7 @@ static int live_open(struct live *lv, const struct workload *w)
 	if ((ret = ct_fresh_pool(w->variant, ct.live)))
 		return ret;
 	dx_persist_map_hook = map_hook;
-	ret = daxfs_open(ct.live, NULL, &lv->run.fs);
+	ret = daxfs_open(ct.live, &wl_open_opts, &lv->run.fs);
 	dx_persist_map_hook = NULL;
 	if (ret)
 		return ret;
@@ -705,6 +756,59 @@ static void crash_op(struct live *lv, const struct workload *w, size_t i,
 	free(nz);
 }
 
+/* ---- quarantine at recovery, and its reaping ---- */
+
+/* A process that lives until killed: the holder of a mapping that
+ * outlives the crash images of an op. */
+static pid_t holder_spawn(void)
+{
+	pid_t p;
+
+	fflush(NULL);
+	p = fork();
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	return p;
+}
+
+/*
+ * The holder has exited: each kept pool (recovered with blocks in
+ * quarantine) must, at its next open, have the reaper free them, also when
+ * a crash interrupts the reaping at any of its fences, and then delete
+ * down to an empty pool.
+ */
+static void reap_kept(const struct workload *w, size_t opi, size_t len)
+{
+	uint8_t *nz = malloc(len / PAGE);
+
+	for (size_t i = 0; i < q.n; i++) {
+		struct expect e = {.after = &q.st[i]};
+		struct where at = {w, opi, 0, false};
+		char why[1024], w2[1100];
+
+		if (!nz)
+			break;
+		mark_nz(nz, q.pool[i], len);
+		q.reap = true;
+		ct.reaped++;
+		if (eval_image(q.pool[i], len, nz, &e, true, true, why, sizeof(why))) {
+			snprintf(w2, sizeof(w2), "reaping the quarantine after its holder exited: %s",
+				 why);
+			save_failure(&at, q.pool[i], len, w2);
+		}
+		q.reap = false;
+	}
+	for (size_t i = 0; i < q.n; i++) {
+		free(q.pool[i]);
+		ostate_free(&q.st[i]);
+	}
+	q.n = 0;
+	free(nz);
+}
+
 /* The in-place file's content after the op. */
 static void relax_new(struct orelax *rx, const struct ostate *after)
 {
@@ -745,6 +849,10 @@ void ct_crash_workload(const struct workload *w)
 			rx.old = f ? f->content : "";
 			rx.old_size = f && f->content ? f->clen : 0;
 		}
+		if (w->ops[i].kind == OP_QMAP) {
+			lv.run.live_pid = holder_spawn();
+			q.collect = lv.run.live_pid > 0;
+		}
 		live_op(&lv, w, i);
 		if (ostate_take(lv.run.fs, &after, why, sizeof(why))) {
 			fprintf(stderr, "daxfs-crashtest: %s: after op %zu: %s\n", w->name, i, why);
@@ -752,6 +860,13 @@ void ct_crash_workload(const struct workload *w)
 		} else {
 			relax_new(&rx, &after);
 			crash_op(&lv, w, i, &before, &after, &rx);
+		}
+		if (lv.run.live_pid > 0) {
+			q.collect = false;
+			kill(lv.run.live_pid, SIGKILL);
+			waitpid(lv.run.live_pid, NULL, 0);
+			lv.run.live_pid = 0;
+			reap_kept(w, i, lv.len);
 		}
 		ostate_free(&before);
 		ostate_free(&after);

@@ -29,6 +29,8 @@ struct ct {
 	uint64_t empty_bfree, empty_ffree; /* free counts of an empty pool */
 	/* Counts. */
 	uint64_t workloads, states, failed, rec_states, inject_runs;
+	uint64_t quarantined; /* states whose recovery quarantined blocks */
+	uint64_t reaped;      /* of those, reaped after the holder exited */
 	uint64_t max_failures_shown;
 };
 extern struct ct ct;

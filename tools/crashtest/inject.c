@@ -53,7 +53,7 @@ static int run_to(const struct workload *w, size_t i, bool room, uint64_t k, str
 	int ret;
 
 	if ((ret = ct_fresh_pool(w->variant, ct.live)) ||
-	    (ret = daxfs_open(ct.live, NULL, &r.fs))) {
+	    (ret = daxfs_open(ct.live, &wl_open_opts, &r.fs))) {
 		snprintf(why, wl, "cannot open the pool: %s", daxfs_errormsg());
 		return 1;
 	}
@@ -79,13 +79,23 @@ static int run_to(const struct workload *w, size_t i, bool room, uint64_t k, str
 	return ret ? 1 : 0;
 }
 
+static void first_problem(void *ctx, const char *msg)
+{
+	char *first = ctx;
+
+	if (!first[0])
+		snprintf(first, 256, "%s", msg);
+}
+
 static int check_live(char *why, size_t wl)
 {
-	struct daxfs_check_opts o = {.mode = DAXFS_CHECK_ONLY};
+	char first[256] = "";
+	struct daxfs_check_opts o = {
+	    .mode = DAXFS_CHECK_ONLY, .report = first_problem, .ctx = first};
 	struct daxfs_check_result r;
 
 	if (daxfs_check(ct.live, &o, &r) || r.errors) {
-		snprintf(why, wl, "the checker finds %" PRIu64 " problems", r.errors);
+		snprintf(why, wl, "the checker finds %" PRIu64 " problems: %s", r.errors, first);
 		return 1;
 	}
 	return 0;
@@ -98,7 +108,7 @@ static int remount_same(const struct ostate *want, char *why, size_t wl)
 	char w2[400];
 	int bad;
 
-	if (daxfs_open(ct.live, NULL, &fs)) {
+	if (daxfs_open(ct.live, &wl_open_opts, &fs)) {
 		snprintf(why, wl, "does not open again: %s", daxfs_errormsg());
 		return 1;
 	}

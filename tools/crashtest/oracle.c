@@ -223,6 +223,32 @@ void ostate_free(struct ostate *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static char *dup_or_null(const char *p, size_t n)
+{
+	return p ? memcpy(xmalloc(n), p, n) : NULL;
+}
+
+void ostate_copy(struct ostate *dst, const struct ostate *src)
+{
+	dst->n = src->n;
+	dst->f = xmalloc(src->n * sizeof(*dst->f));
+	for (size_t i = 0; i < src->n; i++) {
+		const struct ofile *a = &src->f[i];
+		struct ofile *b = &dst->f[i];
+		*b = *a;
+		b->path = xstrdup(a->path);
+		b->content = dup_or_null(a->content, a->clen);
+		b->xattrs = a->xattrs ? xstrdup(a->xattrs) : NULL;
+	}
+	/* The hard-link groups point at paths of the copy. */
+	for (size_t i = 0; i < src->n; i++)
+		for (size_t j = 0; j <= i; j++)
+			if (src->f[i].group == src->f[j].path) {
+				dst->f[i].group = dst->f[j].path;
+				break;
+			}
+}
+
 const struct ofile *ostate_find(const struct ostate *s, const char *path)
 {
 	struct ofile key = {.path = (char *)path};

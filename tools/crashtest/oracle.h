@@ -36,6 +36,8 @@ struct ostate {
 /* Walk fs; 0 or -errno (with a message in *why). */
 int ostate_take(struct daxfs *fs, struct ostate *s, char *why, size_t whylen);
 void ostate_free(struct ostate *s);
+/* A deep copy of src. */
+void ostate_copy(struct ostate *dst, const struct ostate *src);
 const struct ofile *ostate_find(const struct ostate *s, const char *path);
 
 /*

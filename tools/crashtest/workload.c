@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
 #include "daxfs.h"
 #include "fault.h"
 #include "workload.h"
@@ -22,8 +24,11 @@ static const struct daxfs_cred cred = {.uid = 0, .gid = 0, .pid = 1};
 static const char *const kind_names[OP_NKINDS] = {
 	"create", "mkdir",    "write",	    "append", "link",	    "unlink", "rmdir",
 	"rename", "symlink",  "truncate",   "falloc", "setxattr",   "removexattr",
-	"copy",	  "unlink-open", "map",	    "lease",  "fsync",
+	"copy",	  "unlink-open", "map",	    "lease",  "qmap",	"revoke", "fsync",
 };
+
+const struct daxfs_open_opts wl_open_opts = {.busy_timeout = DAXFS_DEFAULT_BUSY_TIMEOUT,
+					     .lease_break_time = 1};
 
 const char *wl_kind_name(enum op_kind k)
 {
@@ -77,6 +82,8 @@ static const struct op fixed[] = {
 	OPA(OP_UNLINK_OPEN, "/B/g2"),
 	OPW(OP_MAP, "/big", BLK, 3 * BLK, 0), /* backs the hole it covers */
 	OPW(OP_LEASE, "/big", 0, 2 * BLK, 0),
+	OPW(OP_QMAP, "/big", BLK, 3 * BLK, 0),	/* recovery quarantines, the reaper frees */
+	OPW(OP_REVOKE, "/big", 0, 2 * BLK, 0), /* quarantine at run time */
 };
 
 size_t wl_fixed_ops(const struct op **ops)
@@ -117,6 +124,9 @@ void wl_random_op(uint64_t *rng, struct op *o)
 
 	memset(o, 0, sizeof(*o));
 	o->kind = (enum op_kind)(wl_rand(rng) % OP_FSYNC);
+	/* A revocation waits a second for the lease to time out. */
+	if (o->kind == OP_REVOKE)
+		o->kind = OP_LEASE;
 	o->seed = (uint32_t)r;
 	o->off = r % 2 ? (r >> 8) % (12 * BLK) : ((r >> 8) % 12) * BLK;
 	o->len = r % 4 ? (r >> 20) % (3 * BLK) + 1 : ((r >> 20) % 4 + 1) * BLK;
@@ -405,15 +415,24 @@ static void on_done(void *ctx, int err)
 	d->err = err;
 }
 
-static long op_map(struct wl_run *r, const struct op *o, bool lease)
+/*
+ * Map [off, off+len) of o->a and unmap it.  OP_QMAP: for a live holder, so
+ * that a crash in between leaves a mapping record that recovery must
+ * quarantine.  OP_LEASE: under a layout lease that a truncate breaks; the
+ * unmap lets it run.  OP_REVOKE: the same, but the lease is not released
+ * in time: it is revoked, the mapped blocks go to quarantine, the truncate
+ * runs, and the unmap frees them.
+ */
+static long op_map(struct wl_run *r, const struct op *o)
 {
+	bool lease = o->kind == OP_LEASE || o->kind == OP_REVOKE;
 	struct daxfs_cred c = cred;
 	struct daxfs_ioc_map m = {.offset = o->off, .length = o->len};
 	struct daxfs_file *f;
 	uint64_t ino;
 	long ret = ino_of(r->fs, o->a, &ino);
 
-	c.pid = r->dead_pid;
+	c.pid = o->kind == OP_QMAP ? (r->live_pid ? r->live_pid : getpid()) : r->dead_pid;
 	if (ret || (ret = daxfs_open_file(r->fs, ino, O_RDWR, &f)))
 		return ret;
 	m.flags = DAXFS_MAP_READ | DAXFS_MAP_WRITE;
@@ -428,14 +447,33 @@ static long op_map(struct wl_run *r, const struct op *o, bool lease)
 		r->step(r->step_ctx); /* the map backed holes */
 	if (!ret && lease) {
 		/* A truncate over the mapping breaks the lease and waits for
-		 * the unmap, which then runs it. */
+		 * the unmap (or the revocation), which then runs it. */
 		struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = o->off};
 		struct daxfs_ioc_lease g = {.op = DAXFS_LEASE_GET};
 		struct stat st;
 		struct done d = {0};
 		daxfs_setattr_async(r->fs, ino, &sa, &cred, &st, on_done, &d);
-		if (daxfs_lease(r->fs, f, &g, &c) || (d.called == 0 && g.state != DAXFS_LEASE_BREAKING))
+		if (daxfs_lease(r->fs, f, &g, &c) ||
+		    (d.called == 0 && g.state != DAXFS_LEASE_BREAKING))
 			ret = -EPROTO;
+		if (!ret && d.called == 0 && o->kind == OP_REVOKE) {
+			/* Past the break deadline the tick revokes the lease:
+			 * the blocks are swapped out into quarantine and the
+			 * truncate runs while the mapping still exists. */
+			struct timespec ts = {0, 0};
+			uint64_t wait = g.deadline_ns + 20000000ULL;
+			ts.tv_sec = (time_t)(wait / 1000000000ULL);
+			ts.tv_nsec = (long)(wait % 1000000000ULL);
+			nanosleep(&ts, NULL);
+			daxfs_tick(r->fs);
+			g = (struct daxfs_ioc_lease){.op = DAXFS_LEASE_GET};
+			if (daxfs_lease(r->fs, f, &g, &c) || g.state != DAXFS_LEASE_REVOKED)
+				ret = -EPROTO;
+			/* Without room to quarantine them the blocks stay pinned
+			 * in the file and the truncate waits for the unmap. */
+			if (!ret && d.called && r->step)
+				r->step(r->step_ctx); /* revoked and truncated */
+		}
 		daxfs_mapping_drop(r->fs, f, m.id);
 		if (!ret && d.called != 1)
 			ret = -EPROTO;
@@ -501,9 +539,10 @@ long wl_run_op(struct wl_run *r, const struct op *o)
 	case OP_UNLINK_OPEN:
 		return op_unlink_open(r, o);
 	case OP_MAP:
-		return op_map(r, o, false);
 	case OP_LEASE:
-		return op_map(r, o, true);
+	case OP_QMAP:
+	case OP_REVOKE:
+		return op_map(r, o);
 	case OP_FSYNC: {
 		int ret = ino_of(fs, o->a, &ino);
 		return ret ? ret : daxfs_fsync(fs, ino, 0);

@@ -38,6 +38,8 @@ enum op_kind {
 	OP_UNLINK_OPEN, /* open, unlink, write to it, release */
 	OP_MAP,		/* map a range (backing holes), then unmap */
 	OP_LEASE,	/* take a lease, map, a truncate breaks it, unmap */
+	OP_QMAP,	/* map for a live holder (a crash quarantines), unmap */
+	OP_REVOKE,	/* lease, map, a truncate breaks it, revoked: quarantine */
 	OP_FSYNC,
 	OP_NKINDS
 };
@@ -65,6 +67,7 @@ struct workload {
 struct wl_run {
 	struct daxfs *fs;
 	pid_t dead_pid; /* a holder that has exited, for mappings */
+	pid_t live_pid; /* a holder that outlives a crash (0: this process) */
 	/* Called between the steps of an operation made of several calls
 	 * (each step is a completed call whose effect may be seen). */
 	void (*step)(void *ctx);
@@ -82,6 +85,9 @@ int wl_setup(struct wl_run *r, enum variant v);
 long wl_run_op(struct wl_run *r, const struct op *o);
 /* The path whose data o writes in place without a transaction, or NULL. */
 const char *wl_inplace(const struct op *o);
+/* How every pool of a workload is opened: a lease is revoked 1 s after
+ * its break. */
+extern const struct daxfs_open_opts wl_open_opts;
 /* Room cap of the nearly-full-journal variant. */
 #define WL_JOURNAL_ROOM 1500
 
