@@ -795,8 +795,8 @@ static void reap_kept(const struct workload *w, size_t opi, size_t len)
 		q.reap = true;
 		ct.reaped++;
 		if (eval_image(q.pool[i], len, nz, &e, true, true, why, sizeof(why))) {
-			snprintf(w2, sizeof(w2), "reaping the quarantine after its holder exited: %s",
-				 why);
+			snprintf(w2, sizeof(w2),
+				 "reaping the quarantine after its holder exited: %s", why);
 			save_failure(&at, q.pool[i], len, w2);
 		}
 		q.reap = false;

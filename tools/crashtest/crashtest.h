@@ -14,18 +14,18 @@
 #define CT_POOL_SIZE (8ULL << 20)
 
 struct ct {
-	char dir[128];	    /* private directory of pools (on /dev/shm) */
-	char live[160];	    /* the pool the workload runs on */
-	char crash[160];    /* crash images are recovered here */
+	char dir[128];		     /* private directory of pools (on /dev/shm) */
+	char live[160];		     /* the pool the workload runs on */
+	char crash[160];	     /* crash images are recovered here */
 	char tmpl[V_NVARIANTS][160]; /* the tree after setup, per variant */
-	const char *save;   /* where failing images and workloads go */
+	const char *save;	     /* where failing images and workloads go */
 	uint64_t seed;
 	int random_subsets; /* per fence, beyond the exhaustive limit */
 	int delete_every;   /* the deletion check on every n-th image */
 	int jobs;	    /* workloads run at once */
 	int rec_samples;    /* images per fence whose recovery is crashed too */
 	int verbose;
-	bool no_delete;	    /* skip the deletion check (speed, for debugging) */
+	bool no_delete;			   /* skip the deletion check (speed, for debugging) */
 	uint64_t empty_bfree, empty_ffree; /* free counts of an empty pool */
 	/* Counts. */
 	uint64_t workloads, states, failed, rec_states, inject_runs;

@@ -21,7 +21,7 @@
 #define MAX_K 64
 
 static struct {
-	bool room;	/* failing room checks (else allocations) */
+	bool room; /* failing room checks (else allocations) */
 	uint64_t k, count;
 	struct dx_inject hook;
 } inj;
@@ -112,7 +112,8 @@ static int remount_same(const struct ostate *want, char *why, size_t wl)
 		snprintf(why, wl, "does not open again: %s", daxfs_errormsg());
 		return 1;
 	}
-	bad = ostate_take(fs, &got, w2, sizeof(w2)) != 0 || !ostate_equal(want, &got, NULL, w2, sizeof(w2));
+	bad = ostate_take(fs, &got, w2, sizeof(w2)) != 0 ||
+	      !ostate_equal(want, &got, NULL, w2, sizeof(w2));
 	daxfs_close(fs);
 	ostate_free(&got);
 	if (bad)
@@ -149,7 +150,8 @@ static void one_op(const struct workload *w, size_t i)
 				if (!ostate_equal(&ref.st, &a.st, NULL, w2, sizeof(w2))) {
 					snprintf(why, sizeof(why),
 						 "it succeeded but differs from a run without the "
-						 "failure: %s", w2);
+						 "failure: %s",
+						 w2);
 					bad = 1;
 				}
 			} else if (!bad && a.ret < 0) {
@@ -162,7 +164,8 @@ static void one_op(const struct workload *w, size_t i)
 					snprintf(why, sizeof(why),
 						 "it failed (%s) but the free blocks/inodes went "
 						 "from %llu/%llu to %llu/%llu",
-						 strerror((int)-a.ret), (unsigned long long)b.sv.f_bfree,
+						 strerror((int)-a.ret),
+						 (unsigned long long)b.sv.f_bfree,
 						 (unsigned long long)b.sv.f_ffree,
 						 (unsigned long long)a.sv.f_bfree,
 						 (unsigned long long)a.sv.f_ffree);
@@ -170,7 +173,8 @@ static void one_op(const struct workload *w, size_t i)
 				}
 			}
 			if (!bad)
-				bad = check_live(why, sizeof(why)) || remount_same(&a.st, why, sizeof(why));
+				bad = check_live(why, sizeof(why)) ||
+				      remount_same(&a.st, why, sizeof(why));
 			if (bad) {
 				ct.failed++;
 				if (ct.failed <= ct.max_failures_shown)
@@ -179,8 +183,8 @@ static void one_op(const struct workload *w, size_t i)
 						" failed -> %ld: %s\n     again: daxfs-crashtest "
 						"--only '%s' --inject-only\n",
 						w->name, i, wl_kind_name(w->ops[i].kind),
-						room ? "journal-room check" : "allocation", k, a.ret, why,
-						w->name);
+						room ? "journal-room check" : "allocation", k,
+						a.ret, why, w->name);
 			}
 			ostate_free(&b.st);
 			ostate_free(&a.st);

@@ -35,6 +35,7 @@ struct ct ct;
  * entry names the pending fix; remove it when that fix is on main.
  */
 enum { SKIP_CRASH = 1, SKIP_INJECT = 2 };
+/* clang-format off */
 static const struct {
 	const char *match; /* substring of the workload name */
 	int what;
@@ -68,6 +69,7 @@ static const struct {
 	{"seq1:41-revoke", SKIP_INJECT, "revoke marks the pool corrupt at a failed room check (reported)"},
 	{NULL, 0, NULL},
 };
+/* clang-format on */
 
 static int skipped(const char *name)
 {
@@ -82,7 +84,8 @@ static int skipped(const char *name)
 int ct_copy(const char *from, const char *to)
 {
 	char buf[1 << 16];
-	int in = open(from, O_RDONLY), out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int in = open(from, O_RDONLY),
+	    out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	ssize_t n;
 	int ret = 0;
 
@@ -106,7 +109,8 @@ int ct_fresh_pool(enum variant v, const char *path)
 static int make_templates(void)
 {
 	/* Few inodes: a smaller table to read at every recovery. */
-	struct daxfs_mkfs_opts mo = {.size = CT_POOL_SIZE, .force = 1, .bytes_per_inode = 128 << 10};
+	struct daxfs_mkfs_opts mo = {
+	    .size = CT_POOL_SIZE, .force = 1, .bytes_per_inode = 128 << 10};
 	struct daxfs *fs;
 	struct statvfs sv;
 	char empty[200];
@@ -122,7 +126,8 @@ static int make_templates(void)
 	for (int v = 0; v < V_NVARIANTS; v++) {
 		struct wl_run r = {0};
 		snprintf(ct.tmpl[v], sizeof(ct.tmpl[v]), "%s/tree-%d.pool", ct.dir, v);
-		if ((ret = ct_copy(empty, ct.tmpl[v])) || (ret = daxfs_open(ct.tmpl[v], NULL, &r.fs)))
+		if ((ret = ct_copy(empty, ct.tmpl[v])) ||
+		    (ret = daxfs_open(ct.tmpl[v], NULL, &r.fs)))
 			return ret;
 		ret = wl_setup(&r, (enum variant)v);
 		daxfs_close(r.fs);
@@ -212,14 +217,15 @@ static void run_isolated(const struct workload *w, bool crash, bool inject)
 		/* Pools of its own; the templates are only read. */
 		snprintf(ct.live, sizeof(ct.live), "%s/live-%d.pool", ct.dir, (int)getpid());
 		snprintf(ct.crash, sizeof(ct.crash), "%s/crash-%d.pool", ct.dir, (int)getpid());
-		ct.states = ct.failed = ct.rec_states = ct.inject_runs = ct.quarantined = ct.reaped = 0;
+		ct.states = ct.failed = ct.rec_states = ct.inject_runs = ct.quarantined =
+		    ct.reaped = 0;
 		if (crash)
 			ct_crash_workload(w);
 		if (inject)
 			ct_inject_workload(w);
 		unlink(ct.live);
 		unlink(ct.crash);
-		c = (struct counts){ct.states,	    ct.failed,	   ct.rec_states,
+		c = (struct counts){ct.states,	    ct.failed,	    ct.rec_states,
 				    ct.inject_runs, ct.quarantined, ct.reaped};
 		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
 			_exit(3);
@@ -275,28 +281,38 @@ static void on_signal(int sig)
 
 static void usage(FILE *f, int status)
 {
-	fprintf(f,
-		"usage: daxfs-crashtest [--full] [--seed N] [--seq2 N] [--random N] [--ops N]\n"
-		"                       [--subsets N] [--only SUBSTR] [--no-inject] [--inject-only]\n"
-		"                       [--save DIR] [--replay FILE] [--jobs N] [--rec-samples N]\n"
-		"                       [--delete-every N] [--no-delete] [--expect-failures] [-v]\n"
-		"Crash states at every fence of ACE-style workloads, and injected\n"
-		"allocation and journal-room failures; see docs/crash-consistency.md.\n");
+	fprintf(
+	    f,
+	    "usage: daxfs-crashtest [--full] [--seed N] [--seq2 N] [--random N] [--ops N]\n"
+	    "                       [--subsets N] [--only SUBSTR] [--no-inject] [--inject-only]\n"
+	    "                       [--save DIR] [--replay FILE] [--jobs N] [--rec-samples N]\n"
+	    "                       [--delete-every N] [--no-delete] [--expect-failures] [-v]\n"
+	    "Crash states at every fence of ACE-style workloads, and injected\n"
+	    "allocation and journal-room failures; see docs/crash-consistency.md.\n");
 	exit(status);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"full", no_argument, 0, 'F'},	      {"seed", required_argument, 0, 's'},
-		{"seq2", required_argument, 0, '2'},  {"random", required_argument, 0, 'r'},
-		{"ops", required_argument, 0, 'o'},   {"subsets", required_argument, 0, 'S'},
-		{"only", required_argument, 0, 'O'},  {"no-inject", no_argument, 0, 'N'},
-		{"inject-only", no_argument, 0, 'I'}, {"save", required_argument, 0, 'd'},
-		{"replay", required_argument, 0, 'R'}, {"no-delete", no_argument, 0, 'D'},
-		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},     {"jobs", required_argument, 0, 'j'},
-		{"expect-failures", no_argument, 0, 'X'}, {"rec-samples", required_argument, 0, 'C'}, {"delete-every", required_argument, 0, 'E'},
-		{0, 0, 0, 0}};
+	static const struct option lo[] = {{"full", no_argument, 0, 'F'},
+					   {"seed", required_argument, 0, 's'},
+					   {"seq2", required_argument, 0, '2'},
+					   {"random", required_argument, 0, 'r'},
+					   {"ops", required_argument, 0, 'o'},
+					   {"subsets", required_argument, 0, 'S'},
+					   {"only", required_argument, 0, 'O'},
+					   {"no-inject", no_argument, 0, 'N'},
+					   {"inject-only", no_argument, 0, 'I'},
+					   {"save", required_argument, 0, 'd'},
+					   {"replay", required_argument, 0, 'R'},
+					   {"no-delete", no_argument, 0, 'D'},
+					   {"verbose", no_argument, 0, 'v'},
+					   {"help", no_argument, 0, 'h'},
+					   {"jobs", required_argument, 0, 'j'},
+					   {"expect-failures", no_argument, 0, 'X'},
+					   {"rec-samples", required_argument, 0, 'C'},
+					   {"delete-every", required_argument, 0, 'E'},
+					   {0, 0, 0, 0}};
 	const struct op *fixed;
 	size_t nfixed = wl_fixed_ops(&fixed);
 	long seq2 = 40, nrandom = 1, maxops = 60;
@@ -458,8 +474,8 @@ int main(int argc, char **argv)
 			return 2;
 		for (size_t i = 0; i < nops; i++)
 			wl_random_op(&rng, &ops[i]);
-		snprintf(w.name, sizeof(w.name), "random:seed=%" PRIu64 ",n=%ld,ops=%zu/%s", ct.seed,
-			 n, nops, vname[w.variant]);
+		snprintf(w.name, sizeof(w.name), "random:seed=%" PRIu64 ",n=%ld,ops=%zu/%s",
+			 ct.seed, n, nops, vname[w.variant]);
 		if ((!only || strstr(w.name, only)) && !(skipped(w.name) & SKIP_CRASH))
 			run_isolated(&w, crash, false);
 		free(ops);
@@ -467,7 +483,8 @@ int main(int argc, char **argv)
 	reap_all();
 	cleanup_dir();
 	if (nskipped)
-		printf("crashtest: %" PRIu64 " workloads (partly) skipped: skip list of pending fixes\n",
+		printf("crashtest: %" PRIu64
+		       " workloads (partly) skipped: skip list of pending fixes\n",
 		       nskipped);
 	printf("crashtest: %" PRIu64 " fault-injection runs, %" PRIu64
 	       " of the crash states crash the recovery, %" PRIu64

@@ -65,7 +65,8 @@ struct walk {
 	size_t whylen;
 };
 
-static int fail(struct walk *w, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct walk *w, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct walk *w, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -136,8 +137,8 @@ static int add(struct walk *w, const char *path, const struct stat *st)
 		f->content = xmalloc(f->clen);
 		n = daxfs_pread(w->fs, st->st_ino, f->content, f->clen, 0);
 		if (n != (ssize_t)f->clen)
-			return fail(w, n < 0 ? (int)n : -EIO, "%s: read of %zu bytes gave %zd", path,
-				    f->clen, n);
+			return fail(w, n < 0 ? (int)n : -EIO, "%s: read of %zu bytes gave %zd",
+				    path, f->clen, n);
 	} else if (S_ISLNK(st->st_mode)) {
 		char t[4096];
 		ssize_t n = daxfs_readlink(w->fs, st->st_ino, t, sizeof(t));
@@ -272,8 +273,9 @@ static bool content_ok(const struct ofile *w, const struct ofile *g, const struc
 			if (g->content[i] == w->content[i] ||
 			    (i < rx->old_size && (g->content[i] == o || g->content[i] == n)))
 				continue;
-			snprintf(why, whylen, "%s: byte %zu is %#x, neither old (%#x) nor new (%#x)",
-				 w->path, i, (unsigned char)g->content[i], (unsigned char)o,
+			snprintf(why, whylen,
+				 "%s: byte %zu is %#x, neither old (%#x) nor new (%#x)", w->path, i,
+				 (unsigned char)g->content[i], (unsigned char)o,
 				 (unsigned char)w->content[i]);
 			return false;
 		}
@@ -306,8 +308,8 @@ bool ostate_equal(const struct ostate *want, const struct ostate *got, const str
 				 "%s: mode %o uid %u gid %u nlink %u size %llu blocks %llu, want "
 				 "mode %o uid %u gid %u nlink %u size %llu blocks %llu",
 				 w->path, g->mode, g->uid, g->gid, g->nlink,
-				 (unsigned long long)g->size, (unsigned long long)g->blocks, w->mode,
-				 w->uid, w->gid, w->nlink, (unsigned long long)w->size,
+				 (unsigned long long)g->size, (unsigned long long)g->blocks,
+				 w->mode, w->uid, w->gid, w->nlink, (unsigned long long)w->size,
 				 (unsigned long long)w->blocks);
 			return false;
 		}
@@ -354,7 +356,8 @@ static int delete_dir(struct daxfs *fs, uint64_t dir, const char *path, char *wh
 		} else {
 			daxfs_forget(fs, st.st_ino, 1);
 			if ((ret = daxfs_unlink(fs, dir, nm.v[i])))
-				snprintf(why, wl, "unlink %s/%s: %s", path, nm.v[i], strerror(-ret));
+				snprintf(why, wl, "unlink %s/%s: %s", path, nm.v[i],
+					 strerror(-ret));
 		}
 	}
 	if (ret < 0 && !*why)

@@ -23,8 +23,8 @@ struct ofile {
 	uint64_t size, blocks;
 	char *content; /* regular file: size bytes; symlink: the target */
 	size_t clen;
-	char *xattrs;	/* "name=hex;..." sorted by name */
-	char *group;	/* first path of the same inode (hard links) */
+	char *xattrs; /* "name=hex;..." sorted by name */
+	char *group;  /* first path of the same inode (hard links) */
 	uint64_t ino;
 };
 
@@ -48,8 +48,8 @@ const struct ofile *ostate_find(const struct ostate *s, const char *path);
 struct orelax {
 	const char *path; /* NULL: none */
 	uint64_t old_size, new_size;
-	const char *old;  /* content before (old_size bytes) */
-	const char *new;  /* content after (new_size bytes) */
+	const char *old; /* content before (old_size bytes) */
+	const char *new; /* content after (new_size bytes) */
 };
 
 /* Does got equal want (with relax)?  On a mismatch *why says where. */

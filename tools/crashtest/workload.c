@@ -16,16 +16,18 @@
 #include "fault.h"
 #include "workload.h"
 
-#define BLK 4096ULL
+#define BLK  4096ULL
 #define ROOT 1
 
 static const struct daxfs_cred cred = {.uid = 0, .gid = 0, .pid = 1};
 
+/* clang-format off */
 static const char *const kind_names[OP_NKINDS] = {
 	"create", "mkdir",    "write",	    "append", "link",	    "unlink", "rmdir",
 	"rename", "symlink",  "truncate",   "falloc", "setxattr",   "removexattr",
 	"copy",	  "unlink-open", "map",	    "lease",  "qmap",	"revoke", "fsync",
 };
+/* clang-format on */
 
 const struct daxfs_open_opts wl_open_opts = {.busy_timeout = DAXFS_DEFAULT_BUSY_TIMEOUT,
 					     .lease_break_time = 1};
@@ -35,6 +37,7 @@ const char *wl_kind_name(enum op_kind k)
 	return k < OP_NKINDS ? kind_names[k] : "?";
 }
 
+/* clang-format off */
 #define OPA(k, a_) {.kind = k, .a = a_}
 #define OPAB(k, a_, b_, fl) {.kind = k, .a = a_, .b = b_, .flags = fl}
 #define OPW(k, a_, o, l, s) {.kind = k, .a = a_, .off = o, .len = l, .seed = s}
@@ -85,6 +88,7 @@ static const struct op fixed[] = {
 	OPW(OP_QMAP, "/big", BLK, 3 * BLK, 0),	/* recovery quarantines, the reaper frees */
 	OPW(OP_REVOKE, "/big", 0, 2 * BLK, 0), /* quarantine at run time */
 };
+/* clang-format on */
 
 size_t wl_fixed_ops(const struct op **ops)
 {
@@ -103,7 +107,7 @@ uint64_t wl_rand(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
-static const char *const rnd_files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2", "/big",
+static const char *const rnd_files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2",  "/big",
 					"/A/x",	 "/B/y",  "/E/z",  "/A/sd/w"};
 static const char *const rnd_dirs[] = {"/A/sd", "/E", "/B/d", "/A/sd/e", "/E/q"};
 
@@ -217,8 +221,8 @@ static void pattern(char *buf, size_t len, uint32_t seed)
 	}
 }
 
-static long write_at(struct daxfs *fs, const char *path, uint64_t off, uint64_t len,
-		     uint32_t seed, int append)
+static long write_at(struct daxfs *fs, const char *path, uint64_t off, uint64_t len, uint32_t seed,
+		     int append)
 {
 	uint64_t ino;
 	int ret = ino_of(fs, path, &ino);

@@ -58,7 +58,7 @@ enum variant { V_PLAIN, V_FULL_POOL, V_FULL_JOURNAL, V_NVARIANTS };
 
 struct workload {
 	enum variant variant;
-	bool fsync;	/* an fsync of the touched file after each op */
+	bool fsync; /* an fsync of the touched file after each op */
 	size_t nops;
 	struct op *ops;
 	char name[96];
