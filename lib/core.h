@@ -485,10 +485,8 @@ int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end,
 void dx_add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n);
 /* Zero [from, to) of the file where it is backed (no drain). Lock held. */
 void dx_zero_backed(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to);
-/* Truncate the block map to size (frees blocks past it); own txs. */
-int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size);
-/* Remove [start, end) like dx_truncate_blocks; returns with the last
- * transaction still open (also on error), for the caller to finish. */
+/* Remove [start, end), committing as the journal fills; returns with the
+ * last transaction still open (also on error), for the caller to finish. */
 int dx_remove_blocks_open(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end);
 
 /* pin.c */

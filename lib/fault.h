@@ -47,7 +47,9 @@ enum dx_inject_site {
 	DX_INJECT_TX_ROOM,	/* dx_tx_room reports no room */
 };
 
-/* A test's hook (NULL: none, the default).  fail() is asked at each site;
+/* A test's hook (NULL: none, the default).  fail() is asked at each site
+ * (DX_INJECT_TX_ROOM only once the transaction has logged or freed
+ * something: an empty one has the whole journal, so cannot be short);
  * room_cap, when non-zero, caps what dx_tx_room reports (a nearly full
  * journal).  Process-wide: only single-threaded test programs set it. */
 struct dx_inject {

@@ -479,20 +479,6 @@ DX_EXPORT ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, s
 
 /* ---- truncate and fallocate ---- */
 
-/* Remove file blocks [start, end), in as many transactions as the journal
- * needs.  Lock held. */
-static int remove_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end)
-{
-	int ret;
-
-	do {
-		dx_tx_begin(fs);
-		ret = dx_xmap_remove(fs, ip, start, end, false);
-		dx_tx_commit(fs);
-	} while (ret == -EAGAIN);
-	return ret;
-}
-
 int dx_remove_blocks_open(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t end)
 {
 	int ret;
@@ -504,11 +490,6 @@ int dx_remove_blocks_open(struct daxfs *fs, struct dx_ino *ip, uint64_t start, u
 			return ret; /* the last transaction stays open */
 		dx_tx_commit(fs);
 	}
-}
-
-int dx_truncate_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t size)
-{
-	return remove_blocks(fs, ip, blk_up(size), DX_MAX_FILE_BLOCKS);
 }
 
 /* Set size/mtime/ctime at the end of a layout change. In a tx. */

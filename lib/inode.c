@@ -350,16 +350,46 @@ struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t g
 	return ip;
 }
 
-/* Called with no references left and nlink == 0. */
+/*
+ * Called with no references left and nlink == 0.  The blocks go first, in
+ * as many transactions as the journal needs; each commit leaves a valid
+ * orphan (a directory's size follows its blocks, and a symlink keeps its
+ * one block until the transaction that frees the slot), which the next
+ * mount frees if a crash comes first.  If the blocks cannot be removed
+ * the inode stays an orphan rather than being freed over blocks it maps.
+ */
 void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip)
 {
 	struct dx_inode *d = ip->d;
+	int ret;
 
 	if (dx_iload(fs, ip))
 		return; /* out of memory: the orphan is reclaimed at next mount */
 	dx_wrlock(&ip->lock);
-	dx_truncate_blocks(fs, ip, 0);
-	dx_tx_begin(fs);
+	for (;;) {
+		dx_tx_begin(fs);
+		ret = dx_xmap_remove(fs, ip, 0, DX_MAX_FILE_BLOCKS, false);
+		if (S_ISDIR(d->mode)) {
+			/* Blocks go from the end: the ones left are 0..n. */
+			const struct dx_xmap *m = &ip->xmap;
+			uint64_t size =
+			    m->n ? ((uint64_t)m->v[m->n - 1].lblk + m->v[m->n - 1].len) * DX_BLOCK_SIZE
+				 : 0;
+
+			if (size != d->size) {
+				dx_tx_add(fs, &d->size, sizeof(d->size));
+				d->size = size;
+			}
+		}
+		if (ret != -EAGAIN)
+			break;
+		dx_tx_commit(fs);
+	}
+	if (ret) {
+		dx_tx_commit(fs);
+		dx_rwunlock(&ip->lock);
+		return; /* kept as an orphan: the next mount frees it */
+	}
 	dx_xattr_release(fs, ip);
 	dx_xmap_release_blocks(fs, ip);
 	dx_tx_add(fs, &d->mode, sizeof(d->mode));

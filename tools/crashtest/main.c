@@ -50,19 +50,6 @@ static const struct {
 	 * crash leaves a size between the old and the new one (the
 	 * multi-block copy /big -> /A/f2). */
 	{"36-copy", SKIP_CRASH, "copy_file_range is not atomic (reported)"},
-	/* Found by this tester on main, not yet fixed (reported): when the
-	 * first journal-room check of freeing an unlinked inode fails, the
-	 * call succeeds but leaves a pool the checker faults. */
-	{"seq1:9-unlink", SKIP_INJECT, "inode destroy at a full journal (reported)"},
-	{"seq1:10-unlink", SKIP_INJECT, "inode destroy at a full journal (reported)"},
-	{"seq1:13-rename", SKIP_INJECT, "inode destroy at a full journal (reported)"},
-	{"seq1:37-unlink-open", SKIP_INJECT, "inode destroy at a full journal (reported)"},
-	/* Found by this tester (reported): a failed room check in punch
-	 * hole aborts the process. */
-	{"seq1:27-falloc", SKIP_INJECT, "punch aborts at a failed room check (reported)"},
-	/* crash-fix, issue 11 defect 3: the random workload reaches a
-	 * symlink without its data block. */
-	{"random:seed=1,n=0", SKIP_CRASH, "crash-fix: symlink without target"},
 	/* Found by this tester (crash-cov, reported): when the room check of
 	 * a revocation's swap-out fails in a fresh transaction,
 	 * dx_xmap_remove marks the pool as needing fsck (dx_corrupt). */
