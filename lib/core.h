@@ -462,6 +462,10 @@ struct dx_dirent *dx_dir_find(struct daxfs *fs, struct dx_ino *dp, const char *n
 			      uint32_t *slot);
 /* Blocks dx_dir_add may need (checked before a transaction starts). */
 uint64_t dx_dir_add_need(struct dx_ino *dp);
+/* Make sure the directory has a free slot, growing it by a block if not.
+ * In a tx; on failure (-ENOSPC, -ENOMEM) nothing of it changed.  After it,
+ * dx_dir_add cannot fail. */
+int dx_dir_reserve(struct daxfs *fs, struct dx_ino *dp);
 /* In a transaction. */
 int dx_dir_add(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len, uint64_t ino,
 	       uint8_t type);

@@ -201,37 +201,51 @@ uint64_t dx_dir_add_need(struct dx_ino *dp)
 	return dp->dir->nfree ? 0 : 1 + dx_xmap_meta_need(dp, 1);
 }
 
+int dx_dir_reserve(struct daxfs *fs, struct dx_ino *dp)
+{
+	struct dx_dirindex *d = dp->dir;
+	size_t nb = d->nblocks;
+	uint64_t pblk, goal;
+	char *blk;
+	int ret;
+
+	if (d->nfree)
+		return 0;
+	goal = nb ? dx_off(fs, d->blocks[nb - 1]) / DX_BLOCK_SIZE + 1 : 0;
+	if (index_reserve(d, nb + 1))
+		return -ENOMEM;
+	if (!dx_alloc_blocks(fs, goal, 1, &pblk))
+		return -ENOSPC;
+	blk = dx_blk(fs, pblk);
+	dx_tx_touch(fs, blk, DX_BLOCK_SIZE);
+	memset(blk, 0, DX_BLOCK_SIZE);
+	ret = dx_xmap_insert(fs, dp, (uint32_t)nb, pblk, 1);
+	if (ret) {
+		/* Nothing of the directory changed: give the block back
+		 * (freed at commit, so the bitmap ends as it was). */
+		dx_free_blocks(fs, pblk, 1);
+		return ret;
+	}
+	dx_tx_add(fs, &dp->d->size, 2 * sizeof(uint64_t)); /* size, blocks */
+	dp->d->size += DX_BLOCK_SIZE;
+	dp->d->blocks += 1;
+	d->blocks[nb] = (struct dx_dirent *)blk;
+	d->nblocks = nb + 1;
+	if (index_block(d, nb))
+		abort(); /* inside a transaction */
+	return 0;
+}
+
 int dx_dir_add(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len, uint64_t ino,
 	       uint8_t type)
 {
 	struct dx_dirindex *d = dp->dir;
 	struct dx_dirent *de;
 	uint32_t s;
+	int ret = dx_dir_reserve(fs, dp);
 
-	if (!d->nfree) {
-		size_t nb = d->nblocks;
-		uint64_t pblk, goal = nb ? dx_off(fs, d->blocks[nb - 1]) / DX_BLOCK_SIZE + 1 : 0;
-		char *blk;
-		int ret;
-
-		if (index_reserve(d, nb + 1))
-			return -ENOMEM;
-		if (!dx_alloc_blocks(fs, goal, 1, &pblk))
-			return -ENOSPC;
-		blk = dx_blk(fs, pblk);
-		dx_tx_touch(fs, blk, DX_BLOCK_SIZE);
-		memset(blk, 0, DX_BLOCK_SIZE);
-		ret = dx_xmap_insert(fs, dp, (uint32_t)nb, pblk, 1);
-		if (ret)
-			return ret;
-		dx_tx_add(fs, &dp->d->size, 2 * sizeof(uint64_t)); /* size, blocks */
-		dp->d->size += DX_BLOCK_SIZE;
-		dp->d->blocks += 1;
-		d->blocks[nb] = (struct dx_dirent *)blk;
-		d->nblocks = nb + 1;
-		if (index_block(d, nb))
-			abort(); /* inside a transaction */
-	}
+	if (ret)
+		return ret;
 	s = d->free[--d->nfree];
 	de = slot_ptr(d, s);
 	/* The ino field brings the slot to life: it is what a rollback must

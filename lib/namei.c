@@ -71,7 +71,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 {
 	struct dx_ino *dp, *ip;
 	size_t len, tlen = target ? strlen(target) : 0;
-	uint64_t need;
+	uint64_t need, tblk = 0;
 	gid_t gid = cred->gid;
 	struct dx_time now;
 	int ret;
@@ -113,17 +113,27 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	/*
 	 * Every block the change takes: the directory's growth, and for a
 	 * symlink the target's block (a new inode maps it in an inline
-	 * extent slot, so no extent block).  Checked before the first store:
-	 * after it, the allocations below cannot fail for want of space.
+	 * extent slot, so no extent block).  The count is checked, and the
+	 * blocks are taken, before anything else is stored, so that a
+	 * failure changes nothing (what was taken is given back at commit).
 	 */
 	need = dx_dir_add_need(dp) + (target ? 1 : 0);
 	dx_now(&now);
 	dx_tx_begin(fs);
-	if (fs->free_blocks < need || !fs->free_inodes) {
+	if (fs->free_blocks < need || !fs->free_inodes ||
+	    (target && !dx_alloc_blocks(fs, 0, 1, &tblk))) {
 		dx_tx_commit(fs); /* nothing logged: a no-op */
 		ret = -ENOSPC;
 		goto out;
 	}
+	ret = dx_dir_reserve(fs, dp);
+	if (ret) {
+		if (target)
+			dx_free_blocks(fs, tblk, 1);
+		dx_tx_commit(fs);
+		goto out;
+	}
+	/* From here on nothing can fail for want of space. */
 	ip = dx_inode_create(fs, mode, cred->uid, gid, rdev);
 	if (!ip)
 		abort(); /* a free inode was counted; recovery rolls back */
@@ -134,25 +144,21 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		dp->d->nlink++;
 	}
 	if (target) {
-		uint64_t b;
-		char *p;
-		/* Space was counted; failing here is a bug or DRAM running
-		 * out, and aborting inside the open transaction lets
-		 * recovery roll it back (a commit would keep a symlink
-		 * without its target). */
-		if (!dx_alloc_blocks(fs, 0, 1, &b))
-			abort();
-		p = dx_blk(fs, b);
+		char *p = dx_blk(fs, tblk);
+
 		dx_memcpy_nodrain(&fs->pc, p, target, tlen);
 		dx_memset_nodrain(&fs->pc, p + tlen, 0, DX_BLOCK_SIZE - tlen);
-		if (dx_xmap_insert(fs, ip, 0, b, 1))
+		/* A new inode's inline slot: only DRAM running out can fail
+		 * it, and aborting inside the open transaction lets recovery
+		 * roll it back (a commit would keep a symlink without its
+		 * target). */
+		if (dx_xmap_insert(fs, ip, 0, tblk, 1))
 			abort();
 		ip->d->size = tlen;
 		ip->d->blocks = 1;
 	}
-	ret = dx_dir_add(fs, dp, name, len, ip->ino, dx_mode_to_dtype(mode));
-	if (ret)
-		abort(); /* as above: the inode must not outlive its name */
+	if (dx_dir_add(fs, dp, name, len, ip->ino, dx_mode_to_dtype(mode)))
+		abort(); /* the slot was reserved above: only DRAM ran out */
 	dx_touch_time(fs, &dp->d->mtime, &now);
 	dx_touch_time(fs, &dp->d->ctime, &now);
 	dx_tx_commit(fs);
@@ -267,14 +273,13 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	dx_now(&now);
 	dx_tx_begin(fs);
 	/* The allocator's count is read under the transaction's lock. */
-	if (fs->free_blocks < dx_dir_add_need(dp)) {
-		dx_tx_commit(fs); /* nothing logged: a no-op */
-		ret = -ENOSPC;
+	if (fs->free_blocks < dx_dir_add_need(dp) || (ret = dx_dir_reserve(fs, dp))) {
+		dx_tx_commit(fs); /* nothing changed */
+		ret = ret ? ret : -ENOSPC;
 		goto out;
 	}
-	ret = dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->type));
-	if (ret)
-		abort(); /* space was checked: only DRAM ran out; recovery rolls back */
+	if (dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->type)))
+		abort(); /* the slot was reserved: only DRAM ran out; recovery rolls back */
 	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
 	ip->d->nlink++;
 	dx_touch_time(fs, &ip->d->ctime, &now);
@@ -509,9 +514,11 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	}
 	dx_now(&now);
 	dx_tx_begin(fs);
-	if (!di && fs->free_blocks < dx_dir_add_need(ddp)) {
+	/* The new name's slot is taken before anything else is stored, so
+	 * that a failure changes nothing. */
+	if (!di && (fs->free_blocks < dx_dir_add_need(ddp) || (ret = dx_dir_reserve(fs, ddp)))) {
 		dx_tx_commit(fs);
-		ret = -ENOSPC;
+		ret = ret ? ret : -ENOSPC;
 		goto out;
 	}
 	if (flags & RENAME_EXCHANGE) {
@@ -524,10 +531,8 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 			if (S_ISDIR(di->type))
 				nlink_add(fs, ddp, -1);
 		} else {
-			ret =
-			    dx_dir_add(fs, ddp, newname, dlen, si->ino, dx_mode_to_dtype(si->type));
-			if (ret)
-				abort(); /* space was checked above */
+			if (dx_dir_add(fs, ddp, newname, dlen, si->ino, dx_mode_to_dtype(si->type)))
+				abort(); /* the slot was reserved above */
 		}
 		dx_dir_remove(fs, sdp, sslot);
 		if (S_ISDIR(si->type) && sdp != ddp) {

@@ -41,10 +41,6 @@ static const struct {
 	int what;
 	const char *why;
 } skip_list[] = {
-	/* crash-fix, issue 11 defect 3: a failed block allocation for a
-	 * symlink target (after the free-count check) ends the process
-	 * (SIGSEGV before that fix, abort after it). */
-	{"seq1:21-symlink", SKIP_INJECT, "crash-fix: symlink at ENOSPC"},
 	/* Found by this tester, not yet fixed: copy_file_range copies one
 	 * block range per transaction and grows the size with each, so a
 	 * crash leaves a size between the old and the new one (the
