@@ -10,6 +10,7 @@
 # is kept under $DAXFS_BUILD/mount-fuzz/ (xz) to become a regression image.
 #
 #   FZ_ROUNDS  rounds (default 150)     FZ_SEED  seed of the run (default 1)
+#   FZ_FIRST   number of the first round (default 0): a long run in shards
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/mount_lib.sh"
 dx_need_root
@@ -19,6 +20,7 @@ dx_need "$DX_DAEMON" "$DX_FSCK" "$MKSEED" "$MUTATE" "$FZ_FSWALK"
 
 ROUNDS=${FZ_ROUNDS:-150}
 SEED=${FZ_SEED:-1}
+FIRST=${FZ_FIRST:-0}
 # a hang costs FZ_WALK_SECS; the rest is about a second a round
 dx_watchdog $((ROUNDS * 8 + 300))
 
@@ -26,7 +28,7 @@ mkdir "$DX_TMP/seeds"
 "$MKSEED" "$DX_TMP/seeds" || dx_fail "fuzz-mkseed"
 KEEP=$DAXFS_BUILD/mount-fuzz
 refused=0 fine=0 crashed=0 hung=0 flagged=0 skipped=0
-for r in $(seq 0 $((ROUNDS - 1))); do
+for r in $(seq "$FIRST" $((FIRST + ROUNDS - 1))); do
 	cls=$((r % 10))
 	case $cls in
 	2) base=txn ;;     # the journal: a transaction to roll back
@@ -65,7 +67,7 @@ for r in $(seq 0 $((ROUNDS - 1))); do
 	fi
 done
 DX_POOL=
-dx_log "$ROUNDS rounds (seed $SEED): $refused refused, $fine fine, $crashed crashed, $hung hung" \
+dx_log "$ROUNDS rounds (seed $SEED, from $FIRST): $refused refused, $fine fine, $crashed crashed, $hung hung" \
 	"($skipped without a target); fsck -n flagged $flagged of the $((crashed + hung)) crashed or hung"
 [ $((crashed + hung)) = 0 ] || dx_fail "$crashed crashed, $hung hung"
 dx_pass
