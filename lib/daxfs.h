@@ -72,6 +72,7 @@ struct daxfs_pool_super {
 	int in_use;		/* a read-write mount, mkfs, fsck -y or tune holds it */
 	uint64_t journal_pending; /* saved ranges of an interrupted transaction */
 	uint64_t free_blocks, free_inodes;
+	uint64_t inodes_initialised; /* the inode table's high-water mark */
 	uint64_t map_records, map_records_live, map_records_quarantine;
 };
 /* The superblock of POOL and the counts behind it, read without mounting

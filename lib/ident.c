@@ -34,6 +34,7 @@
 #include <libpmem.h>
 #include "core.h"
 #include "crc32c.h"
+#include "validate.h"
 
 static uint32_t entry_crc(const struct dx_journal_entry *e, const void *data)
 {
@@ -205,8 +206,14 @@ DX_EXPORT int daxfs_read_super(const char *pool, struct daxfs_pool_super *ps)
 	for (uint64_t b = sb.nblocks & ~63ULL; b < sb.nblocks; b++)
 		used += bitmap[b >> 6] >> (b & 63) & 1;
 	ps->free_blocks = sb.nblocks - used;
+	/* Slots above the inode table's high-water mark are free and may
+	 * hold anything (lazy table, format.h): not read.  A damaged mark:
+	 * every slot counts, as fsck sees them. */
+	if (dx_v_imark(&sb, sb.itable_mark, &ps->inodes_initialised))
+		ps->inodes_initialised = sb.ninodes;
+	ps->free_inodes = sb.ninodes - ps->inodes_initialised;
 	itable = (const void *)(base + sb.itable_blk * DX_BLOCK_SIZE);
-	for (uint64_t i = 0; i < sb.ninodes; i++)
+	for (uint64_t i = 0; i < ps->inodes_initialised; i++)
 		ps->free_inodes += itable[i].mode == 0;
 	rec = (const void *)(base + sb.maprec_blk * DX_BLOCK_SIZE);
 	nrec = sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(*rec);

@@ -158,6 +158,7 @@ static int show_json(const char *pool, const struct daxfs_pool_super *ps)
 	put_u64(o, "free_blocks", ps->free_blocks);
 	put_u64(o, "inodes", ps->ninodes);
 	put_u64(o, "free_inodes", ps->free_inodes);
+	put_u64(o, "inodes_initialised", ps->inodes_initialised);
 	put_u64(o, "journal_blk", ps->journal_blk);
 	put_u64(o, "journal_blocks", ps->journal_blocks);
 	put_u64(o, "journal_pending", ps->journal_pending);
@@ -214,6 +215,7 @@ static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 	printf("%-26s%" PRIu64 "\n", "Free blocks:", ps->free_blocks);
 	printf("%-26s%" PRIu64 "\n", "Inodes:", ps->ninodes);
 	printf("%-26s%" PRIu64 "\n", "Free inodes:", ps->free_inodes);
+	printf("%-26s%" PRIu64 "\n", "Inodes initialised:", ps->inodes_initialised);
 	range("Journal:", ps->journal_blk, ps->journal_blocks);
 	printf("%-26s%" PRIu64 "\n", "Journal entries pending:", ps->journal_pending);
 	range("Mapping records:", ps->maprec_blk, ps->maprec_blocks);
