@@ -1,8 +1,57 @@
 /* SPDX-License-Identifier: MIT */
-/* persist.c - see persist.h.  Thin on purpose: one call per ordering point. */
+/*
+ * persist.c - see persist.h.  Thin on purpose: one call per ordering point.
+ *
+ * On pmem a flush is a cache flush and a drain a fence, as libpmem does.
+ * In msync mode every msync is an fdatasync of the pool file (milliseconds
+ * on a disk), so a flush only widens this thread's pending span and the
+ * next drain msyncs that span once.  That is all a fence promises: the
+ * flushed bytes are durable when the drain returns.  Writing back more
+ * than was flushed (the clean or foreign pages inside the span) is allowed,
+ * as a store may always reach the media early.  The span is per thread
+ * because a fence orders only the flushes of the thread that issues it,
+ * as sfence does on pmem.
+ */
+#include <stdint.h>
 #include <string.h>
 #include <libpmem.h>
 #include "persist.h"
+
+/* The bytes this thread has flushed in msync mode since its last drain. */
+static __thread struct {
+	const struct dx_pctx *pc; /* NULL: nothing pending */
+	uintptr_t lo, hi;
+} pending;
+
+static void msync_pending(void)
+{
+	if (!pending.pc)
+		return;
+	/* pmem_msync rounds to pages; an error (the pool was unmapped) has
+	 * nobody left to tell. */
+	(void)pmem_msync((const void *)pending.lo, pending.hi - pending.lo);
+	pending.pc = NULL;
+}
+
+static void msync_later(const struct dx_pctx *pc, const void *p, size_t len)
+{
+	uintptr_t lo = (uintptr_t)p, hi = lo + len;
+
+	if (!len)
+		return;
+	if (pending.pc != pc) {
+		/* Another pool's span: write it back now, as early as allowed. */
+		msync_pending();
+		pending.pc = pc;
+		pending.lo = lo;
+		pending.hi = hi;
+		return;
+	}
+	if (lo < pending.lo)
+		pending.lo = lo;
+	if (hi > pending.hi)
+		pending.hi = hi;
+}
 
 void dx_persist_init(struct dx_pctx *pc, int is_pmem)
 {
@@ -30,7 +79,7 @@ void dx_flush(const struct dx_pctx *pc, const void *p, size_t len)
 	if (pc->is_pmem)
 		pmem_flush(p, len);
 	else
-		pmem_msync(p, len);
+		msync_later(pc, p, len);
 }
 
 void dx_drain(const struct dx_pctx *pc)
@@ -39,6 +88,8 @@ void dx_drain(const struct dx_pctx *pc)
 		pc->observer->drain();
 	if (pc->is_pmem)
 		pmem_drain();
+	else
+		msync_pending();
 }
 
 void dx_persist(const struct dx_pctx *pc, const void *p, size_t len)

@@ -8,7 +8,9 @@
  * flush and fence points and replay crashes at each one.
  *
  * On real pmem (or with PMEM_IS_PMEM_FORCE=1) flushes are CPU cache
- * flushes; otherwise the pool is a page-cache mapping and a flush is msync.
+ * flushes; otherwise the pool is a page-cache mapping, a flush only notes
+ * the range, and the next drain of the same thread msyncs what it noted
+ * once (one msync per fence, each an fdatasync of the pool file).
  * That mode belongs to one mapped pool, not to the process: every call
  * takes the pool's context, so a second pool (mkfs, fsck, a tool, a test
  * opening two pools) cannot switch the flush mode of another.

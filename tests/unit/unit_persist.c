@@ -8,6 +8,10 @@
  * msync() calls that land in each pool's mapping.  A change to the pmem pool
  * must never msync, whatever was opened or made after it; a change to the
  * other pool must.
+ *
+ * In msync mode each msync is an fdatasync of the pool file, so the flushes
+ * between two fences must cost one msync at the fence, not one each; and
+ * that msync must still cover every byte flushed since the previous fence.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <libpmem.h>
 #include "daxfs.h"
 #include "format.h"
+#include "persist.h"
 #include "unit.h"
 
 #define POOL_SIZE (16ULL << 20)
@@ -49,6 +54,95 @@ void *pmem_map_file(const char *path, size_t len, int flags, mode_t mode, size_t
 	return p;
 }
 
+/*
+ * The observer of the msync pool: the ranges flushed in the current epoch
+ * (since the last fence), and the msyncs since the last fence.  The ranges
+ * of the epoch a fence closed are checked against the msyncs that follow
+ * that fence, at the next flush or fence (or the end).
+ */
+#define MAXR 4096
+struct range {
+	uintptr_t lo, hi;
+};
+static struct {
+	bool on;
+	struct range fl[MAXR], closed[MAXR], ms[MAXR];
+	size_t nfl, nclosed, nms;
+	unsigned long flushes, drains, uncovered;
+	bool overflow;
+} ob;
+
+static void note_msync(void *addr, size_t len)
+{
+	if (!ob.on)
+		return;
+	if (ob.nms == MAXR) {
+		ob.overflow = true;
+		return;
+	}
+	ob.ms[ob.nms++] = (struct range){(uintptr_t)addr, (uintptr_t)addr + len};
+}
+
+/* Is [lo, hi) inside the union of the msyncs since the last fence? */
+static bool covered(uintptr_t lo, uintptr_t hi)
+{
+	bool moved = true;
+
+	while (lo < hi && moved) {
+		moved = false;
+		for (size_t i = 0; i < ob.nms; i++)
+			if (ob.ms[i].lo <= lo && lo < ob.ms[i].hi) {
+				lo = ob.ms[i].hi;
+				moved = true;
+			}
+	}
+	return lo >= hi;
+}
+
+static void check_closed(void)
+{
+	for (size_t i = 0; i < ob.nclosed; i++)
+		if (!covered(ob.closed[i].lo, ob.closed[i].hi)) {
+			if (!ob.uncovered)
+				t_note("flushed [%#lx, %#lx) not msynced at its fence",
+				       (unsigned long)ob.closed[i].lo, (unsigned long)ob.closed[i].hi);
+			ob.uncovered++;
+		}
+	ob.nclosed = 0;
+}
+
+static void ob_flush(const void *p, size_t len)
+{
+	check_closed();
+	ob.flushes++;
+	if (ob.nfl == MAXR) {
+		ob.overflow = true;
+		return;
+	}
+	ob.fl[ob.nfl++] = (struct range){(uintptr_t)p, (uintptr_t)p + len};
+}
+
+static void ob_drain(void)
+{
+	check_closed();
+	ob.drains++;
+	memcpy(ob.closed, ob.fl, ob.nfl * sizeof(ob.fl[0]));
+	ob.nclosed = ob.nfl;
+	ob.nfl = 0;
+	ob.nms = 0;
+}
+
+static const struct dx_persist_observer observer = {ob_flush, ob_drain};
+
+/* Attach the observer to the msync pool as daxfs_open maps it. */
+static void map_hook(struct dx_pctx *pc, void *base, size_t len)
+{
+	(void)base;
+	(void)len;
+	if (!pc->is_pmem)
+		dx_persist_set_observer(pc, &observer);
+}
+
 int msync(void *addr, size_t len, int flags)
 {
 	static int (*real)(void *, size_t, int);
@@ -58,6 +152,7 @@ int msync(void *addr, size_t len, int flags)
 	for (int i = 0; i < npools; i++)
 		if ((char *)addr >= pools[i].base && (char *)addr < pools[i].base + pools[i].len)
 			pools[i].msyncs++;
+	note_msync(addr, len);
 	return real(addr, len, flags);
 }
 
@@ -113,9 +208,44 @@ static void test_two_pools(void)
 	daxfs_close(b);
 }
 
+static void test_msync_per_fence(void)
+{
+	const char *pb = t_path("msync-fence");
+	struct daxfs *b;
+	int ib;
+
+	T_EQ(t_mkfs(pb, POOL_SIZE, 0), 0, "mkfs the msync pool");
+	npools = 0;
+	dx_persist_map_hook = map_hook;
+	b = t_open(pb);
+	dx_persist_map_hook = NULL;
+	ib = npools - 1;
+
+	memset(&ob, 0, sizeof(ob));
+	pools[ib].msyncs = 0;
+	ob.on = true;
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "f%d", i);
+		T(change(b, name), "change %d in the msync pool", i);
+	}
+	check_closed();
+	ob.on = false;
+	T(!ob.overflow, "the observer kept every range");
+	T(ob.flushes > ob.drains, "more flushes (%lu) than fences (%lu): there is something to "
+				  "coalesce", ob.flushes, ob.drains);
+	T(pools[ib].msyncs > 0, "the msync pool is msynced");
+	T(pools[ib].msyncs <= ob.drains, "at most one msync per fence (%lu msyncs, %lu fences, "
+					 "%lu flushes)", pools[ib].msyncs, ob.drains, ob.flushes);
+	T_EQ(ob.uncovered, 0, "every flushed range is msynced at the next fence");
+	daxfs_close(b);
+}
+
 static void body(void)
 {
 	test_two_pools();
+	test_msync_per_fence();
 }
 
 int main(void)
