@@ -12,6 +12,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "daxfs.h"
@@ -58,6 +59,8 @@ struct dfs_opts {
 	int have_dax_gid;
 	uid_t pool_uid;		   /* owner of the pool file */
 	int errors;		   /* enum daxfs_errors: what corruption found does */
+	int log_level;		   /* -o log_level=: DAXFS_LOG_* */
+	int have_log_level;
 	/* options handed on to fuse_session_new() */
 	struct fuse_args fuse_args;
 };
@@ -143,5 +146,15 @@ int dfs_wait_put(struct dfs_wait *w);
 void dfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	       struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
 	       size_t out_bufsz);
+
+/* ---- log.c: stderr, or syslog once daemonized; every line names the pool ---- */
+/* "err", "warning", "notice", "info", "debug": 0, or -1 for another name. */
+int dfs_log_parse_level(const char *name, int *level);
+/* Route lib/'s and libfuse's messages here too; drop those below level. */
+void dfs_log_init(const char *pool, int level);
+/* From now on (daemonized: stderr is /dev/null) to syslog, LOG_DAEMON. */
+void dfs_log_to_syslog(void);
+void dfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dfs_vlog(int level, const char *fmt, va_list ap);
 
 #endif

@@ -74,6 +74,10 @@ static void usage(FILE *f)
 		"                               on finding a damaged structure: refuse\n"
 		"                               further changes (default), carry on, or\n"
 		"                               stop the daemon\n"
+		"      log_level=err|warning|notice|info|debug\n"
+		"                               the least severe messages logged (default\n"
+		"                               notice; debug with -d): to stderr with -f,\n"
+		"                               else to syslog (LOG_DAEMON, ident daxfs)\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
 		"                               fstab options, ignored\n",
 		progname, DAXFS_DEFAULT_BUSY_TIMEOUT, DFS_DEFAULT_LEASE_BREAK_TIME,
@@ -249,6 +253,17 @@ static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
 	}
 	if (has_prefix(opt, "errors="))
 		return parse_errors(opt, opt + strlen("errors="), &o->errors);
+	if (has_prefix(opt, "log_level=")) {
+		if (dfs_log_parse_level(opt + strlen("log_level="), &o->log_level) < 0) {
+			fprintf(stderr,
+				"%s: invalid value in option '%s': expected err, warning, notice, "
+				"info or debug\n",
+				progname, opt);
+			return -1;
+		}
+		o->have_log_level = 1;
+		return 0;
+	}
 	/* libfuse would take "max_read=x" as 0 without a word. */
 	if (has_prefix(opt, "max_read=") &&
 	    parse_count(opt, opt + strlen("max_read="), &o->max_read) < 0)
@@ -461,6 +476,10 @@ int main(int argc, char **argv)
 		status = ret > 0 ? 0 : 1;
 		goto out_args;
 	}
+	/* From here lib/'s and libfuse's messages, too, name the pool. */
+	if (!o.have_log_level)
+		o.log_level = o.debug ? DAXFS_LOG_DEBUG : DAXFS_LOG_NOTICE;
+	dfs_log_init(o.pool_abs, o.log_level);
 
 	/* Before the pool is opened: a bad group name fails the mount. */
 	if (dfs_access_setup(&o, progname) < 0)
@@ -501,20 +520,31 @@ int main(int argc, char **argv)
 		goto out_signals;
 	if (fuse_daemonize(o.foreground) != 0)
 		goto out_unmount;
+	/* stderr is /dev/null now. */
+	if (!o.foreground)
+		dfs_log_to_syslog();
 	/* A read-only pool has no waits to expire and nothing to free. */
 	if (!o.readonly) {
 		ret = dfs_tick_start(ctx.fs);
 		if (ret < 0) {
-			fprintf(stderr, "%s: cannot start housekeeping: %s\n", progname,
-				strerror(-ret));
+			dfs_log(DAXFS_LOG_ERR, "cannot start housekeeping: %s", strerror(-ret));
 			goto out_unmount;
 		}
 	}
+	dfs_log(DAXFS_LOG_NOTICE, "mounted on %s (%s)", o.mountpoint,
+		o.readonly ? "read-only" : "read-write");
 
 	ret = serve(se, &o);
 	/* 0: unmounted; > 0: the signal that ended us, a clean stop too. */
 	status = ret < 0 ? 1 : 0;
 	dfs_tick_stop();
+	if (ret < 0)
+		dfs_log(DAXFS_LOG_ERR, "serving %s failed: %s; unmounting", o.mountpoint,
+			strerror(-ret));
+	else if (ret > 0)
+		dfs_log(DAXFS_LOG_NOTICE, "signal %d: unmounting %s", ret, o.mountpoint);
+	else
+		dfs_log(DAXFS_LOG_NOTICE, "unmounted from %s", o.mountpoint);
 
 out_unmount:
 	fuse_session_unmount(se);

@@ -92,8 +92,9 @@ static void bits_change(struct daxfs *fs, uint64_t b, uint64_t len, bool set)
 
 	/* Callers pass validated runs; never write outside the bitmap. */
 	if (!dx_v_data_range(&fs->sb, b, len)) {
-		fprintf(stderr, "daxfs: BUG: bitmap change of blocks %llu+%llu outside the data area\n",
-			(unsigned long long)b, (unsigned long long)len);
+		dx_log(fs, DAXFS_LOG_ERR,
+		       "BUG: bitmap change of blocks %llu+%llu outside the data area",
+		       (unsigned long long)b, (unsigned long long)len);
 		return;
 	}
 	dx_tx_add(fs, &fs->bitmap[w0], (w1 - w0 + 1) * sizeof(uint64_t));
@@ -180,8 +181,8 @@ static void free_unpinned(struct daxfs *fs, uint64_t b, uint64_t n)
 				run++;
 				continue;
 			}
-			fprintf(stderr, "daxfs: BUG: refusing to free pinned block %llu\n",
-				(unsigned long long)i);
+			dx_log(fs, DAXFS_LOG_ERR, "BUG: refusing to free pinned block %llu",
+			       (unsigned long long)i);
 		}
 		if (run) {
 			bits_change(fs, i - run, run, false);

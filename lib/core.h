@@ -44,6 +44,9 @@
 #define DX_EXPORT __attribute__((visibility("default")))
 
 int dx_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A message for the log (log.c); fs may be NULL.  level: DAXFS_LOG_*. */
+void dx_log(const struct daxfs *fs, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /*
  * A structure read from the pool failed its verifier (validate.h): log it
  * naming the inode (0: none) and the structure, mark the pool as needing

@@ -32,6 +32,24 @@ struct daxfs_file;
 /* Last error message of this thread, for the failed open/mkfs/check call. */
 const char *daxfs_errormsg(void);
 
+/* Severities of the messages below: syslog(3)'s levels. */
+enum {
+	DAXFS_LOG_ERR = 3,
+	DAXFS_LOG_WARNING = 4,
+	DAXFS_LOG_NOTICE = 5,
+	DAXFS_LOG_INFO = 6,
+	DAXFS_LOG_DEBUG = 7,
+};
+/* pool: the path of the pool the message is about, or NULL. */
+typedef void (*daxfs_log_fn)(int level, const char *pool, const char *msg, void *arg);
+/*
+ * Where the messages that no call returns go (corruption found in a
+ * mounted pool, a refused free of a pinned block, a journal overflow ...).
+ * NULL (the default): stderr, as "daxfs: POOL: message".  Process-wide:
+ * set it before opening a pool.
+ */
+void daxfs_set_log(daxfs_log_fn fn, void *arg);
+
 /* ---- formatting and opening pools ---- */
 
 struct daxfs_mkfs_opts {

@@ -46,9 +46,9 @@ int dx_corrupt(struct daxfs *fs, uint64_t ino, const char *what, const char *fmt
 		dx_err(-EUCLEAN, "corrupt %s: %s", what, detail);
 	n = __atomic_fetch_add(&fs->corrupt_logged, 1, __ATOMIC_RELAXED);
 	if (n < CORRUPT_LOG_MAX)
-		fprintf(stderr, "daxfs: %s: %s; run fsck.daxfs\n", fs->path, msg);
+		dx_log(fs, DAXFS_LOG_ERR, "%s; run fsck.daxfs", msg);
 	else if (n == CORRUPT_LOG_MAX)
-		fprintf(stderr, "daxfs: %s: more corruption found; no more messages\n", fs->path);
+		dx_log(fs, DAXFS_LOG_ERR, "more corruption found; no more messages");
 
 	/* Once: persist the mark (a read-only mapping cannot), then the
 	 * errors= policy. */
@@ -58,10 +58,11 @@ int dx_corrupt(struct daxfs *fs, uint64_t ino, const char *what, const char *fmt
 		if (!fs->map_ro)
 			dx_super_update_flags(&fs->pc, (struct dx_super *)(void *)fs->base,
 					      DX_SB_NEEDS_FSCK, 0);
-		fprintf(stderr, "daxfs: %s: %s as needing fsck; %s\n", fs->path,
-			fs->map_ro ? "cannot mark the pool (read-only)" : "pool marked",
-			fs->readonly && e == DAXFS_ERRORS_REMOUNT_RO ? "read-only already"
-								      : policy[e]);
+		dx_log(fs, e == DAXFS_ERRORS_PANIC ? DAXFS_LOG_ERR : DAXFS_LOG_WARNING,
+		       "%s as needing fsck; %s",
+		       fs->map_ro ? "cannot mark the pool (read-only)" : "pool marked",
+		       fs->readonly && e == DAXFS_ERRORS_REMOUNT_RO ? "read-only already"
+								    : policy[e]);
 		if (e == DAXFS_ERRORS_PANIC)
 			abort();
 		if (e == DAXFS_ERRORS_REMOUNT_RO)

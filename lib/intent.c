@@ -241,8 +241,8 @@ int dx_intent_run(struct daxfs *fs, struct dx_ino *ip, uint64_t resv)
 		/* ENOSPC was ruled out before the first commit, so this is a
 		 * bug; abort inside the open transaction, and the next mount
 		 * rolls it back and retries from the last commit. */
-		fprintf(stderr, "daxfs: inode %llu: layout change %u cannot go on (%d)\n",
-			(unsigned long long)ip->ino, ip->d->intent.kind, ret);
+		dx_log(fs, DAXFS_LOG_ERR, "inode %llu: layout change %u cannot go on (%d)",
+		       (unsigned long long)ip->ino, ip->d->intent.kind, ret);
 		abort();
 	}
 	fs->free_blocks += resv; /* what the reservation did not need */

@@ -116,7 +116,7 @@ static void push_range(struct dx_range **v, size_t *n, size_t *cap, void *p, siz
 		struct dx_range *nv = realloc(*v, nc * sizeof(**v));
 		if (!nv) {
 			/* A half-done transaction can't be abandoned at run time. */
-			fprintf(stderr, "daxfs: out of memory inside a transaction\n");
+			dx_log(NULL, DAXFS_LOG_ERR, "out of memory inside a transaction");
 			abort();
 		}
 		*v = nv;
@@ -173,8 +173,8 @@ void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
 	if (!len)
 		return;
 	if (jr->tail + dx_tx_cost(len) > jr->size) {
-		fprintf(stderr, "daxfs: journal overflow (%zu bytes); a caller skipped "
-				"dx_tx_room()\n", len);
+		dx_log(fs, DAXFS_LOG_ERR,
+		       "journal overflow (%zu bytes); a caller skipped dx_tx_room()", len);
 		abort();
 	}
 	dst = jr->area + jr->tail;

@@ -130,8 +130,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		goto fail;
 	/* As ext4 does with its error state: mount, but say so. */
 	if (sb.flags & DX_SB_NEEDS_FSCK)
-		fprintf(stderr, "daxfs: %s: warning: the pool is marked as needing fsck (a mount "
-				"found corruption); run fsck.daxfs\n", fs->path);
+		dx_log(fs, DAXFS_LOG_WARNING,
+		       "warning: the pool is marked as needing fsck (a mount "
+		       "found corruption); run fsck.daxfs");
 
 	ret = dx_journal_init(fs);
 	if (ret)

@@ -127,11 +127,12 @@ static int swap_out(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t
 			dx_add_blocks(fs, ip, allocated);
 			if (stop == hs || stop == he) {
 				if (stop < he)
-					fprintf(stderr,
-						"daxfs: inode %llu: no room to copy blocks "
-						"%llu-%llu out of quarantine; they read as zeros\n",
-						(unsigned long long)ip->ino, (unsigned long long)stop,
-						(unsigned long long)(he - 1));
+					dx_log(fs, DAXFS_LOG_WARNING,
+					       "inode %llu: no room to copy blocks "
+					       "%llu-%llu out of quarantine; they read as zeros",
+					       (unsigned long long)ip->ino,
+					       (unsigned long long)stop,
+					       (unsigned long long)(he - 1));
 				break;
 			}
 			/* The journal ran short: the copies so far are made
@@ -329,11 +330,11 @@ void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
 			 * unmaps, or gives up with EBUSY. */
 			dx_tx_commit(fs);
 			free(q);
-			fprintf(stderr,
-				"daxfs: inode %llu: no room to quarantine revoked blocks %llu-%llu; "
-				"they stay pinned in the file until unmapped\n",
-				(unsigned long long)ip->ino, (unsigned long long)e->pblk,
-				(unsigned long long)(e->pblk + e->len - 1));
+			dx_log(fs, DAXFS_LOG_WARNING,
+			       "inode %llu: no room to quarantine revoked blocks %llu-%llu; "
+			       "they stay pinned in the file until unmapped",
+			       (unsigned long long)ip->ino, (unsigned long long)e->pblk,
+			       (unsigned long long)(e->pblk + e->len - 1));
 			continue;
 		}
 		/* The record now stands for the quarantine, in the same
