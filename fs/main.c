@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "daemon.h"
 
@@ -324,6 +325,21 @@ static int add_fuse_arg(struct dfs_opts *o, const char *arg)
 }
 
 /*
+ * The mountpoint cannot be reached.  ENOTCONN is a FUSE mount whose daemon
+ * is gone (killed, crashed): it stays until someone detaches it.
+ */
+static void dead_mount_hint(const char *mnt, int err)
+{
+	if (err == ENOTCONN)
+		fprintf(stderr,
+			"%s: %s: a FUSE mount whose daemon is gone is still there; detach it with "
+			"'fusermount3 -u %s' (or umount -l), then mount again\n",
+			progname, mnt, mnt);
+	else
+		fprintf(stderr, "%s: %s: %s\n", progname, mnt, strerror(err));
+}
+
+/*
  * Fill o from the command line.  Returns -1 to exit with status 1, 1 to
  * exit with status 0 (help, version), 0 to go on and mount.
  */
@@ -338,6 +354,7 @@ static int parse_cmdline(int argc, char **argv, struct dfs_opts *o)
 	char *fuse_o = NULL;
 	int nargs = 0;
 	int ret = -1;
+	struct statvfs sv;
 	int c;
 
 	/* A leading '-': positionals come back in order, wherever they are. */
@@ -392,7 +409,13 @@ static int parse_cmdline(int argc, char **argv, struct dfs_opts *o)
 	 */
 	o->mountpoint = realpath(args[1], NULL);
 	if (!o->mountpoint) {
-		fprintf(stderr, "%s: %s: %s\n", progname, args[1], strerror(errno));
+		dead_mount_hint(args[1], errno);
+		goto out;
+	}
+	/* statfs always asks the filesystem, where stat may be answered
+	 * from the kernel's attribute cache for a second after a daemon died. */
+	if (statvfs(o->mountpoint, &sv) < 0) {
+		dead_mount_hint(o->mountpoint, errno);
 		goto out;
 	}
 	o->pool_abs = realpath(o->pool, NULL);
@@ -501,8 +524,11 @@ int main(int argc, char **argv)
 	if (ret < 0) {
 		const char *msg = daxfs_errormsg();
 
-		fprintf(stderr, "%s: %s: %s\n", progname, o.pool,
-			msg && *msg ? msg : strerror(-ret));
+		if (msg && *msg)
+			fprintf(stderr, "%s: %s%s\n", progname, daxfs_errormsg_for(o.pool_abs),
+				ret == -ENOENT ? "; mkfs.daxfs -s SIZE makes a pool" : "");
+		else
+			fprintf(stderr, "%s: %s: %s\n", progname, o.pool, strerror(-ret));
 		goto out_args;
 	}
 	if (dfs_access_pool_owner(&o, progname) < 0)

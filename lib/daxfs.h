@@ -31,6 +31,11 @@ struct daxfs_file;
 
 /* Last error message of this thread, for the failed open/mkfs/check call. */
 const char *daxfs_errormsg(void);
+/*
+ * The same, naming path once: "PATH: message", or the message alone when
+ * it names path already.  For the tools' "prog: ..." lines.
+ */
+const char *daxfs_errormsg_for(const char *path);
 
 /* Severities of the messages below: syslog(3)'s levels. */
 enum {

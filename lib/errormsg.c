@@ -7,9 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "core.h"
 
 static __thread char msg[512];
+static __thread char named[4096 + sizeof(msg)];
 
 /* Corruption messages a mount prints before it only counts them. */
 #define CORRUPT_LOG_MAX 100
@@ -17,6 +19,14 @@ static __thread char msg[512];
 const char *daxfs_errormsg(void)
 {
 	return msg;
+}
+
+const char *daxfs_errormsg_for(const char *path)
+{
+	if (!path || !*path || strstr(msg, path))
+		return msg;
+	snprintf(named, sizeof(named), "%s: %s", path, msg);
+	return named;
 }
 
 int dx_err(int err, const char *fmt, ...)

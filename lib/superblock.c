@@ -33,7 +33,8 @@ int dx_super_check(const struct dx_super *sb, uint64_t pool_size)
 	const char *why;
 
 	if (sb->magic != DX_MAGIC)
-		return dx_err(-EINVAL, "not a daxfs pool (bad magic)");
+		return dx_err(-EINVAL, "not a daxfs pool (no daxfs superblock); mkfs.daxfs makes one "
+				       "(erasing what is there)");
 	if (sb->version != DX_VERSION)
 		return dx_err(-EPROTONOSUPPORT,
 			      "daxfs format version %u is not supported (this build reads version %u)",

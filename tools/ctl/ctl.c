@@ -70,6 +70,52 @@ static int parse_u64(const char *s, const char *what, uint64_t *v)
 	return 0;
 }
 
+/* The ioctl that works only on daxfs failed on PATH with ENOTTY. */
+static int not_daxfs(const char *path)
+{
+	fprintf(stderr, "%s: %s: not on a daxfs mount\n", prog, path);
+	return 1;
+}
+
+/*
+ * Collapse or insert on fd (FILE) failed with EINVAL: say which rule the
+ * range broke, as the kernel's fallocate rules have it.
+ */
+static int falloc_einval(int fd, const char *file, const struct daxfs_ioc_falloc *fa)
+{
+	int collapse = fa->mode == FALLOC_FL_COLLAPSE_RANGE;
+	struct stat st;
+	uint64_t bs;
+
+	if (fstat(fd, &st) < 0)
+		return die(file, EINVAL);
+	bs = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
+	if (!fa->length)
+		fprintf(stderr, "%s: %s: the length is 0\n", prog, file);
+	else if (fa->offset % bs || fa->length % bs)
+		fprintf(stderr,
+			"%s: %s: %s %" PRIu64 " is not a multiple of the block size (%" PRIu64
+			"); %s works on whole blocks\n",
+			prog, file, fa->offset % bs ? "offset" : "length",
+			fa->offset % bs ? fa->offset : fa->length, bs,
+			collapse ? "collapse" : "insert");
+	else if (collapse && fa->offset + fa->length >= (uint64_t)st.st_size)
+		fprintf(stderr,
+			"%s: %s: the range %" PRIu64 "+%" PRIu64
+			" reaches the end of the file (%jd bytes); collapse removes a range "
+			"that ends before it (to cut the tail, truncate the file)\n",
+			prog, file, fa->offset, fa->length, (intmax_t)st.st_size);
+	else if (!collapse && fa->offset >= (uint64_t)st.st_size)
+		fprintf(stderr,
+			"%s: %s: offset %" PRIu64
+			" is at or past the end of the file (%jd bytes); insert works inside the "
+			"file (to add at the end, extend it with truncate -s)\n",
+			prog, file, fa->offset, (intmax_t)st.st_size);
+	else
+		return die(file, EINVAL);
+	return 1;
+}
+
 static int cmd_falloc(int argc, char **argv, uint32_t mode)
 {
 	struct daxfs_ioc_falloc fa = {.mode = mode};
@@ -84,8 +130,13 @@ static int cmd_falloc(int argc, char **argv, uint32_t mode)
 	fd = open(argv[1], O_RDWR);
 	if (fd < 0)
 		return die(argv[1], errno);
-	if (ioctl(fd, DAXFS_IOC_FALLOCATE, &fa) < 0)
-		ret = die(argv[0], errno);
+	if (ioctl(fd, DAXFS_IOC_FALLOCATE, &fa) < 0) {
+		int e = errno;
+
+		ret = e == ENOTTY   ? not_daxfs(argv[1])
+		      : e == EINVAL ? falloc_einval(fd, argv[1], &fa)
+				    : die(argv[1], e);
+	}
 	close(fd);
 	return ret;
 }
@@ -114,7 +165,7 @@ static int ioctl_path(int argc, char **argv, unsigned long cmd, void *arg)
 	if (ioctl(fd, cmd, arg) < 0) {
 		e = errno;
 		close(fd);
-		return die(e == ENOTTY ? "not on a daxfs mount" : argv[1], e);
+		return e == ENOTTY ? not_daxfs(argv[1]) : die(argv[1], e);
 	}
 	close(fd);
 	return 0;
@@ -633,6 +684,7 @@ static int cmd_dma(int argc, char **argv)
 	struct daxfs_client *cl;
 	struct dma_slot *slots;
 	io_context_t ctx = 0;
+	struct stat st;
 	int c, fd, xfd, ret = 0, inflight = 0;
 
 	optind = 1;
@@ -672,6 +724,23 @@ static int cmd_dma(int argc, char **argv)
 	if (xfd < 0) {
 		ret = die(from ? from : to, errno);
 		close(fd);
+		return ret;
+	}
+	/* Every chunk must map: a range past the end would fail half-way,
+	 * after the first chunks had moved. */
+	if (fstat(fd, &st) < 0) {
+		ret = die(argv[optind], errno);
+	} else if (off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off) {
+		fprintf(stderr,
+			"%s: %s: the range %" PRIu64 "+%" PRIu64
+			" reaches past the end of the file (%jd bytes); dma moves data within "
+			"the file: extend it first (truncate -s)\n",
+			prog, argv[optind], off, len, (intmax_t)st.st_size);
+		ret = 1;
+	}
+	if (ret) {
+		close(fd);
+		close(xfd);
 		return ret;
 	}
 	cl = daxfs_client_open(fd);

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 	ret = daxfs_check(pool, &o, &r);
 	if (ret) {
 		fflush(stdout);
-		fprintf(stderr, "fsck.daxfs: %s\n", daxfs_errormsg());
+		fprintf(stderr, "fsck.daxfs: %s\n", daxfs_errormsg_for(pool));
 		return FSCK_ERROR;
 	}
 	if (r.fixed)

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 	}
 	ret = daxfs_mkfs(argv[optind], &o, &info);
 	if (ret) {
-		fprintf(stderr, "mkfs.daxfs: %s\n", daxfs_errormsg());
+		fprintf(stderr, "mkfs.daxfs: %s\n", daxfs_errormsg_for(argv[optind]));
 		return 1;
 	}
 	if (!quiet) {
