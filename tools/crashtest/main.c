@@ -46,10 +46,6 @@ static const struct {
 	 * crash leaves a size between the old and the new one (the
 	 * multi-block copy /big -> /A/f2). */
 	{"36-copy", SKIP_CRASH, "copy_file_range is not atomic (reported)"},
-	/* Found by this tester (crash-cov, reported): when the room check of
-	 * a revocation's swap-out fails in a fresh transaction,
-	 * dx_xmap_remove marks the pool as needing fsck (dx_corrupt). */
-	{"seq1:41-revoke", SKIP_INJECT, "revoke marks the pool corrupt at a failed room check (reported)"},
 	{NULL, 0, NULL},
 };
 /* clang-format on */
