@@ -54,6 +54,7 @@ int dx_alloc_init(struct daxfs *fs)
 			fs->free_inodes++;
 	}
 	fs->inode_hint = 0;
+	fs->imark_backed = fs->sb.ninodes; /* backing.c lowers it */
 	return 0;
 }
 
@@ -83,6 +84,38 @@ static uint64_t find_set(const uint64_t *map, uint64_t from, uint64_t to)
 		from = (from & ~63ULL) + 64;
 	}
 	return to;
+}
+
+static bool block_backed(const struct daxfs *fs, uint64_t b)
+{
+	uint64_t g = b / DX_BACK_GRANULE;
+	return !fs->backed || fs->backed[g >> 6] >> (g & 63) & 1;
+}
+
+/* First free block in [from, to) of a granule whose backing is reserved
+ * (backing.c), or to. */
+static uint64_t find_free(const struct daxfs *fs, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t b = find_clear(fs->bitmap, from, to), g;
+
+		if (b == to || block_backed(fs, b))
+			return b;
+		g = find_set(fs->backed, b / DX_BACK_GRANULE + 1, fs->ngranules);
+		from = g * DX_BACK_GRANULE;
+	}
+	return to;
+}
+
+/* End of the run of reserved granules that b is in (bounded by to). */
+static uint64_t backed_end(const struct daxfs *fs, uint64_t b, uint64_t to)
+{
+	uint64_t e;
+
+	if (!fs->backed)
+		return to;
+	e = find_clear(fs->backed, b / DX_BACK_GRANULE, fs->ngranules) * DX_BACK_GRANULE;
+	return e < to ? e : to;
 }
 
 /* Set or clear bits [b, b+len), logging the words first. */
@@ -117,15 +150,15 @@ uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_
 		return 0;
 	if (goal < lo || goal >= hi)
 		goal = fs->block_hint;
-	b = find_clear(fs->bitmap, goal, hi);
+	b = find_free(fs, goal, hi);
 	if (b == hi) {
-		b = find_clear(fs->bitmap, lo, goal);
+		b = find_free(fs, lo, goal);
 		if (b == goal)
 			return 0;
 	}
 	if (want > fs->free_blocks)
 		want = fs->free_blocks;
-	e = find_set(fs->bitmap, b, b + want < hi ? b + want : hi);
+	e = find_set(fs->bitmap, b, backed_end(fs, b, b + want < hi ? b + want : hi));
 	bits_change(fs, b, e - b, true);
 	fs->free_blocks -= e - b;
 	fs->block_hint = e < hi ? e : lo;
@@ -222,6 +255,9 @@ static bool imark_advance(struct daxfs *fs)
 
 	if (to > fs->sb.ninodes)
 		to = fs->sb.ninodes;
+	/* Only over reserved table bytes (backing.c): free_inodes counts them. */
+	if (to > fs->imark_backed)
+		to = fs->imark_backed;
 	if (from >= to)
 		return false;
 	dx_memset_nodrain(&fs->pc, &fs->itable[from], 0, (to - from) * sizeof(struct dx_inode));

@@ -71,6 +71,24 @@ void dx_fmt_size(char *buf, size_t len, uint64_t bytes);
  */
 int dx_map_error(int err, const char *path, uint64_t size, const char *detail);
 
+/* ---- backing reservations (backing.c) ---- */
+/* Data-area reservations: granules of 2 MiB; and the reserved free blocks a
+ * transaction starts with when the backing store allows. */
+#define DX_BACK_GRANULE	 512u
+#define DX_BACK_HEADROOM 1024u
+/* At open, after dx_alloc_init: reserve the metadata and every granule in
+ * use, and take the free blocks of the others out of free_blocks. */
+int dx_backing_init(struct daxfs *fs);
+/* Reserve granules until free_blocks >= need or the backing store is full
+ * (tx_lock).  An operation calls it before it checks free_blocks. */
+void dx_space_grow(struct daxfs *fs, uint64_t need);
+/* Reserve the next granule of the inode table above imark_backed. */
+bool dx_backing_inodes(struct daxfs *fs);
+/* dx_tx_begin: keep some blocks and an inode slot reserved. */
+void dx_backing_tx_begin(struct daxfs *fs);
+/* Blocks the backing filesystem can still give (UINT64_MAX: no limit). */
+uint64_t dx_backing_free_blocks(struct daxfs *fs);
+
 /* ---- journal (journal.c) ---- */
 struct dx_range {
 	void *p;
@@ -279,6 +297,13 @@ struct daxfs {
 	/* Inode slots initialised (the superblock's itable_mark): written
 	 * under tx_lock, read atomically by dx_iget. */
 	uint64_t imark;
+	/* Backing reservations of a sparse pool file (backing.c; tx_lock). */
+	bool backing_on;	/* fallocate before use */
+	uint64_t *backed;	/* one bit per granule: reserved (NULL: all are) */
+	uint64_t ngranules;
+	uint64_t unbacked_free;	/* free blocks of granules not reserved */
+	uint64_t grow_hint;
+	uint64_t imark_backed;	/* inode slots whose table bytes are reserved */
 
 	/* Inode cache (icache_lock). */
 	dx_mutex_t icache_lock;

@@ -62,6 +62,7 @@ struct daxfs_mkfs_opts {
 	const char *label;	/* may be NULL */
 	uint64_t bytes_per_inode; /* 0 = default (16 KiB) */
 	int force;		/* overwrite an existing filesystem or data */
+	int preallocate;	/* a pool file: reserve all of its blocks now */
 };
 
 struct daxfs_mkfs_info {
@@ -71,6 +72,10 @@ struct daxfs_mkfs_info {
 	uint64_t data_blocks;
 	uint8_t uuid[16];
 	int is_pmem;
+	/* A pool file: bytes it does not hold yet, and the free space of the
+	 * filesystem holding it (0 and 0 for a device). */
+	uint64_t unreserved;
+	uint64_t backing_free;
 };
 
 /* Create (sparse) or reuse POOL and write an empty filesystem into it. */

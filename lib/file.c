@@ -251,11 +251,14 @@ uint64_t dx_fill_holes(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint
 			goal = m->v[i - 1].pblk + m->v[i - 1].len + (pos - m->v[i - 1].lblk -
 								     m->v[i - 1].len);
 		meta = dx_xmap_meta_need(ip, 1);
-		if (fs->free_blocks <= meta || dx_tx_room(fs) < 1024)
-			break;
 		want = hole_end - pos;
 		if (want > DX_EXTENT_MAX_LEN)
 			want = DX_EXTENT_MAX_LEN;
+		/* Reserve backing first (backing.c): free_blocks counts only
+		 * reserved blocks. */
+		dx_space_grow(fs, want + meta + 1);
+		if (fs->free_blocks <= meta || dx_tx_room(fs) < 1024)
+			break;
 		if (want > fs->free_blocks - meta)
 			want = fs->free_blocks - meta;
 		got = dx_alloc_blocks(fs, goal, want, &pblk);
@@ -606,6 +609,7 @@ static int fill(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t fro
 	holes = (e - s) - dx_xmap_mapped(ip, s, e);
 	/* Worst case, every hole block becomes an extent of its own. */
 	need = holes ? holes + dx_xmap_meta_need(ip, holes) + 1 : 0;
+	dx_space_grow(fs, need);
 	if (need > fs->free_blocks) {
 		dx_tx_commit(fs);
 		return -ENOSPC;

@@ -135,6 +135,7 @@ void dx_tx_begin(struct daxfs *fs)
 	fs->jr.nfrees = 0;
 	fs->jr.frees_cost = 0;
 	fs->jr.nifrees = 0;
+	dx_backing_tx_begin(fs);
 }
 
 size_t dx_tx_room(struct daxfs *fs)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,26 +56,69 @@ static void make_uuid(uint8_t uuid[16])
 	uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
 }
 
+/* Inode slots mkfs initialises and reserves, as a mount does (backing.c):
+ * the first granule of the table, and the next. */
+static uint64_t first_mark(const struct dx_super *sb)
+{
+	return DX_IMARK_GRANULE < sb->ninodes ? DX_IMARK_GRANULE : sb->ninodes;
+}
+
+static uint64_t reserved_itable_end(const struct dx_super *sb)
+{
+	uint64_t m = first_mark(sb) + DX_IMARK_GRANULE;
+
+	return sb->itable_blk * DX_BLOCK_SIZE + (m < sb->ninodes ? m : sb->ninodes) * DX_INODE_SIZE;
+}
+
 /*
- * Zero the old metadata of a reused pool.  A file gets holes punched, which
- * read as zeros and hold no memory or disk; elsewhere (a device, or a
- * filesystem that cannot punch) the bytes are written, except the inode
- * table above the high-water mark, which is zeroed as the mark passes it.
+ * Reserve the backing of a pool file's metadata (backing.c) before anything
+ * is written, so that a full filesystem fails mkfs with the old pool intact
+ * rather than a later store with SIGBUS; or all of it with -P.
+ */
+static int reserve_backing(int fd, const char *pool, const struct dx_super *sb, bool all)
+{
+	uint64_t size = sb->nblocks * DX_BLOCK_SIZE, end = reserved_itable_end(sb);
+	uint64_t bm = sb->bitmap_blk * DX_BLOCK_SIZE, de = sb->data_blk * DX_BLOCK_SIZE;
+	char want[32], have[32];
+	struct statvfs sv;
+	int ret = 0;
+
+	if (all ? fallocate(fd, 0, 0, (off_t)size) < 0
+		: fallocate(fd, 0, 0, (off_t)end) < 0 || fallocate(fd, 0, (off_t)bm, (off_t)(de - bm)) < 0)
+		ret = -errno;
+	if (!ret || (ret == -EOPNOTSUPP && !all))
+		return 0; /* a filesystem that cannot reserve: as before */
+	dx_fmt_size(want, sizeof(want), all ? size : end + (de - bm));
+	if (ret == -ENOSPC && fstatvfs(fd, &sv) == 0) {
+		dx_fmt_size(have, sizeof(have), (uint64_t)sv.f_bavail * sv.f_frsize);
+		return dx_err(ret,
+			      "cannot reserve %s for %s %s: the filesystem holding it has %s free",
+			      want, all ? "all of" : "the metadata of", pool, have);
+	}
+	return dx_err(ret, "cannot reserve %s for %s %s: %s", want, all ? "all of" : "the metadata of",
+		      pool, strerror(-ret));
+}
+
+/*
+ * Zero the old metadata of a reused pool: the journal (an old entry could
+ * match the new sequence number), the mapping records, the bitmap and the
+ * table below the first mark.  The table above it is never read: a pool
+ * file gets a hole punched there (no memory or disk), a device keeps its
+ * bytes until the mark passes them.
  */
 static void clear_metadata(const struct dx_pctx *pc, int fd, bool is_file, char *base,
 			   const struct dx_super *sb)
 {
 	uint64_t from = sb->journal_blk * DX_BLOCK_SIZE, to = sb->data_blk * DX_BLOCK_SIZE;
-	uint64_t mark, iend;
+	uint64_t iend = sb->itable_blk * DX_BLOCK_SIZE + first_mark(sb) * DX_INODE_SIZE;
+	uint64_t bm = sb->bitmap_blk * DX_BLOCK_SIZE, rend = reserved_itable_end(sb);
 
-	if (is_file && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
-				 (off_t)(to - from)) == 0)
-		return;
-	dx_v_imark(sb, sb->itable_mark, &mark);
-	iend = sb->itable_blk * DX_BLOCK_SIZE + mark * DX_INODE_SIZE;
 	dx_memset_nodrain(pc, base + from, 0, iend - from);
-	dx_memset_nodrain(pc, base + sb->bitmap_blk * DX_BLOCK_SIZE, 0,
-			  to - sb->bitmap_blk * DX_BLOCK_SIZE);
+	dx_memset_nodrain(pc, base + bm, 0, to - bm);
+	/* The reserved granule past the mark stays; the rest goes. */
+	if (is_file && bm > rend)
+		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)rend,
+			  (off_t)(bm - rend));
 }
 
 static void set_bits(uint64_t *map, uint64_t from, uint64_t to)
@@ -238,11 +282,21 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.data_blk = sb.bitmap_blk + sb.bitmap_blocks;
 	sb.mkfs_time = (uint64_t)time(NULL);
 	/* Lazy inode table: only the root's granule is initialised. */
-	sb.itable_mark = dx_imark_word(DX_IMARK_GRANULE < sb.ninodes ? DX_IMARK_GRANULE
-								    : sb.ninodes);
+	sb.itable_mark = dx_imark_word(first_mark(&sb));
 	if (sb.data_blk + 16 > n) {
 		pmem_unmap(base, mapped);
 		return undo(&u, dx_err(-EINVAL, "pool too small for its metadata"));
+	}
+	if (S_ISREG(st.st_mode)) {
+		ret = reserve_backing(u.fd, pool, &sb, o->preallocate);
+		if (ret) {
+			pmem_unmap(base, mapped);
+			return undo(&u, ret);
+		}
+	} else if (o->preallocate) {
+		pmem_unmap(base, mapped);
+		return undo(&u, dx_err(-EINVAL, "%s is a device: there is nothing to preallocate",
+				       pool));
 	}
 
 	/* Invalidate any old filesystem first. */
@@ -292,6 +346,14 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 		info->data_blocks = n - sb.data_blk;
 		memcpy(info->uuid, sb.uuid, 16);
 		info->is_pmem = is_pmem;
+		info->unreserved = info->backing_free = 0;
+		if (S_ISREG(st.st_mode)) {
+			struct statvfs sv;
+			if (fstat(u.fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < info->size)
+				info->unreserved = info->size - (uint64_t)st.st_blocks * 512;
+			if (fstatvfs(u.fd, &sv) == 0)
+				info->backing_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+		}
 	}
 	pmem_unmap(base, mapped);
 	/* Success: keep what was made, and the lock until here. */

@@ -444,12 +444,14 @@ static void map_unreserve(struct daxfs *fs, uid_t uid, uint32_t nrec, uint64_t n
 	}
 }
 
-/* Free blocks now (tx_lock: the allocator's counter). */
-static uint64_t free_blocks(struct daxfs *fs)
+/* Free blocks now, reserving backing for need first (tx_lock: the
+ * allocator's counter). */
+static uint64_t free_blocks(struct daxfs *fs, uint64_t need)
 {
 	uint64_t n;
 
 	dx_mutex_lock(&fs->tx_lock);
+	dx_space_grow(fs, need);
 	n = fs->free_blocks;
 	dx_mutex_unlock(&fs->tx_lock);
 	return n;
@@ -534,7 +536,8 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		/* The pool must hold the holes (and some extent blocks):
 		 * checked first, so that a full pool does not leave part of
 		 * the range backed. */
-		if (plan.hole_blocks + dx_xmap_meta_need(ip, nrec) > free_blocks(fs))
+		if (plan.hole_blocks + dx_xmap_meta_need(ip, nrec) >
+		    free_blocks(fs, plan.hole_blocks + dx_xmap_meta_need(ip, nrec)))
 			ret = -ENOSPC;
 		else
 			ret = dx_prealloc(fs, ip, s * DX_BLOCK_SIZE, plan.end * DX_BLOCK_SIZE, true);

@@ -147,6 +147,10 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	ret = dx_alloc_init(fs);
 	if (ret)
 		goto fail;
+	/* Before anything allocates: blocks are taken from reserved space. */
+	ret = dx_backing_init(fs);
+	if (ret)
+		goto fail;
 	ret = dx_icache_init(fs);
 	if (ret)
 		goto fail;
@@ -208,6 +212,7 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 			pmem_unmap(fs->base, fs->mapped_len);
 	}
 	free(fs->ibitmap);
+	free(fs->backed);
 	if (fs->fd >= 0)
 		close(fs->fd);
 	free(fs->path);
@@ -216,16 +221,23 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 
 DX_EXPORT int daxfs_statfs(struct daxfs *fs, struct statvfs *sv)
 {
+	uint64_t back, unbacked_slots;
+
 	memset(sv, 0, sizeof(*sv));
 	sv->f_bsize = DX_BLOCK_SIZE;
 	sv->f_frsize = DX_BLOCK_SIZE;
 	dx_mutex_lock(&fs->tx_lock);
+	/* What is reserved, and of the rest what the backing store can give
+	 * (backing.c): the smaller of the pool's and the store's free space. */
+	back = dx_backing_free_blocks(fs);
+	unbacked_slots = fs->sb.ninodes - fs->imark_backed;
 	sv->f_blocks = fs->sb.nblocks - fs->sb.data_blk;
-	sv->f_bfree = fs->free_blocks;
-	sv->f_bavail = fs->free_blocks;
+	sv->f_bfree = fs->free_blocks + (fs->unbacked_free < back ? fs->unbacked_free : back);
+	sv->f_bavail = sv->f_bfree;
 	sv->f_files = fs->sb.ninodes;
-	sv->f_ffree = fs->free_inodes;
-	sv->f_favail = fs->free_inodes;
+	back = back == UINT64_MAX ? back : back * (DX_BLOCK_SIZE / DX_INODE_SIZE);
+	sv->f_ffree = fs->free_inodes + (unbacked_slots < back ? unbacked_slots : back);
+	sv->f_favail = sv->f_ffree;
 	dx_mutex_unlock(&fs->tx_lock);
 	memcpy(&sv->f_fsid, fs->sb.uuid, sizeof(sv->f_fsid));
 	sv->f_namemax = DX_NAME_MAX;

@@ -97,6 +97,10 @@ dx_cleanup() {
 		sleep 0.2
 	done
 	[ -n "$DX_PID" ] && wait "$DX_PID" 2>/dev/null
+	# a filesystem holding the pool goes once no daemon has it open
+	if [ -n "${DX_BACKING_MOUNT:-}" ] && dx_mounted "$DX_BACKING_MOUNT"; then
+		umount "$DX_BACKING_MOUNT" 2>/dev/null || umount -l "$DX_BACKING_MOUNT"
+	fi
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -s "$DX_TMP/daemon.log" ]; then
 		dx_log "daemon output (last 40 lines):"
 		tail -n 40 "$DX_TMP/daemon.log"

@@ -328,10 +328,13 @@ int t_fsck(struct daxfs *fs, bool allow_orphans)
 			(unsigned long long)leaked);
 	if (lost)
 		problem(&c, "%llu owned blocks marked free", (unsigned long long)lost);
-	if (free_bits != fs->free_blocks)
-		problem(&c, "free block count %llu, bitmap says %llu",
-			(unsigned long long)fs->free_blocks, (unsigned long long)free_bits);
-	if (free_slots != fs->free_inodes)
+	/* Free blocks of granules not reserved yet are counted apart, as are
+	 * slots past the reserved part of the table (lib/backing.c). */
+	if (free_bits != fs->free_blocks + fs->unbacked_free)
+		problem(&c, "free block count %llu (+%llu unreserved), bitmap says %llu",
+			(unsigned long long)fs->free_blocks, (unsigned long long)fs->unbacked_free,
+			(unsigned long long)free_bits);
+	if (free_slots != fs->free_inodes + (fs->sb.ninodes - fs->imark_backed))
 		problem(&c, "free inode count %llu, inode table says %llu",
 			(unsigned long long)fs->free_inodes, (unsigned long long)free_slots);
 	if (fs->jr.hdr->magic != DX_JOURNAL_MAGIC)

@@ -193,7 +193,10 @@ const char *t_path(const char *name)
 
 int t_mkfs(const char *path, uint64_t size, uint64_t bpi)
 {
-	struct daxfs_mkfs_opts o = {.size = size, .bytes_per_inode = bpi, .force = 1};
+	/* Preallocated: the allocator's counts are then the pool's alone
+	 * (lib/backing.c reserves nothing); backing_enospc tests a sparse one. */
+	struct daxfs_mkfs_opts o = {.size = size, .bytes_per_inode = bpi, .force = 1,
+				    .preallocate = 1};
 
 	return daxfs_mkfs(path, &o, NULL);
 }

@@ -9,15 +9,30 @@
 #include "daxfs.h"
 #include "size_arg.h"
 
+/* "256 MiB", "31.5 MiB" */
+static void fmt_bytes(char *buf, size_t len, uint64_t v)
+{
+	static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	double d = (double)v;
+	unsigned u = 0;
+
+	while (d >= 1024 && u < 6) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(buf, len, d == (double)(uint64_t)d ? "%.0f %s" : "%.1f %s", d, unit[u]);
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [-s SIZE] [-f] [-L LABEL] [-i BYTES-PER-INODE] [-q] POOL\n"
+		"Usage: %s [-s SIZE] [-f] [-P] [-L LABEL] [-i BYTES-PER-INODE] [-q] POOL\n"
 		"Create a daxfs filesystem in POOL (a file, created sparse if missing,\n"
 		"a file on a DAX filesystem, or a /dev/dax device).\n\n"
 		"  -s, --size SIZE        pool size, with an optional K, M, G or T suffix;\n"
 		"                         needed when POOL does not exist or is empty\n"
 		"  -f, --force            overwrite an existing filesystem or data\n"
+		"  -P, --preallocate      reserve all of a pool file's space now\n"
 		"  -L, --label LABEL      volume label (up to 63 bytes)\n"
 		"  -i, --bytes-per-inode N  one inode per N bytes of pool (default 16K)\n"
 		"  -q, --quiet            print nothing on success\n"
@@ -30,6 +45,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{"size", required_argument, NULL, 's'},	 {"force", no_argument, NULL, 'f'},
+		{"preallocate", no_argument, NULL, 'P'},
 		{"label", required_argument, NULL, 'L'}, {"bytes-per-inode", required_argument, NULL, 'i'},
 		{"quiet", no_argument, NULL, 'q'},	 {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},	 {NULL, 0, NULL, 0}};
@@ -37,7 +53,7 @@ int main(int argc, char **argv)
 	struct daxfs_mkfs_info info;
 	int c, quiet = 0, ret;
 
-	while ((c = getopt_long(argc, argv, "s:fL:i:qhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:fPL:i:qhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (dx_parse_size(optarg, &o.size)) {
@@ -47,6 +63,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			o.force = 1;
+			break;
+		case 'P':
+			o.preallocate = 1;
 			break;
 		case 'L':
 			o.label = optarg;
@@ -80,6 +99,18 @@ int main(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "mkfs.daxfs: %s\n", daxfs_errormsg_for(argv[optind]));
 		return 1;
+	}
+	/* A sparse pool the filesystem holding it cannot fill: ENOSPC comes
+	 * before the pool is full.  Said even with -q. */
+	if (info.unreserved > info.backing_free) {
+		char pool[32], fs[32];
+		fmt_bytes(pool, sizeof(pool), info.size);
+		fmt_bytes(fs, sizeof(fs), info.backing_free);
+		fprintf(stderr,
+			"mkfs.daxfs: warning: the pool (%s) is larger than the free space of the "
+			"filesystem holding it (%s): writes will fail with ENOSPC once that is "
+			"used up; -P reserves all of the pool now\n",
+			pool, fs);
 	}
 	if (!quiet) {
 		char uuid[37];
