@@ -309,7 +309,7 @@ static void bad_journal(struct dx_super *sb, const char *pool)
 
 static void test_open_refusals(void)
 {
-	refuse_case("a wrong magic", bad_magic, -EINVAL, "magic");
+	refuse_case("a wrong magic", bad_magic, -EINVAL, "no daxfs superblock");
 	refuse_case("another version", bad_version, -EPROTONOSUPPORT, "version");
 	refuse_case("a version-1 pool", old_version, -EPROTONOSUPPORT, "version 1 is not supported");
 	refuse_case("a bad checksum", bad_csum, -EUCLEAN, "checksum");
