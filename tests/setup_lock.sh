@@ -43,6 +43,16 @@ bare=$(grep -nE '(^|[;&|(]|then|do|sudo)[[:space:]]*apt-get[[:space:]]' "$DX_SRC
 [ -z "$bare" ] || dx_fail "apt-get called without the lock timeout: $bare"
 dx_log "ok: every apt-get call waits for the lock"
 
+# .ci/run spells out the package list: it must be common.sh's.
+ci_list=$(sed -n '/install -y/,/[^\\]$/p' "$DX_SRC/.ci/run" | sed 's/.*install -y//; s/\\//g' |
+	tr -s ' \t\n' '\n' | grep -v '^$' | sort)
+common_list=$(bash -c 'source "$1"; printf "%s\n" "${DAXFS_PACKAGES[@]}"' _ \
+	"$DX_SRC/scripts/common.sh" | sort)
+[ -n "$ci_list" ] && [ "$ci_list" = "$common_list" ] ||
+	dx_fail ".ci/run installs other packages than scripts/common.sh lists:" \
+		"$(diff <(echo "$common_list") <(echo "$ci_list") | tr '\n' ' ')"
+dx_log "ok: .ci/run installs the packages scripts/common.sh lists"
+
 # The lock is real: apt-get without the timeout gives up at once.
 hold /var/lib/dpkg/lock-frontend 30 "$T/released"
 DEBIAN_FRONTEND=noninteractive apt-get install -y "$PKG" >"$T/plain.out" 2>&1
