@@ -299,7 +299,61 @@ void dx_add_blocks(struct daxfs *fs, struct dx_ino *ip, uint64_t n)
 struct src {
 	const struct iovec *iov;
 	int iovcnt;
+	/* Non-NULL for a copy: iovecs into this zero page are holes of the
+	 * source, and where the destination has a hole too it stays one. */
+	const char *holes;
 };
+
+static bool src_hole(const struct src *s, const struct iovec *v)
+{
+	return s->holes && (const char *)v->iov_base >= s->holes &&
+	       (const char *)v->iov_base < s->holes + DX_ZERO_LEN;
+}
+
+/* Has ip a hole in file blocks [b, e)?  Lock held. */
+static bool has_hole(const struct dx_xmap *m, uint64_t b, uint64_t e)
+{
+	for (size_t i = dx_xmap_find(m, b); b < e; i++) {
+		if (i == m->n || m->v[i].lblk > b)
+			return true;
+		b = (uint64_t)m->v[i].lblk + m->v[i].len;
+	}
+	return false;
+}
+
+/*
+ * Walks the byte ranges of [pos, end) whose blocks a write must back: all
+ * of it, or, when the source keeps holes, the ranges not from a hole.
+ */
+struct data_walk {
+	const struct src *s;
+	int k;
+	uint64_t pos, end;
+};
+
+static bool next_data(struct data_walk *w, uint64_t *lo, uint64_t *hi)
+{
+	const struct src *s = w->s;
+
+	while (w->pos < w->end) {
+		uint64_t l = w->end - w->pos;
+		bool hole = false;
+
+		if (s->holes) {
+			if (w->k == s->iovcnt)
+				return false;
+			if (s->iov[w->k].iov_len < l)
+				l = s->iov[w->k].iov_len;
+			hole = src_hole(s, &s->iov[w->k++]);
+		}
+		*lo = w->pos;
+		*hi = w->pos + l;
+		w->pos += l;
+		if (!hole)
+			return true;
+	}
+	return false;
+}
 
 static void copy_in(struct daxfs *fs, char *dst, const struct src *s, size_t skip, size_t len)
 {
@@ -353,7 +407,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 {
 	struct dx_inode *d = ip->d;
 	struct dx_xmap *m = &ip->xmap;
-	uint64_t end, allocated = 0;
+	uint64_t end, allocated = 0, lo, hi;
 	bool tx = false;
 	struct dx_time now;
 
@@ -365,32 +419,28 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 		return 0;
 	end = off + size;
 
-	/* Any hole under the write, or a new size?  Then it is a
+	/* Any hole to back under the write, or a new size?  Then it is a
 	 * transaction, so that the size and times commit together. */
 	tx = end > d->size;
-	for (size_t i = dx_xmap_find(m, blk_down(off)), b = blk_down(off);
-	     !tx && b < blk_up(end);) {
-		if (i < m->n && m->v[i].lblk <= b) {
-			b = (uint64_t)m->v[i].lblk + m->v[i].len;
-			i++;
-			continue;
-		}
-		tx = true;
-	}
+	for (struct data_walk w = {s, 0, off, end}; !tx && next_data(&w, &lo, &hi);)
+		tx = has_hole(m, blk_down(lo), blk_up(hi));
 	if (tx) {
-		uint64_t stop;
-
 		dx_tx_begin(fs);
-		stop = dx_fill_holes(fs, ip, blk_down(off), blk_up(end), off, end, &allocated);
-		if (stop * BLK < end) {
+		for (struct data_walk w = {s, 0, off, end}; next_data(&w, &lo, &hi);) {
+			uint64_t stop =
+			    dx_fill_holes(fs, ip, blk_down(lo), blk_up(hi), off, end, &allocated);
+
+			if (stop * BLK >= hi)
+				continue;
 			/* The pool is full: a short write of what is backed
 			 * (everything before stop is). */
 			if (stop * BLK <= off) {
-				dx_tx_commit(fs);
+				dx_tx_commit(fs); /* nothing allocated */
 				return -ENOSPC;
 			}
 			end = stop * BLK;
 			size = (size_t)(end - off);
+			break;
 		}
 	}
 
@@ -401,9 +451,15 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 		goto copied;
 	for (uint64_t pos = off; pos < end;) {
 		size_t i = dx_xmap_find(m, blk_down(pos));
-		uint64_t es = (uint64_t)m->v[i].lblk * BLK, ee = es + (uint64_t)m->v[i].len * BLK;
+		uint64_t es = i < m->n ? (uint64_t)m->v[i].lblk * BLK : end;
+		uint64_t ee = i < m->n ? es + (uint64_t)m->v[i].len * BLK : end;
 		uint64_t e = ee < end ? ee : end;
 
+		if (es > pos) {
+			/* A hole left a hole: only a source hole lands here. */
+			pos = es < end ? es : end;
+			continue;
+		}
 		copy_in(fs, (char *)dx_blk(fs, m->v[i].pblk) + (pos - es), s, (size_t)(pos - off),
 			(size_t)(e - pos));
 		pos = e;
@@ -438,7 +494,7 @@ DX_EXPORT ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iove
 			       off_t off)
 {
 	struct dx_ino *ip;
-	struct src s = {iov, iovcnt};
+	struct src s = {iov, iovcnt, NULL};
 	size_t size = 0;
 	ssize_t ret;
 
@@ -463,7 +519,7 @@ DX_EXPORT ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, s
 {
 	struct iovec iov = {(void *)buf, size};
 	struct dx_ino *ip;
-	struct src s = {&iov, 1};
+	struct src s = {&iov, 1, NULL};
 	ssize_t ret;
 
 	if (!append)
@@ -802,114 +858,67 @@ out:
 
 /* ---- copy_file_range ---- */
 
+/* The most one call copies: the caller loops for more, as POSIX allows. */
+#define COPY_MAX (64u << 20)
+
 /*
- * Make [at, at + h) of ino read as zeros without a layout change (which
- * could have to wait for pins): zeros are written below the end of the
- * file, and the size grows over the rest.
+ * One write of the destination, gathered straight from the source's blocks
+ * with both inode locks held (ascending ino order, core.h): so a copy is
+ * exactly as atomic as a write of the same bytes (docs/crash-consistency.md,
+ * "What is atomic"), one transaction when it fills holes or moves the end.
+ * A source hole stays a hole where the destination has one.  It may copy
+ * less than asked (copy_file_range(2) allows it): up to COPY_MAX, what the
+ * iovecs of one read cover, or what the pool and the journal hold; it
+ * fails only when it can copy nothing, and then changes nothing.
  */
-static ssize_t copy_hole(struct daxfs *fs, uint64_t ino, uint64_t at, uint64_t h)
-{
-	struct dx_ino *ip;
-	ssize_t ret = get_reg(fs, ino, &ip);
-
-	if (ret)
-		return ret;
-	dx_wrlock(&ip->lock);
-	for (uint64_t size = ip->d->size; at < size && h && ret >= 0;) {
-		uint64_t n = size - at < h ? size - at : h;
-		struct iovec iov = {(void *)fs->zero, n < DX_ZERO_LEN ? n : DX_ZERO_LEN};
-		struct src s = {&iov, 1};
-
-		ret = write_locked(fs, ip, &s, iov.iov_len, at);
-		if (ret > 0) {
-			at += (uint64_t)ret;
-			h -= (uint64_t)ret;
-		}
-	}
-	if (ret >= 0 && h && at + h > ip->d->size) {
-		zero_stale_tail(fs, ip, UINT64_MAX);
-		dx_tx_begin(fs);
-		layout_done(fs, ip, at + h);
-		dx_tx_commit(fs);
-	}
-	dx_rwunlock(&ip->lock);
-	dx_iput(fs, ip);
-	return ret < 0 ? ret : 0;
-}
-
 DX_EXPORT ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t off_in,
 					uint64_t ino_out, off_t off_out, size_t len, unsigned flags)
 {
-	size_t chunk = 1 << 20, done = 0;
-	char *buf;
+	struct iovec iov[DX_READ_IOV_MAX];
+	struct dx_ino *in, *out, *v[2];
+	uint64_t size, n;
+	ssize_t ret;
+	int cnt;
 
 	if (flags)
 		return -EINVAL;
 	if (off_in < 0 || off_out < 0)
 		return -EINVAL;
-	if (ino_in == ino_out && off_in < off_out + (off_t)len && off_out < off_in + (off_t)len)
-		return -EINVAL;
-	buf = malloc(chunk);
-	if (!buf)
-		return -ENOMEM;
-	/* Data segments are copied; a hole becomes zeros, or stays a hole
-	 * where the destination grows. */
-	while (done < len) {
-		off_t pos = off_in + (off_t)done, data, hole;
-		size_t n;
-		ssize_t r;
-
-		data = daxfs_lseek(fs, ino_in, pos, SEEK_DATA);
-		if (data == -ENXIO) {
-			struct stat st;
-			r = daxfs_getattr(fs, ino_in, &st);
-			if (r < 0)
-				goto fail;
-			if (pos >= st.st_size)
-				break;
-			data = st.st_size; /* trailing hole up to EOF */
-		} else if (data < 0) {
-			r = data;
-			goto fail;
-		}
-		if (data > pos) {
-			size_t h = (size_t)(data - pos) < len - done ? (size_t)(data - pos) : len - done;
-			r = copy_hole(fs, ino_out, (uint64_t)off_out + done, h);
-			if (r < 0)
-				goto fail;
-			done += h;
-			continue;
-		}
-		hole = daxfs_lseek(fs, ino_in, pos, SEEK_HOLE);
-		if (hole < 0) {
-			r = hole;
-			goto fail;
-		}
-		n = (size_t)(hole - pos);
-		if (n > len - done)
-			n = len - done;
-		if (n > chunk)
-			n = chunk;
-		r = daxfs_pread(fs, ino_in, buf, n, pos);
-		if (r <= 0) {
-			if (r < 0)
-				goto fail;
-			break;
-		}
-		r = daxfs_write(fs, ino_out, buf, (size_t)r, off_out + (off_t)done, 0);
-		if (r <= 0) {
-			if (r < 0)
-				goto fail;
-			break;
-		}
-		done += (size_t)r;
-		continue;
-fail:
-		free(buf);
-		return done ? (ssize_t)done : r;
+	if (fs->readonly)
+		return -EROFS;
+	ret = get_reg(fs, ino_in, &in);
+	if (ret)
+		return ret;
+	ret = get_reg(fs, ino_out, &out);
+	if (ret) {
+		dx_iput(fs, in);
+		return ret;
 	}
-	free(buf);
-	return (ssize_t)done;
+	v[0] = in;
+	v[1] = out;
+	dx_lock_inodes(v, 2); /* the same inode once */
+	size = in->d->size;
+	n = (uint64_t)off_in < size ? size - (uint64_t)off_in : 0;
+	if (n > len)
+		n = len;
+	/* Overlapping ranges of one file are refused as Linux does, after
+	 * the shortening to the source's end. */
+	if (in == out && n && (uint64_t)off_in < (uint64_t)off_out + n &&
+	    (uint64_t)off_out < (uint64_t)off_in + n) {
+		ret = -EINVAL;
+	} else if (n) {
+		struct src s = {iov, 0, fs->zero};
+
+		n = map_read(fs, in, (uint64_t)off_in, n < COPY_MAX ? n : COPY_MAX, iov, &cnt);
+		ret = reply_checked(fs, in, (ssize_t)n, iov, &cnt);
+		s.iovcnt = cnt;
+		if (ret > 0)
+			ret = write_locked(fs, out, &s, (size_t)n, (uint64_t)off_out);
+	}
+	dx_unlock_inodes(v, 2);
+	dx_iput(fs, out);
+	dx_iput(fs, in);
+	return ret;
 }
 
 DX_EXPORT int daxfs_fsync(struct daxfs *fs, uint64_t ino, int datasync)

@@ -543,7 +543,7 @@ static void test_truncate(void)
 
 static void test_enospc(const char *pool)
 {
-	uint64_t big, small, empty, base;
+	uint64_t big, small, empty, holes, base;
 	char *buf = malloc(1 << 20), *snap1, *snap2, blk[BLK];
 	ssize_t r;
 	off_t off = 0;
@@ -555,7 +555,13 @@ static void test_enospc(const char *pool)
 	small = mkfile("small");
 	empty = mkfile("empty");
 	big = mkfile("big");
+	holes = mkfile("holes");
 	t_pattern(blk, BLK, 3);
+	/* holes: one block, then holes up to 5 blocks. */
+	daxfs_write(fs, holes, blk, BLK, 0, 0);
+	daxfs_write(fs, holes, blk, 1, 2 * BLK - 1, 0);
+	daxfs_setattr(fs, holes, &(struct daxfs_setattr){.valid = DX_SET_SIZE, .size = 5 * BLK},
+		      &t_cred, NULL);
 	for (int i = 0; i < 4; i++)
 		daxfs_write(fs, small, blk, BLK, i * BLK, 0);
 	t_pattern(buf, 1 << 20, 4);
@@ -587,6 +593,10 @@ static void test_enospc(const char *pool)
 	T_EQ(daxfs_write(fs, small, buf, 100, 100 * BLK, 0), -ENOSPC,
 	     "write into a hole past EOF: ENOSPC");
 	T_EQ(daxfs_fallocate(fs, empty, 0, 0, BLK), -ENOSPC, "fallocate: ENOSPC");
+	T_EQ(daxfs_copy_file_range(fs, small, 0, empty, 0, 2 * BLK, 0), -ENOSPC,
+	     "copy_file_range into an empty file: ENOSPC");
+	T_EQ(daxfs_copy_file_range(fs, holes, BLK, empty, 0, 2 * BLK, 0), -ENOSPC,
+	     "copy_file_range of data and holes into an empty file: ENOSPC");
 	snap2 = t_snapshot(fs);
 	T(!strcmp(snap1, snap2), "  the failed calls changed nothing");
 	if (strcmp(snap1, snap2))
@@ -607,10 +617,23 @@ static void test_enospc(const char *pool)
 		  "  the backed part was written");
 	}
 	T_EQ(daxfs_write(fs, small, buf, BLK, 0, 0), BLK, "overwrites still work when full");
+	T_EQ(daxfs_copy_file_range(fs, holes, 2 * BLK, empty, 0, 3 * BLK, 0), 3 * BLK,
+	     "copy_file_range of holes only, when full");
+	T(fsize(empty) == 3 * BLK && fblocks(empty) == 0, "  the size grew, no block taken");
+	T_EQ(daxfs_copy_file_range(fs, small, 0, holes, BLK, 2 * BLK, 0), BLK,
+	     "copy_file_range over a backed block and into a hole: short at the hole");
+	{
+		char rb[BLK];
+		T(daxfs_pread(fs, holes, rb, BLK, BLK) == BLK && !memcmp(rb, buf, BLK),
+		  "  the backed block was written");
+	}
+	T_EQ(daxfs_copy_file_range(fs, empty, 0, empty, 3 * BLK, 10, 0), 10,
+	     "a hole onto the end of the same file, when full");
 	T_EQ(t_fsck(fs, false), 0, "  the full pool is consistent");
 
 	T_EQ(daxfs_unlink(fs, DX_ROOT_INO, "big"), 0, "unlink the big file");
-	T_EQ(free_blocks(), base - 4 - 1, "  its blocks are free (4 of small, 1 directory block)");
+	T_EQ(free_blocks(), base - 4 - 2 - 1,
+	     "  its blocks are free (4 of small, 2 of holes, 1 directory block)");
 	T_EQ(daxfs_write(fs, empty, buf, 100, 0, 0), 100, "  writes work again");
 	T_EQ(t_fsck(fs, false), 0, "  pool consistent");
 	free(snap1);
@@ -679,6 +702,105 @@ static void test_release_long_chain(const char *pool)
 	fs = save;
 }
 
+/*
+ * copy_file_range: one gathered write of the destination (file.c).  Holes
+ * of the source stay holes where the destination has them, read as zeros
+ * where it has blocks; a source in more pieces than one read's iovecs is
+ * copied in several calls; same-file overlaps are refused.
+ */
+static void test_copy(void)
+{
+	enum { PIECES = 600 };
+	uint64_t src = mkfile("copy-src"), dst = mkfile("copy-dst"), frag = mkfile("copy-frag");
+	uint64_t dst2 = mkfile("copy-dst2");
+	size_t size = 4 * BLK + 100, fsz = 2 * PIECES * BLK;
+	unsigned char *model = calloc(1, fsz), *m2 = calloc(1, fsz), blk[BLK];
+	char *snap1, *snap2;
+	struct stat st;
+	ssize_t r;
+	size_t done;
+
+	/* src: a block, three holes, 100 bytes. */
+	t_pattern(model, BLK, 21);
+	t_pattern(model + 4 * BLK, 100, 22);
+	T_EQ(daxfs_write(fs, src, model, BLK, 0, 0), BLK, "copy: write the source's first block");
+	T_EQ(daxfs_write(fs, src, model + 4 * BLK, 100, 4 * BLK, 0), 100, "  and its tail");
+	T_EQ(daxfs_copy_file_range(fs, src, 0, dst, 0, SIZE_MAX, 0), (ssize_t)size,
+	     "copy a sparse file whole (len SIZE_MAX: to the source's end)");
+	T(matches(dst, model, size), "  content, holes as zeros");
+	T_EQ(fblocks(dst), 2, "  the holes stayed holes: 2 blocks");
+	T(nextents(dst) >= 0, "  the extent map is sound");
+
+	/* Over a destination that has every block: zeros land in them. */
+	t_pattern(m2, 5 * BLK, 23);
+	T_EQ(daxfs_write(fs, dst2, m2, 5 * BLK, 0, 0), 5 * BLK, "a destination of 5 blocks");
+	T_EQ(daxfs_copy_file_range(fs, src, 0, dst2, 0, size, 0), (ssize_t)size,
+	     "copy the sparse file over it");
+	memcpy(m2, model, size);
+	T(matches(dst2, m2, 5 * BLK), "  the source's holes read as zeros, the rest kept");
+	T_EQ(fblocks(dst2), 5, "  no block added or removed");
+
+	/* A hole onto a hole past the end: only the size grows. */
+	T_EQ(daxfs_copy_file_range(fs, src, BLK, dst, 8 * BLK, 2 * BLK, 0), 2 * BLK,
+	     "copy a hole past the destination's end");
+	T_EQ(fsize(dst), 10 * BLK, "  the size grows");
+	T_EQ(fblocks(dst), 2, "  no block allocated");
+	memset(model + size, 0, 10 * BLK - size);
+	T(matches(dst, model, 10 * BLK), "  reads as zeros");
+
+	/* The same file. */
+	T_EQ(daxfs_copy_file_range(fs, src, 0, src, BLK / 2, BLK, 0), -EINVAL,
+	     "same file, overlapping ranges: EINVAL");
+	T_EQ(daxfs_copy_file_range(fs, src, 4 * BLK, src, 4 * BLK + 100, BLK, 0), 100,
+	     "same file, touching after the shortening to its end: copied");
+	memcpy(model + 4 * BLK + 100, model + 4 * BLK, 100);
+	T_EQ(daxfs_copy_file_range(fs, src, 0, src, 2 * BLK, BLK, 0), BLK,
+	     "same file, into its own hole");
+	memcpy(model + 2 * BLK, model, BLK);
+	T(matches(src, model, 4 * BLK + 200), "  content");
+	T_EQ(fblocks(src), 3, "  one block added");
+
+	/* Refusals change nothing. */
+	snap1 = t_snapshot(fs);
+	T_EQ(daxfs_copy_file_range(fs, src, 0, dst, 0, BLK, 1), -EINVAL, "flags: EINVAL");
+	T_EQ(daxfs_copy_file_range(fs, src, -1, dst, 0, BLK, 0), -EINVAL, "off_in < 0: EINVAL");
+	T_EQ(daxfs_copy_file_range(fs, src, 0, dst, -1, BLK, 0), -EINVAL, "off_out < 0: EINVAL");
+	T_EQ(daxfs_copy_file_range(fs, src, 0, DX_ROOT_INO, 0, BLK, 0), -EISDIR,
+	     "into a directory: EISDIR");
+	T_EQ(daxfs_copy_file_range(fs, src, 1 << 20, dst, 0, BLK, 0), 0, "at the source's end: 0");
+	T_EQ(daxfs_copy_file_range(fs, src, 0, dst, 0, 0, 0), 0, "len 0: 0");
+	snap2 = t_snapshot(fs);
+	T(!strcmp(snap1, snap2), "  none of them changed anything");
+	free(snap1);
+	free(snap2);
+
+	/* 2 x 600 pieces, more than one read's iovecs: short copies. */
+	memset(model, 0, fsz);
+	for (size_t i = 0; i < PIECES; i++) {
+		t_pattern(blk, BLK, 100 + i);
+		memcpy(model + 2 * i * BLK, blk, BLK);
+		daxfs_write(fs, frag, blk, BLK, (off_t)(2 * i * BLK), 0);
+		/* Something else between, so no two blocks are adjacent. */
+		daxfs_write(fs, dst2, blk, 1, 5 * BLK + (off_t)i * BLK, 0);
+	}
+	daxfs_setattr(fs, frag, &(struct daxfs_setattr){.valid = DX_SET_SIZE, .size = fsz}, &t_cred,
+		      &st);
+	r = daxfs_copy_file_range(fs, frag, 0, dst, 0, fsz, 0);
+	T(r > 0 && (size_t)r < fsz, "a source of %d pieces: the first call is short (%zd)",
+	  2 * PIECES, r);
+	for (done = r > 0 ? (size_t)r : fsz; done < fsz; done += (size_t)r) {
+		r = daxfs_copy_file_range(fs, frag, (off_t)done, dst, (off_t)done, fsz - done, 0);
+		if (r <= 0)
+			break;
+	}
+	T_EQ(done, fsz, "  the calls copy all of it");
+	T(matches(dst, model, fsz), "  content");
+	T_EQ(fblocks(dst), PIECES, "  one block per data piece");
+	T(nextents(dst) >= 0, "  the extent map is sound");
+	free(model);
+	free(m2);
+}
+
 static void body(void)
 {
 	const char *pool = t_path("pool");
@@ -694,6 +816,7 @@ static void body(void)
 	test_many_extents(pool);
 	test_sparse_1tib(pool);
 	test_efbig();
+	test_copy();
 	T_EQ(t_fsck(fs, false), 0, "pool consistent at the end");
 	daxfs_close(fs);
 	test_enospc(t_path("full"));

@@ -41,11 +41,6 @@ static const struct {
 	int what;
 	const char *why;
 } skip_list[] = {
-	/* Found by this tester, not yet fixed: copy_file_range copies one
-	 * block range per transaction and grows the size with each, so a
-	 * crash leaves a size between the old and the new one (the
-	 * multi-block copy /big -> /A/f2). */
-	{"36-copy", SKIP_CRASH, "copy_file_range is not atomic (reported)"},
 	{NULL, 0, NULL},
 };
 /* clang-format on */
