@@ -30,6 +30,10 @@
 
 struct ct ct;
 
+/* Workloads the run has (counted first), and a progress line every
+ * progress-th one done (0: none). */
+static uint64_t planned, progress;
+
 /*
  * Workloads left out while another change fixes what they find.  Each
  * entry names the pending fix; remove it when that fix is on main.
@@ -167,6 +171,12 @@ static void reap_one(void)
 	if (ct.verbose)
 		fprintf(stderr, "%-44s %8" PRIu64 " states %s\n", kids[i].name, c.states,
 			c.failed ? "FAILED" : "ok");
+	if (progress && ct.workloads % progress == 0) {
+		printf("crashtest: progress: %" PRIu64 " of %" PRIu64 " workloads, %" PRIu64
+		       " crash states, %" PRIu64 " failed\n",
+		       ct.workloads, planned, ct.states, ct.failed);
+		fflush(stdout);
+	}
 	kids[i] = kids[--nkids];
 }
 
@@ -246,8 +256,32 @@ static void cleanup_dir(void)
 	rmdir(ct.dir);
 }
 
+/*
+ * Interrupted (a time limit): the workloads in flight are killed and not
+ * counted, and the counts of those done are the last line.
+ */
 static void on_signal(int sig)
 {
+	char line[200];
+	int n;
+
+	for (int i = 0; i < nkids; i++)
+		kill(kids[i].pid, SIGKILL);
+	for (int i = 0; i < nkids; i++) {
+		waitpid(kids[i].pid, NULL, 0);
+		close(kids[i].fd);
+		snprintf(line, sizeof(line), "%s/live-%d.pool", ct.dir, (int)kids[i].pid);
+		unlink(line);
+		snprintf(line, sizeof(line), "%s/crash-%d.pool", ct.dir, (int)kids[i].pid);
+		unlink(line);
+	}
+	nkids = 0;
+	n = snprintf(line, sizeof(line),
+		     "crashtest: interrupted: %" PRIu64 " workloads, %" PRIu64
+		     " crash states, %" PRIu64 " failed\n",
+		     ct.workloads, ct.states, ct.failed);
+	if (write(1, line, (size_t)n) != n)
+		n = 0;
 	cleanup_dir();
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -260,10 +294,130 @@ static void usage(FILE *f, int status)
 	    "usage: daxfs-crashtest [--full] [--seed N] [--seq2 N] [--random N] [--ops N]\n"
 	    "                       [--subsets N] [--only SUBSTR] [--no-inject] [--inject-only]\n"
 	    "                       [--save DIR] [--replay FILE] [--jobs N] [--rec-samples N]\n"
-	    "                       [--delete-every N] [--no-delete] [--expect-failures] [-v]\n"
+	    "                       [--delete-every N] [--no-delete] [--expect-failures]\n"
+	    "                       [--progress N] [-v]\n"
 	    "Crash states at every fence of ACE-style workloads, and injected\n"
 	    "allocation and journal-room failures; see docs/crash-consistency.md.\n");
 	exit(status);
+}
+
+/* What a run covers (see usage() and docs/crash-consistency.md). */
+struct plan {
+	bool full, crash, inject;
+	const char *only;
+	long seq2, nrandom, maxops;
+};
+
+/* Start w, or only count it when dry; returns the count (1). */
+static uint64_t start(const struct workload *w, bool crash, bool inject, bool dry)
+{
+	if (!dry)
+		run_isolated(w, crash, inject);
+	return 1;
+}
+
+/* A seq-2 workload of pair p on pool v, first_crashed as given. */
+static void make_pair(struct workload *w, const struct op *fixed, size_t nfixed, size_t pair,
+		      enum variant v, size_t first_crashed, struct op *o)
+{
+	size_t idx[2] = {pair / nfixed, pair % nfixed};
+	const struct op *po[2] = {&fixed[idx[0]], &fixed[idx[1]]};
+
+	o[0] = fixed[idx[0]];
+	o[1] = fixed[idx[1]];
+	*w = (struct workload){v, false, 2, o, "", first_crashed};
+	name_seq(w, po, idx);
+}
+
+/*
+ * Every workload of the plan, in order: started (or only counted when
+ * nskipped is NULL).  Returns how many, UINT64_MAX when out of memory.
+ */
+static uint64_t schedule(const struct plan *pl, uint64_t *nskipped)
+{
+	const struct op *fixed;
+	size_t nfixed = wl_fixed_ops(&fixed), npairs = nfixed * nfixed;
+	bool dry = !nskipped, crash = pl->crash, inject = pl->inject;
+	const char *only = pl->only;
+	uint64_t n = 0, rng = 0x5eed2;
+	uint8_t *sampled = calloc(npairs, 1);
+
+	if (!sampled)
+		return UINT64_MAX;
+	/* seq-1: every operation, on every variant, with and without fsync. */
+	for (size_t i = 0; i < nfixed; i++)
+		for (int v = 0; v < V_NVARIANTS; v++)
+			for (int fs = 0; fs < 2; fs++) {
+				struct op o = fixed[i];
+				const struct op *po = &fixed[i];
+				struct workload w = {(enum variant)v, fs, 1, &o, "", 0};
+				name_seq(&w, &po, &i);
+				if (only && !strstr(w.name, only))
+					continue;
+				int sk = skipped(w.name);
+				if (!dry)
+					*nskipped += sk != 0;
+				/* Errors do not depend on fsync: inject once. */
+				if ((crash && !(sk & SKIP_CRASH)) ||
+				    (inject && !fs && !(sk & SKIP_INJECT)))
+					n += start(&w, crash && !(sk & SKIP_CRASH),
+						   inject && !fs && !(sk & SKIP_INJECT), dry);
+			}
+	/* seq-2, the default's fixed sample (the same every run), each pair
+	 * on one of the pools, both ops crashed; --full runs it too. */
+	for (long k = 0; pl->seq2 >= 0 && k < pl->seq2; k++) {
+		size_t pair = wl_rand(&rng) % npairs;
+		struct op o[2];
+		struct workload w;
+
+		make_pair(&w, fixed, nfixed, pair, (enum variant)(pair % V_NVARIANTS), 0, o);
+		if (w.variant == V_PLAIN)
+			sampled[pair] = 1;
+		if ((only && !strstr(w.name, only)) || (skipped(w.name) & SKIP_CRASH)) {
+			if (!dry)
+				*nskipped += !only;
+			continue;
+		}
+		n += start(&w, crash, false, dry);
+	}
+	/* --full: every ordered pair on the plain pool (those the sample ran
+	 * there aside), crashing the second op only: the first op's states
+	 * are seq-1's (the same tree, the same op, the same pool). */
+	for (size_t pair = 0; pl->full && pair < npairs; pair++) {
+		struct op o[2];
+		struct workload w;
+
+		if (sampled[pair])
+			continue;
+		make_pair(&w, fixed, nfixed, pair, V_PLAIN, 1, o);
+		if ((only && !strstr(w.name, only)) || (skipped(w.name) & SKIP_CRASH)) {
+			if (!dry)
+				*nskipped += !only;
+			continue;
+		}
+		n += start(&w, crash, false, dry);
+	}
+	free(sampled);
+	/* Seeded random workloads of 50..maxops operations. */
+	for (long r = 0; r < pl->nrandom; r++) {
+		uint64_t rr = ct.seed * 7919 + (uint64_t)r;
+		size_t nops =
+		    50 + (pl->maxops > 50 ? wl_rand(&rr) % (uint64_t)(pl->maxops - 49) : 0);
+		struct op *ops = calloc(nops, sizeof(*ops));
+		struct workload w = {(enum variant)(r % V_NVARIANTS), r % 2 == 1, nops, ops, "", 0};
+		if (!ops)
+			return UINT64_MAX;
+		for (size_t i = 0; i < nops; i++)
+			wl_random_op(&rr, &ops[i]);
+		snprintf(w.name, sizeof(w.name), "random:seed=%" PRIu64 ",n=%ld,ops=%zu/%s",
+			 ct.seed, r, nops, vname[w.variant]);
+		if ((!only || strstr(w.name, only)) && !(skipped(w.name) & SKIP_CRASH))
+			n += start(&w, crash, false, dry);
+		free(ops);
+	}
+	if (!dry)
+		reap_all();
+	return n;
 }
 
 int main(int argc, char **argv)
@@ -286,9 +440,9 @@ int main(int argc, char **argv)
 					   {"expect-failures", no_argument, 0, 'X'},
 					   {"rec-samples", required_argument, 0, 'C'},
 					   {"delete-every", required_argument, 0, 'E'},
+					   {"progress", required_argument, 0, 'P'},
 					   {0, 0, 0, 0}};
-	const struct op *fixed;
-	size_t nfixed = wl_fixed_ops(&fixed);
+	struct plan pl;
 	long seq2 = 40, nrandom = 1, maxops = 60;
 	bool full = false, inject = true, crash = true, expect_failures = false;
 	const char *only = NULL, *replay = NULL;
@@ -305,11 +459,12 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'F':
+			/* What the default runs, every other pair on the
+			 * plain pool, five more random workloads. */
 			full = true;
-			seq2 = -1;
-			nrandom = 12;
-			maxops = 500;
-			ct.random_subsets = 24;
+			nrandom = 6;
+			if (!progress)
+				progress = 100;
 			break;
 		case 's':
 			ct.seed = strtoull(optarg, NULL, 0);
@@ -359,6 +514,9 @@ int main(int argc, char **argv)
 		case 'E':
 			ct.delete_every = atoi(optarg);
 			break;
+		case 'P':
+			progress = strtoull(optarg, NULL, 0);
+			break;
 		case 'h':
 			usage(stdout, 0);
 			break;
@@ -390,70 +548,20 @@ int main(int argc, char **argv)
 		return ret;
 	}
 
-	/* seq-1: every operation, on every variant, with and without fsync. */
-	for (size_t i = 0; i < nfixed; i++)
-		for (int v = 0; v < V_NVARIANTS; v++)
-			for (int fs = 0; fs < 2; fs++) {
-				struct op o = fixed[i];
-				const struct op *po = &fixed[i];
-				struct workload w = {(enum variant)v, fs, 1, &o, ""};
-				name_seq(&w, &po, &i);
-				if (only && !strstr(w.name, only))
-					continue;
-				int sk = skipped(w.name);
-				nskipped += sk != 0;
-				/* Errors do not depend on fsync: inject once. */
-				if ((crash && !(sk & SKIP_CRASH)) ||
-				    (inject && !fs && !(sk & SKIP_INJECT)))
-					run_isolated(&w, crash && !(sk & SKIP_CRASH),
-						     inject && !fs && !(sk & SKIP_INJECT));
-			}
-	/* seq-2: ordered pairs, all of them with --full, else a fixed
-	 * sample (the same every run). */
-	{
-		uint64_t rng = 0x5eed2;
-		size_t npairs = nfixed * nfixed, want = seq2 < 0 ? npairs : (size_t)seq2;
-		for (size_t p = 0, done = 0; p < npairs && done < want; p++) {
-			size_t pair = seq2 < 0 ? p : wl_rand(&rng) % npairs, idx[2];
-			struct op o[2];
-			const struct op *po[2];
-			struct workload w = {V_PLAIN, false, 2, o, ""};
-			idx[0] = pair / nfixed;
-			idx[1] = pair % nfixed;
-			o[0] = fixed[idx[0]];
-			o[1] = fixed[idx[1]];
-			po[0] = &fixed[idx[0]];
-			po[1] = &fixed[idx[1]];
-			/* --full: every variant of each pair. */
-			for (int v = 0; v < (full ? V_NVARIANTS : 1); v++) {
-				w.variant = (enum variant)(full ? v : (int)(pair % V_NVARIANTS));
-				name_seq(&w, po, idx);
-				if ((only && !strstr(w.name, only)) ||
-				    (skipped(w.name) & SKIP_CRASH)) {
-					nskipped += !only;
-					continue;
-				}
-				run_isolated(&w, crash, false);
-			}
-			done++;
-		}
-	}
-	/* Seeded random workloads of 50..maxops operations. */
-	for (long n = 0; n < nrandom; n++) {
-		uint64_t rng = ct.seed * 7919 + (uint64_t)n;
-		size_t nops = 50 + (maxops > 50 ? wl_rand(&rng) % (uint64_t)(maxops - 49) : 0);
-		struct op *ops = calloc(nops, sizeof(*ops));
-		struct workload w = {(enum variant)(n % V_NVARIANTS), n % 2 == 1, nops, ops, ""};
-		if (!ops)
-			return 2;
-		for (size_t i = 0; i < nops; i++)
-			wl_random_op(&rng, &ops[i]);
-		snprintf(w.name, sizeof(w.name), "random:seed=%" PRIu64 ",n=%ld,ops=%zu/%s",
-			 ct.seed, n, nops, vname[w.variant]);
-		if ((!only || strstr(w.name, only)) && !(skipped(w.name) & SKIP_CRASH))
-			run_isolated(&w, crash, false);
-		free(ops);
-	}
+	pl.full = full;
+	pl.crash = crash;
+	pl.inject = inject;
+	pl.only = only;
+	pl.seq2 = seq2;
+	pl.nrandom = nrandom;
+	pl.maxops = maxops;
+	/* A dry pass counts the workloads, for the progress lines. */
+	planned = schedule(&pl, NULL);
+	if (progress)
+		printf("crashtest: %" PRIu64 " workloads to run\n", planned);
+	fflush(stdout);
+	if (schedule(&pl, &nskipped) == UINT64_MAX)
+		return 2;
 	reap_all();
 	cleanup_dir();
 	if (nskipped)

@@ -62,6 +62,9 @@ struct workload {
 	size_t nops;
 	struct op *ops;
 	char name[96];
+	/* Ops before it run without their crash states tested: another
+	 * workload tests the same states (--full's seq-2: seq-1's). */
+	size_t first_crashed;
 };
 
 struct wl_run {
