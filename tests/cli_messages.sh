@@ -68,6 +68,14 @@ expect "collapse, not daxfs" "$T/plain" "daxfsctl: $T/plain: not on a daxfs moun
 	"$DX_CTL" collapse "$T/plain" 0 4096
 expect "info, not daxfs" "$T/plain" "daxfsctl: $T/plain: not on a daxfs mount" \
 	"$DX_CTL" info "$T/plain"
+for c in pins leases stats; do
+	expect "$c, not daxfs" "$T/plain" "daxfsctl: $T/plain: not on a daxfs mount" \
+		"$DX_CTL" "$c" "$T/plain"
+done
+expect "map, not daxfs" "$T/plain" "daxfsctl: $T/plain: not on a daxfs mount" \
+	"$DX_CTL" map "$T/plain" 0 4096
+expect "lease, not daxfs" "$T/plain" "daxfsctl: $T/plain: not on a daxfs mount" \
+	"$DX_CTL" lease --hold 0 "$T/plain"
 
 # dma past the end: refused before anything moves (with 1 MiB chunks the
 # first two would fit in this 2.5 MiB file).

@@ -295,7 +295,7 @@ static int cmd_map(int argc, char **argv)
 	if (ioctl(fd, DAXFS_IOC_MAP, &m) < 0) {
 		int e = errno;
 		close(fd);
-		return die("map", e);
+		return e == ENOTTY ? not_daxfs(argv[optind]) : die("map", e);
 	}
 	printf("mapping %" PRIu64 ": %" PRIu64 " bytes at %" PRIu64 " in %u extent%s\n", m.id,
 	       m.length, m.offset, m.nextents, m.nextents == 1 ? "" : "s");
@@ -388,7 +388,7 @@ static int cmd_pins(int argc, char **argv)
 			int e = errno;
 			close(fd);
 			json_object_put(arr);
-			return die("pins", e);
+			return e == ENOTTY ? not_daxfs(argv[1]) : die("pins", e);
 		}
 		for (uint32_t i = 0; i < p.count; i++) {
 			const struct daxfs_pin_info *q = &p.pin[i];
@@ -532,9 +532,14 @@ static int cmd_lease(int argc, char **argv)
 	if (fd < 0)
 		return die(argv[optind], errno);
 	if (daxfs_lease_take(fd, DAXFS_LEASE_WRITE | (excl ? DAXFS_LEASE_EXCLUSIVE : 0)) < 0) {
-		fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+		int e = errno;
+
+		if (e == ENOTTY)
+			ret = not_daxfs(argv[optind]);
+		else
+			ret = (fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg()), 1);
 		close(fd);
-		return 1;
+		return ret;
 	}
 	printf("lease taken%s\n", excl ? " (exclusive)" : "");
 	if (map) {
@@ -631,7 +636,7 @@ static int cmd_leases(int argc, char **argv)
 			int e = errno;
 			close(fd);
 			json_object_put(arr);
-			return die("leases", e);
+			return e == ENOTTY ? not_daxfs(argv[1]) : die("leases", e);
 		}
 		for (uint32_t i = 0; i < l.count; i++) {
 			const struct daxfs_lease_info *q = &l.lease[i];
