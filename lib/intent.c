@@ -122,6 +122,14 @@ static int shift_range(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint6
 		uint64_t next;
 		int ret = dx_xmap_shift(fs, ip, from, to, delta, &next);
 
+		if (!ret) {
+			/* Done: the cursor says so in the same transaction,
+			 * or a crash after a commit that the closing steps
+			 * may still need (run_steps) would shift the last
+			 * share again.  (dx_xmap_shift left room for this.) */
+			dx_tx_add(fs, &d->intent.cursor, sizeof(d->intent.cursor));
+			d->intent.cursor = delta < 0 ? to : from;
+		}
 		if (ret != -EAGAIN)
 			return ret;
 		if (fresh(fs))

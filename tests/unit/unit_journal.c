@@ -657,17 +657,23 @@ static long op_extend_prealloc(struct daxfs *fs)
  * transactions; recovery of the crash images runs with the whole one. */
 #define SMALL_JOURNAL (8192 + 1200)
 
-static long big_change(struct daxfs *fs, const char *what, long (*fn)(struct daxfs *fs))
+static long big_change_in(struct daxfs *fs, const char *what, long (*fn)(struct daxfs *fs),
+			  size_t limit)
 {
 	uint64_t seq = fs->jr.hdr->seq;
 	long ret;
 
-	fs->jr.limit = SMALL_JOURNAL;
+	fs->jr.limit = limit;
 	ret = fn(fs);
 	fs->jr.limit = 0;
 	T(fs->jr.hdr->seq - seq >= 2, "  %s takes %llu transactions", what,
 	  (unsigned long long)(fs->jr.hdr->seq - seq));
 	return ret;
+}
+
+static long big_change(struct daxfs *fs, const char *what, long (*fn)(struct daxfs *fs))
+{
+	return big_change_in(fs, what, fn, SMALL_JOURNAL);
 }
 
 static long do_big_truncate(struct daxfs *fs)
@@ -713,6 +719,23 @@ static long do_big_collapse(struct daxfs *fs)
 static long op_big_collapse(struct daxfs *fs)
 {
 	return big_change(fs, "the collapse", do_big_collapse);
+}
+
+/* A journal size at which (with today's entry sizes) the shift of a
+ * collapse ends just short of the room its closing steps need, so that
+ * these commit apart from it: the commit of the shift must already say
+ * that it is done, or a crash before the closing commit shifts the last
+ * share twice. */
+#define CLOSE_APART_JOURNAL (8192 + 1108)
+
+static long do_collapse_close_apart(struct daxfs *fs)
+{
+	return daxfs_fallocate(fs, frag3, FALLOC_FL_COLLAPSE_RANGE, 2 * BLK, 2 * BLK);
+}
+
+static long op_collapse_close_apart(struct daxfs *fs)
+{
+	return big_change_in(fs, "the collapse", do_collapse_close_apart, CLOSE_APART_JOURNAL);
 }
 
 static long do_big_insert(struct daxfs *fs)
@@ -1077,6 +1100,7 @@ static void body(void)
 	    {.name = "punch over many transactions", .fn = op_big_punch},
 	    {.name = "zero range over many transactions", .fn = op_big_zero},
 	    {.name = "collapse over many transactions", .fn = op_big_collapse},
+	    {.name = "collapse whose closing steps commit apart", .fn = op_collapse_close_apart},
 	    {.name = "insert over many transactions", .fn = op_big_insert},
 	    {.name = "preallocation over many transactions", .fn = op_big_prealloc},
 	    {.name = "unlink of a file with 20 extents", .fn = op_unlink_big},
