@@ -118,10 +118,21 @@ static uint64_t backed_end(const struct daxfs *fs, uint64_t b, uint64_t to)
 	return e < to ? e : to;
 }
 
-/* Set or clear bits [b, b+len), logging the words first. */
-static void bits_change(struct daxfs *fs, uint64_t b, uint64_t len, bool set)
+/* The bitmap words that hold bits [b, b+len). */
+static void *bits_words(struct daxfs *fs, uint64_t b, uint64_t len, size_t *bytes)
 {
 	uint64_t w0 = b >> 6, w1 = (b + len - 1) >> 6;
+
+	*bytes = (w1 - w0 + 1) * sizeof(uint64_t);
+	return &fs->bitmap[w0];
+}
+
+/* Set or clear bits [b, b+len), logging the words first unless the
+ * caller did (and sealed) that already. */
+static void bits_change(struct daxfs *fs, uint64_t b, uint64_t len, bool set, bool logged)
+{
+	size_t bytes;
+	void *w;
 
 	/* Callers pass validated runs; never write outside the bitmap. */
 	if (!dx_v_data_range(&fs->sb, b, len)) {
@@ -130,7 +141,9 @@ static void bits_change(struct daxfs *fs, uint64_t b, uint64_t len, bool set)
 		       (unsigned long long)b, (unsigned long long)len);
 		return;
 	}
-	dx_tx_add(fs, &fs->bitmap[w0], (w1 - w0 + 1) * sizeof(uint64_t));
+	w = bits_words(fs, b, len, &bytes);
+	if (!logged)
+		dx_tx_add(fs, w, bytes);
 	for (uint64_t i = b; i < b + len;) {
 		uint64_t bit = i & 63, n = 64 - bit < b + len - i ? 64 - bit : b + len - i;
 		uint64_t mask = (n == 64 ? ~0ULL : ((1ULL << n) - 1)) << bit;
@@ -159,7 +172,7 @@ uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_
 	if (want > fs->free_blocks)
 		want = fs->free_blocks;
 	e = find_set(fs->bitmap, b, backed_end(fs, b, b + want < hi ? b + want : hi));
-	bits_change(fs, b, e - b, true);
+	bits_change(fs, b, e - b, true, false);
 	fs->free_blocks -= e - b;
 	fs->block_hint = e < hi ? e : lo;
 	*pblk = b;
@@ -188,7 +201,17 @@ void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len)
 		jr->frees_cap = nc;
 	}
 	jr->frees[jr->nfrees++] = (struct dx_range){(void *)(uintptr_t)pblk, (size_t)len};
-	jr->frees_cost += dx_tx_cost((((pblk + len - 1) >> 6) - (pblk >> 6) + 1) * 8);
+	/* The words are logged now, unsealed (the bits change at commit,
+	 * after a seal): the transaction's next fence covers them with its
+	 * other entries, where logging them at commit would cost one more.
+	 * They hold the bytes from before the transaction either way (an
+	 * allocation into the same word logged it first, or will find it
+	 * logged). */
+	{
+		size_t bytes;
+		void *w = bits_words(fs, pblk, len, &bytes);
+		dx_tx_log(fs, w, bytes);
+	}
 }
 
 /*
@@ -202,7 +225,7 @@ static void free_unpinned(struct daxfs *fs, uint64_t b, uint64_t n)
 	uint64_t run = 0;
 
 	if (!dx_pinned_range(fs, b, n) || dx_fault(fs, DX_FAULT_SKIP_BUSY_CHECK)) {
-		bits_change(fs, b, n, false);
+		bits_change(fs, b, n, false, true);
 		fs->free_blocks += n;
 		return;
 	}
@@ -218,7 +241,7 @@ static void free_unpinned(struct daxfs *fs, uint64_t b, uint64_t n)
 			       (unsigned long long)i);
 		}
 		if (run) {
-			bits_change(fs, i - run, run, false);
+			bits_change(fs, i - run, run, false, true);
 			fs->free_blocks += run;
 		}
 		run = 0;
@@ -229,17 +252,19 @@ void dx_alloc_apply_frees(struct daxfs *fs)
 {
 	struct dx_journal *jr = &fs->jr;
 
+	/* dx_free_blocks logged the words; fence them if nothing did. */
+	if (jr->nfrees)
+		dx_tx_seal(fs);
 	for (size_t i = 0; i < jr->nfrees; i++) {
 		uint64_t b = (uint64_t)(uintptr_t)jr->frees[i].p, n = jr->frees[i].len;
 		if (fs->pins)
 			free_unpinned(fs, b, n);
 		else
-			bits_change(fs, b, n, false);
+			bits_change(fs, b, n, false, true);
 		if (!fs->pins)
 			fs->free_blocks += n;
 	}
 	jr->nfrees = 0;
-	jr->frees_cost = 0;
 }
 
 /*

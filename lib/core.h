@@ -95,6 +95,8 @@ struct dx_range {
 	size_t len;
 };
 
+#define DX_TX_RECENT 16
+
 struct dx_journal {
 	struct dx_journal_hdr *hdr;
 	char *area;		/* entries start here */
@@ -106,11 +108,17 @@ struct dx_journal {
 	/* Ranges to flush at commit: logged ones and touched ones. */
 	struct dx_range *flush;
 	size_t nflush, flush_cap;
+	/* Undo entries written and flushed but not fenced yet (dx_tx_log):
+	 * the next dx_tx_seal or dx_tx_add fences them. */
+	bool unsealed;
+	/* The last ranges logged or touched, newest at recent_next - 1: a
+	 * range inside one of them needs no entry of its own. */
+	struct dx_range recent[DX_TX_RECENT];
+	unsigned nrecent, recent_next;
 	/* Frees are applied at commit so that no block freed by a
 	 * transaction is handed out again before that transaction commits. */
 	struct dx_range *frees;	/* p = (void *)pblk, len = nblocks */
 	size_t nfrees, frees_cap;
-	size_t frees_cost;	/* journal bytes the deferred frees will log */
 	/* Inode slots freed by this transaction, released at commit. */
 	uint64_t *ifrees;
 	size_t nifrees, ifrees_cap;
@@ -374,8 +382,17 @@ int dx_journal_init(struct daxfs *fs);
 void dx_journal_fini(struct daxfs *fs);
 int dx_journal_recover(struct daxfs *fs);
 void dx_tx_begin(struct daxfs *fs);
-/* Save the old bytes of [p, p+len) before changing them. */
+/* Save the old bytes of [p, p+len) before changing them (dx_tx_log, then
+ * dx_tx_seal: the entry is durable when it returns). */
 void dx_tx_add(struct daxfs *fs, const void *p, size_t len);
+/* Save the old bytes of [p, p+len), not fenced yet: nothing may be stored
+ * into the range before the next dx_tx_seal (or a dx_tx_add, which seals).
+ * Logging the ranges an operation will change first and sealing once costs
+ * one fence where a dx_tx_add per range costs one each.  Logging a range
+ * that is not changed after all is harmless. */
+void dx_tx_log(struct daxfs *fs, const void *p, size_t len);
+/* Fence the entries dx_tx_log wrote (nothing to do if none). */
+void dx_tx_seal(struct daxfs *fs);
 /* [p, p+len) will be written and must be persistent at commit, but its old
  * bytes need not come back on a rollback (e.g. a slot being brought to life:
  * the field that marks it live is logged, the rest is touched). */
@@ -431,6 +448,10 @@ void dx_now(struct dx_time *t);
 struct dx_time dx_inode_time(const struct dx_inode *d, const struct dx_time *t);
 /* In a transaction: set and log a timestamp. */
 void dx_touch_time(struct daxfs *fs, struct dx_time *t, const struct dx_time *now);
+/* In a transaction: dx_tx_log (unsealed) the fields of ip that a namespace
+ * change stores, nlink through ctime, and with map also its inline extent
+ * slots and ext_next (a directory about to grow by a block). */
+void dx_log_inode(struct daxfs *fs, struct dx_ino *ip, bool map);
 /* In a transaction: a new inode with mode/owner; returns NULL when full. */
 struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t gid, dev_t rdev);
 /* Open-file references (an open file keeps an unlinked inode alive). */
@@ -498,6 +519,9 @@ int dx_dir_reserve(struct daxfs *fs, struct dx_ino *dp);
 int dx_dir_add(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len, uint64_t ino,
 	       uint8_t type);
 void dx_dir_remove(struct daxfs *fs, struct dx_ino *dp, uint32_t slot);
+/* After dx_dir_reserve: the slot the next dx_dir_add fills (to log it
+ * ahead, with the other entries of its transaction). */
+struct dx_dirent *dx_dir_next_slot(struct dx_ino *dp);
 /* In a transaction: point an existing entry at another inode. */
 void dx_dir_retarget(struct daxfs *fs, struct dx_dirent *de, uint64_t ino, uint8_t type);
 uint8_t dx_mode_to_dtype(uint32_t mode);

@@ -263,6 +263,13 @@ int dx_dir_add(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len
 	return 0;
 }
 
+struct dx_dirent *dx_dir_next_slot(struct dx_ino *dp)
+{
+	struct dx_dirindex *d = dp->dir;
+
+	return slot_ptr(d, d->free[d->nfree - 1]);
+}
+
 void dx_dir_remove(struct daxfs *fs, struct dx_ino *dp, uint32_t s)
 {
 	struct dx_dirindex *d = dp->dir;

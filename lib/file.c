@@ -408,7 +408,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 	struct dx_inode *d = ip->d;
 	struct dx_xmap *m = &ip->xmap;
 	uint64_t end, allocated = 0, lo, hi;
-	bool tx = false;
+	bool tx, hole = false;
 	struct dx_time now;
 
 	if (off >= DX_MAX_FILE_SIZE)
@@ -421,11 +421,20 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 
 	/* Any hole to back under the write, or a new size?  Then it is a
 	 * transaction, so that the size and times commit together. */
-	tx = end > d->size;
-	for (struct data_walk w = {s, 0, off, end}; !tx && next_data(&w, &lo, &hi);)
-		tx = has_hole(m, blk_down(lo), blk_up(hi));
+	for (struct data_walk w = {s, 0, off, end}; !hole && next_data(&w, &lo, &hi);)
+		hole = has_hole(m, blk_down(lo), blk_up(hi));
+	tx = hole || end > d->size;
 	if (tx) {
 		dx_tx_begin(fs);
+		/* The inode's undo entry first, unsealed (one entry and one
+		 * fence for the inode, whatever fills the holes): size,
+		 * blocks, the times, and over a hole the inline extent slots
+		 * too.  The block allocation's dx_tx_add, or the one after
+		 * the copy, fences it. */
+		dx_tx_log(fs, &d->size,
+			  (hole ? offsetof(struct dx_inode, intent)
+				: offsetof(struct dx_inode, ctime) + sizeof(d->ctime)) -
+			      offsetof(struct dx_inode, size));
 		for (struct data_walk w = {s, 0, off, end}; next_data(&w, &lo, &hi);) {
 			uint64_t stop =
 			    dx_fill_holes(fs, ip, blk_down(lo), blk_up(hi), off, end, &allocated);
@@ -467,7 +476,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 copied:
 	dx_now(&now);
 	if (tx) {
-		/* size, blocks and the times in one undo entry (one fence). */
+		/* Logged above: this only seals the entry (if nothing did). */
 		dx_tx_add(fs, &d->size,
 			  offsetof(struct dx_inode, ctime) + sizeof(d->ctime) -
 			      offsetof(struct dx_inode, size));
@@ -572,6 +581,9 @@ int dx_prealloc(struct daxfs *fs, struct dx_ino *ip, uint64_t off, uint64_t end,
 		uint64_t allocated = 0, stop;
 
 		dx_tx_begin(fs);
+		/* The inode's entry ahead (see dx_log_inode): its extent
+		 * slots, blocks, size and times share one entry and fence. */
+		dx_log_inode(fs, ip, true);
 		stop = dx_fill_holes(fs, ip, b, e, 0, 0, &allocated);
 		dx_add_blocks(fs, ip, allocated);
 		/* stop may pass e: an extent already there ends beyond it. */

@@ -266,6 +266,14 @@ void dx_touch_time(struct daxfs *fs, struct dx_time *t, const struct dx_time *no
 	*t = *now;
 }
 
+void dx_log_inode(struct daxfs *fs, struct dx_ino *ip, bool map)
+{
+	size_t from = offsetof(struct dx_inode, nlink);
+	size_t to = map ? offsetof(struct dx_inode, intent) : offsetof(struct dx_inode, btime);
+
+	dx_tx_log(fs, (char *)ip->d + from, to - from);
+}
+
 static void to_ts(struct timespec *ts, const struct dx_time *t)
 {
 	ts->tv_sec = t->sec;
@@ -368,6 +376,10 @@ void dx_inode_destroy(struct daxfs *fs, struct dx_ino *ip)
 	dx_wrlock(&ip->lock);
 	for (;;) {
 		dx_tx_begin(fs);
+		/* The whole slot ahead, unsealed: the first dx_tx_add below
+		 * fences it, and the inline extent slots, size and mode then
+		 * need no entries of their own. */
+		dx_tx_log(fs, d, sizeof(*d));
 		ret = dx_xmap_remove(fs, ip, 0, DX_MAX_FILE_BLOCKS, false);
 		if (S_ISDIR(d->mode)) {
 			/* Blocks go from the end: the ones left are 0..n. */

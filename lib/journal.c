@@ -133,17 +133,19 @@ void dx_tx_begin(struct daxfs *fs)
 	fs->jr.seq = fs->jr.hdr->seq;
 	fs->jr.nflush = 0;
 	fs->jr.nfrees = 0;
-	fs->jr.frees_cost = 0;
 	fs->jr.nifrees = 0;
+	fs->jr.unsealed = false;
+	fs->jr.nrecent = 0;
+	fs->jr.recent_next = 0;
 	dx_backing_tx_begin(fs);
 }
 
 size_t dx_tx_room(struct daxfs *fs)
 {
-	/* Keep room for the deferred frees logged at commit, and a little
-	 * for the inode and time stores that close most operations. */
+	/* Keep a little room for the inode and time stores that close most
+	 * operations (the frees log their bitmap words as they are made). */
 	size_t reserve = 8192;
-	size_t used = fs->jr.tail + fs->jr.frees_cost + reserve, room;
+	size_t used = fs->jr.tail + reserve, room;
 	size_t size = fs->jr.limit && fs->jr.limit < fs->jr.size ? fs->jr.limit : fs->jr.size;
 
 	room = used >= size ? 0 : size - used;
@@ -152,7 +154,7 @@ size_t dx_tx_room(struct daxfs *fs)
 		 * (mkfs makes it >= 1 MiB, and no single step needs more than
 		 * a few KiB), so its check cannot fail: only checks after
 		 * something was logged or freed are failed. */
-		if ((fs->jr.tail || fs->jr.frees_cost) && dx_inject_fail(DX_INJECT_TX_ROOM))
+		if (fs->jr.tail && dx_inject_fail(DX_INJECT_TX_ROOM))
 			return 0;
 		if (dx_inject_hook->room_cap) {
 			/* A smaller journal: what this one would leave of the cap. */
@@ -165,13 +167,44 @@ size_t dx_tx_room(struct daxfs *fs)
 	return room;
 }
 
-void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
+/* Remember a range logged or touched, for covered(). */
+static void remember(struct dx_journal *jr, const void *p, size_t len)
+{
+	jr->recent[jr->recent_next] = (struct dx_range){(void *)p, len};
+	jr->recent_next = (jr->recent_next + 1) % DX_TX_RECENT;
+	if (jr->nrecent < DX_TX_RECENT)
+		jr->nrecent++;
+}
+
+/*
+ * Is [p, p+len) inside a range this transaction logged or touched lately?
+ * Then it needs no entry: a logged range's entry already holds the bytes
+ * as they were before the transaction (recovery restores newest first, so
+ * the oldest entry of a byte wins), and a touched range's bytes need not
+ * come back at all (those logged before the touch have their own entry).
+ * Only the last few are searched: a miss costs an entry, never safety.
+ */
+static bool covered(const struct dx_journal *jr, const void *p, size_t len)
+{
+	const char *c = p;
+
+	for (unsigned i = 0; i < jr->nrecent; i++) {
+		const struct dx_range *r =
+		    &jr->recent[(jr->recent_next + DX_TX_RECENT - 1 - i) % DX_TX_RECENT];
+		if (c >= (const char *)r->p && len <= r->len &&
+		    (size_t)(c - (const char *)r->p) <= r->len - len)
+			return true;
+	}
+	return false;
+}
+
+void dx_tx_log(struct daxfs *fs, const void *p, size_t len)
 {
 	struct dx_journal *jr = &fs->jr;
 	struct dx_journal_entry e;
 	char *dst;
 
-	if (!len)
+	if (!len || covered(jr, p, len))
 		return;
 	if (jr->tail + dx_tx_cost(len) > jr->size) {
 		dx_log(fs, DAXFS_LOG_ERR,
@@ -192,16 +225,34 @@ void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
 	} else {
 		dx_memcpy_nodrain(&fs->pc, dst + sizeof(e), p, len);
 	}
+	jr->unsealed = true;
+	jr->tail += dx_tx_cost(len);
+	push_range(&jr->flush, &jr->nflush, &jr->flush_cap, (void *)p, len);
+	remember(jr, p, len);
+}
+
+void dx_tx_seal(struct daxfs *fs)
+{
+	struct dx_journal *jr = &fs->jr;
+
+	if (!jr->unsealed)
+		return;
 	/* Ordering 1: the undo bytes are durable before the range changes. */
 	if (!dx_fault(fs, DX_FAULT_MISSING_DRAIN))
 		dx_drain(&fs->pc);
-	jr->tail += dx_tx_cost(len);
-	push_range(&jr->flush, &jr->nflush, &jr->flush_cap, (void *)p, len);
+	jr->unsealed = false;
+}
+
+void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
+{
+	dx_tx_log(fs, p, len);
+	dx_tx_seal(fs);
 }
 
 void dx_tx_touch(struct daxfs *fs, const void *p, size_t len)
 {
 	push_range(&fs->jr.flush, &fs->jr.nflush, &fs->jr.flush_cap, (void *)p, len);
+	remember(&fs->jr, p, len);
 }
 
 void dx_tx_commit(struct daxfs *fs)
@@ -212,8 +263,11 @@ void dx_tx_commit(struct daxfs *fs)
 	if (jr->tail || jr->nflush) {
 		for (size_t i = 0; i < jr->nflush; i++)
 			dx_flush(&fs->pc, jr->flush[i].p, jr->flush[i].len);
-		/* Ordering 2: everything the transaction wrote is durable ... */
+		/* Ordering 2: everything the transaction wrote is durable
+		 * (and any entry logged but never sealed: its range was not
+		 * stored to) ... */
 		dx_drain(&fs->pc);
+		jr->unsealed = false;
 		/* ... before the commit record (ordering 3). */
 		if (jr->tail)
 			dx_store64_persist(&fs->pc, &jr->hdr->seq, jr->seq + 1);

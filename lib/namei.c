@@ -120,9 +120,17 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 	need = dx_dir_add_need(dp) + (target ? 1 : 0);
 	dx_now(&now);
 	dx_tx_begin(fs);
-	if (fs->free_blocks < need || !fs->free_inodes ||
-	    (target && !dx_alloc_blocks(fs, 0, 1, &tblk))) {
+	if (fs->free_blocks < need || !fs->free_inodes) {
 		dx_tx_commit(fs); /* nothing logged: a no-op */
+		ret = -ENOSPC;
+		goto out;
+	}
+	/* The undo entries of the parent first, unsealed: the first
+	 * dx_tx_add below (the symlink block's bitmap, the directory's
+	 * growth, or else the new inode's mode) fences them all at once. */
+	dx_log_inode(fs, dp, dx_dir_add_need(dp) != 0);
+	if (target && !dx_alloc_blocks(fs, 0, 1, &tblk)) {
+		dx_tx_commit(fs); /* only logged: nothing changed */
 		ret = -ENOSPC;
 		goto out;
 	}
@@ -134,6 +142,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		goto out;
 	}
 	/* From here on nothing can fail for want of space. */
+	dx_tx_log(fs, &dx_dir_next_slot(dp)->ino, sizeof(uint64_t));
 	ip = dx_inode_create(fs, mode, cred->uid, gid, rdev);
 	if (!ip)
 		abort(); /* a free inode was counted; recovery rolls back */
@@ -273,11 +282,20 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 	dx_now(&now);
 	dx_tx_begin(fs);
 	/* The allocator's count is read under the transaction's lock. */
-	if (fs->free_blocks < dx_dir_add_need(dp) || (ret = dx_dir_reserve(fs, dp))) {
+	if (fs->free_blocks < dx_dir_add_need(dp)) {
 		dx_tx_commit(fs); /* nothing changed */
-		ret = ret ? ret : -ENOSPC;
+		ret = -ENOSPC;
 		goto out;
 	}
+	/* Every undo entry ahead, fenced together (see create()). */
+	dx_log_inode(fs, dp, dx_dir_add_need(dp) != 0);
+	dx_log_inode(fs, ip, false);
+	ret = dx_dir_reserve(fs, dp);
+	if (ret) {
+		dx_tx_commit(fs); /* only logged: nothing changed */
+		goto out;
+	}
+	dx_tx_log(fs, &dx_dir_next_slot(dp)->ino, sizeof(uint64_t));
 	if (dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->type)))
 		abort(); /* the slot was reserved: only DRAM ran out; recovery rolls back */
 	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
@@ -370,6 +388,10 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 	dx_now(&now);
 	dx_lock_inodes((struct dx_ino *[]){dp, ip}, 2);
 	dx_tx_begin(fs);
+	/* Every undo entry ahead: dx_dir_remove's fences them together. */
+	dx_tx_log(fs, &de->ino, sizeof(de->ino));
+	dx_log_inode(fs, ip, false);
+	dx_log_inode(fs, dp, false);
 	dx_dir_remove(fs, dp, slot);
 	drop_link(fs, ip, &now);
 	if (dir)
@@ -516,11 +538,27 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	dx_tx_begin(fs);
 	/* The new name's slot is taken before anything else is stored, so
 	 * that a failure changes nothing. */
-	if (!di && (fs->free_blocks < dx_dir_add_need(ddp) || (ret = dx_dir_reserve(fs, ddp)))) {
-		dx_tx_commit(fs);
-		ret = ret ? ret : -ENOSPC;
+	if (!di && fs->free_blocks < dx_dir_add_need(ddp)) {
+		dx_tx_commit(fs); /* nothing logged: a no-op */
+		ret = -ENOSPC;
 		goto out;
 	}
+	/* Every undo entry ahead, fenced together by the first dx_tx_add
+	 * (see create()): the four inodes, both names' slots. */
+	dx_log_inode(fs, ddp, !di && dx_dir_add_need(ddp) != 0);
+	dx_log_inode(fs, sdp, false);
+	dx_log_inode(fs, si, false);
+	if (di)
+		dx_log_inode(fs, di, false);
+	dx_tx_log(fs, sde, 16);
+	if (dde)
+		dx_tx_log(fs, dde, 16);
+	if (!di && (ret = dx_dir_reserve(fs, ddp))) {
+		dx_tx_commit(fs); /* only logged: nothing changed */
+		goto out;
+	}
+	if (!di)
+		dx_tx_log(fs, &dx_dir_next_slot(ddp)->ino, sizeof(uint64_t));
 	if (flags & RENAME_EXCHANGE) {
 		exchange(fs, sdp, sde, si, ddp, dde, di);
 		dx_touch_time(fs, &di->d->ctime, &now);

@@ -178,6 +178,9 @@ static int rewrite(struct daxfs *fs, struct dx_ino *ip, char *old, const char *n
 	}
 	dx_now(&now);
 	dx_tx_begin(fs);
+	/* The inode's entries ahead, fenced with the allocation's. */
+	dx_tx_log(fs, &ip->d->xattr_blk, sizeof(ip->d->xattr_blk));
+	dx_tx_log(fs, &ip->d->ctime, sizeof(ip->d->ctime));
 	if (out && !dx_alloc_blocks(fs, 0, 1, &nb)) {
 		ret = -ENOSPC;
 	} else {
