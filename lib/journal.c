@@ -3,13 +3,26 @@
  * journal.c - undo-log transactions for multi-store metadata updates.
  *
  * A transaction saves the old bytes of each range before the caller changes
- * it in place (dx_tx_add).  Ordering, which recovery relies on:
+ * it in place.  Ordering, which recovery relies on:
  *
  *   1. the undo entry is persistent (flush + drain) before the first store
- *      to its range, so a crash can always roll that store back;
+ *      to its range, so a crash can always roll that store back.  Not
+ *      merely before the commit: a cache line (pmem) or a dirty page
+ *      (msync mode) may be written back at any moment after the store;
  *   2. at commit every changed range is flushed and drained before the
  *      header's seq moves on, so a committed transaction is wholly in place;
  *   3. the seq increment is a single 8-byte persistent store: the commit.
+ *
+ * Each fence is an msync (milliseconds) when the pool is not pmem, so rule
+ * 1 is kept with as few as the caller allows: dx_tx_log writes and flushes
+ * an entry, dx_tx_seal fences every entry written since the last one, and
+ * dx_tx_add is the two together.  A caller that knows the ranges of a step
+ * logs them all first and the first dx_tx_add (or a seal) fences them at
+ * once; it stores into none of them before that.  A range inside one this
+ * transaction logged or touched lately needs no entry.  So a transaction
+ * costs three fences at best (its entries, its ranges, its commit record),
+ * and one more for each step whose ranges are found only after a store
+ * (a block allocation's bitmap words, say).
  *
  * Entries carry the seq of their transaction and a crc, so a stale entry of
  * an older transaction or a torn entry ends the scan at recovery.
