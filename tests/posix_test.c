@@ -803,6 +803,25 @@ static void t_copy_range(void)
 		check_eq(copy_file_range(src, &in, dst, &out, 100, 0), 0,
 			 "copy_file_range at source EOF returns 0");
 	}
+	if (is_daxfs) {
+		/* daxfs keeps a source hole a hole in the copy (tmpfs, through
+		 * the kernel's splice fallback, writes zeros). */
+		int sp = create_file("sparse"), d3 = create_file("dst3");
+		loff_t in = 0, out = 0;
+		ssize_t r = 1;
+
+		check_ok(write_pat(sp, 0, 64 * 1024, 52), "sparse source: 64 KiB");
+		check_ok(write_pat(sp, 2 * MiB, 4096, 53), "  a hole of 2 MiB, 4 KiB");
+		while (in < 2 * MiB + 4096 && r > 0)
+			r = copy_file_range(sp, &in, d3, &out, 2 * MiB + 4096 - (size_t)in, 0);
+		check_eq(in, 2 * MiB + 4096, "copy_file_range of a sparse file");
+		check_eq(xfstat(d3).st_blocks, xfstat(sp).st_blocks, "  the hole stays a hole");
+		check_data(d3, 0, 64 * 1024, 52, "  content before the hole");
+		check_data(d3, 64 * 1024, 2 * MiB - 64 * 1024, 0, "  the hole reads as zeros");
+		check_data(d3, 2 * MiB, 4096, 53, "  content after the hole");
+		close(sp);
+		close(d3);
+	}
 	check_ok(fsync(dst), "fsync");
 	check_ok(fdatasync(dst), "fdatasync");
 	check_ok(fsync(D), "fsync on a directory");
