@@ -846,6 +846,7 @@ void ct_crash_workload(const struct workload *w)
 		if (ip) {
 			const struct ofile *f = ostate_find(&before, ip);
 			rx.path = ip;
+			rx.group = f ? f->group : NULL;
 			rx.old = f ? f->content : "";
 			rx.old_size = f && f->content ? f->clen : 0;
 		}
@@ -936,6 +937,7 @@ int ct_replay(const char *file)
 		if (ip) {
 			const struct ofile *of = ostate_find(&before, ip);
 			rx.path = ip;
+			rx.group = of ? of->group : NULL;
 			rx.old = of ? of->content : "";
 			rx.old_size = of && of->content ? of->clen : 0;
 		}

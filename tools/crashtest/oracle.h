@@ -46,7 +46,8 @@ const struct ofile *ostate_find(const struct ostate *s, const char *path);
  * filesystems without data journalling).
  */
 struct orelax {
-	const char *path; /* NULL: none */
+	const char *path;  /* NULL: none */
+	const char *group; /* its hard-link group (ofile.group): every link of it */
 	uint64_t old_size, new_size;
 	const char *old; /* content before (old_size bytes) */
 	const char *new; /* content after (new_size bytes) */
