@@ -38,6 +38,7 @@
 #include <libpmem.h>
 #include "core.h"
 #include "crc32c.h"
+#include "csum.h"
 #include "check.h"
 #include "validate.h"
 
@@ -125,6 +126,8 @@ struct ck {
 	size_t ndups, dups_cap;
 	uint64_t alloc_hint;
 	uint64_t lf; /* /lost+found once found or made */
+	struct dx_csum_bad *csbad; /* checksums that did not match at the start */
+	size_t ncsbad, csbad_cap;
 	struct dx_time now;
 };
 
@@ -454,6 +457,7 @@ static void ck_close(struct ck *ck)
 		free(ck->dirs[i].x);
 	free(ck->dirs);
 	free(ck->dups);
+	free(ck->csbad);
 	free(ck->owner);
 	free(ck->pinned);
 	free(ck->is);
@@ -1695,6 +1699,76 @@ static void pass5(struct ck *ck)
 
 /* A mount that found corruption marked the pool; a check that leaves no
  * problem behind clears the mark (as e2fsck resets the error state). */
+/* ---- metadata checksums ---- */
+
+static void csum_note(void *ctx, const struct dx_csum_bad *b)
+{
+	struct ck *ck = ctx;
+
+	if (grow((void **)&ck->csbad, &ck->csbad_cap, ck->ncsbad + 1, sizeof(*b)))
+		return; /* out of memory: still fixed at the end, just not named */
+	ck->csbad[ck->ncsbad++] = *b;
+}
+
+static void csum_report(struct ck *ck, const struct dx_csum_bad *b)
+{
+	switch ((int)b->kind) {
+	case DX_CS_INODE:
+		problem(ck, true, "recomputed", "inode %llu: inode checksum mismatch", U(b->ino));
+		break;
+	case DX_CS_EXTBLK:
+		problem(ck, true, "recomputed", "inode %llu: extent block %llu: checksum mismatch",
+			U(b->ino), U(b->blk));
+		break;
+	case DX_CS_DIRBLK:
+		problem(ck, true, "recomputed",
+			"inode %llu: directory block %llu (file block %llu): checksum mismatch",
+			U(b->ino), U(b->blk), U(b->lblk));
+		break;
+	case DX_CS_MAPREC:
+		problem(ck, true, "recomputed", "mapping record %llu: checksum mismatch",
+			U(b->blk));
+		break;
+	default:
+		problem(ck, true, "recomputed", "inode %llu: xattr block %llu: checksum mismatch",
+			U(b->ino), U(b->blk));
+		break;
+	}
+}
+
+/*
+ * Before the other passes (after the journal's rollback): note each
+ * checksum that does not match.  They are reported at the end, so that -p
+ * stopping at a problem it must not fix alone has changed nothing.
+ */
+static void pass_csum(struct ck *ck)
+{
+	if (!dx_csum_enabled(&ck->sb))
+		return;
+	verbose(ck, "checksums of inodes, extent, directory and xattr blocks, mapping records");
+	dx_csum_walk(ck->base, ck->mapped_len, false, csum_note, ck);
+}
+
+static void csum_persist(void *ctx, const struct dx_csum_bad *b)
+{
+	struct ck *ck = ctx;
+
+	dx_persist(&ck->pc, b->field, sizeof(*b->field));
+}
+
+/* Last: report the mismatches found at the start; in a repair mode
+ * (unless -p stopped) set every crc to what the pool now holds, which
+ * also covers the objects the other passes rewrote. */
+static void pass_csum_fix(struct ck *ck)
+{
+	if (!dx_csum_enabled(&ck->sb))
+		return;
+	for (size_t i = 0; i < ck->ncsbad; i++)
+		csum_report(ck, &ck->csbad[i]);
+	if (ck->repair && !ck->stopped)
+		dx_csum_walk(ck->base, ck->mapped_len, true, csum_persist, ck);
+}
+
 static void pass_flags(struct ck *ck)
 {
 	struct dx_super *sb = (struct dx_super *)(void *)ck->base;
@@ -1739,6 +1813,7 @@ DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
 		ret = pass_journal(&ck);
 	if (!ret) {
 		pass_imark(&ck);
+		pass_csum(&ck);
 		ret = pass1(&ck);
 	}
 	if (!ret) {
@@ -1751,6 +1826,7 @@ DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
 		pass3(&ck);
 		pass4(&ck);
 		pass5(&ck);
+		pass_csum_fix(&ck);
 		pass_flags(&ck);
 		stats(&ck);
 	}

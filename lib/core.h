@@ -122,6 +122,12 @@ struct dx_journal {
 	/* Inode slots freed by this transaction, released at commit. */
 	uint64_t *ifrees;
 	size_t nifrees, ifrees_cap;
+	/* metadata_csum: the objects this transaction changes (csum.c). */
+	uintptr_t *cs;
+	size_t ncs, cs_cap;
+	uint64_t *cs_tab;	/* hash: generation << 32 | index + 1 */
+	size_t cs_mask;
+	uint32_t cs_gen;
 };
 
 /* ---- in-memory extent map (extent.c) ---- */
@@ -287,6 +293,8 @@ struct daxfs {
 	int corrupt_marked;	/* the needs-fsck flag has been set */
 	unsigned corrupt_logged;	/* messages printed, for the cap */
 	struct dx_super sb;	/* validated copy (its itable_mark is stale: imark) */
+	bool csum;		/* metadata_csum (csum.h) */
+	uint32_t csum_seed;
 	struct dx_inode *itable;
 	uint64_t *bitmap;
 	struct dx_maprec *maprecs;

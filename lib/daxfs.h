@@ -63,6 +63,7 @@ struct daxfs_mkfs_opts {
 	uint64_t bytes_per_inode; /* 0 = default (16 KiB) */
 	int force;		/* overwrite an existing filesystem or data */
 	int preallocate;	/* a pool file: reserve all of its blocks now */
+	int no_metadata_csum;	/* leave out the metadata_csum feature (on by default) */
 };
 
 struct daxfs_mkfs_info {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "core.h"
+#include "csum.h"
 #include "validate.h"
 
 static uint32_t name_hash(const char *name, size_t len)
@@ -130,6 +131,13 @@ static int index_block(struct dx_dirindex *d, size_t b)
 	return 0;
 }
 
+/* An entry changes: so does its block's crc. */
+static void note_dirent(struct daxfs *fs, const struct dx_dirent *de)
+{
+	dx_csum_note_block(fs, DX_CS_DIRBLK,
+			   (const void *)((uintptr_t)de & ~(uintptr_t)(DX_BLOCK_SIZE - 1)));
+}
+
 int dx_dir_load(struct daxfs *fs, struct dx_ino *dp)
 {
 	struct dx_dirindex *d = dp->dir;
@@ -148,6 +156,10 @@ int dx_dir_load(struct daxfs *fs, struct dx_ino *dp)
 		d->blocks[b] = dx_xmap_addr(fs, dp, b);
 		if (!d->blocks[b])
 			return dx_corrupt(fs, dp->ino, "directory", "block %zu is missing", b);
+		if (!dx_csum_dirblk_ok(fs, dx_off(fs, d->blocks[b]) / DX_BLOCK_SIZE, d->blocks[b]))
+			return dx_corrupt(fs, dp->ino, "directory block",
+					  "checksum mismatch (file block %zu, pool block %llu)", b,
+					  (unsigned long long)(dx_off(fs, d->blocks[b]) / DX_BLOCK_SIZE));
 		for (size_t i = 0; i < DX_DIRENTS_PER_BLOCK; i++) {
 			const struct dx_dirent *de = &d->blocks[b][i];
 			const char *why = de->ino ? dx_v_dirent(&fs->sb, de) : NULL;
@@ -218,6 +230,7 @@ int dx_dir_reserve(struct daxfs *fs, struct dx_ino *dp)
 		return -ENOSPC;
 	blk = dx_blk(fs, pblk);
 	dx_tx_touch(fs, blk, DX_BLOCK_SIZE);
+	dx_csum_note_block(fs, DX_CS_DIRBLK, blk);
 	memset(blk, 0, DX_BLOCK_SIZE);
 	ret = dx_xmap_insert(fs, dp, (uint32_t)nb, pblk, 1);
 	if (ret) {
@@ -250,6 +263,7 @@ int dx_dir_add(struct daxfs *fs, struct dx_ino *dp, const char *name, size_t len
 	de = slot_ptr(d, s);
 	/* The ino field brings the slot to life: it is what a rollback must
 	 * restore; the name bytes of a free slot are nobody's. */
+	note_dirent(fs, de);
 	dx_tx_add(fs, &de->ino, sizeof(de->ino));
 	dx_tx_touch(fs, de, sizeof(*de));
 	de->type = type;
@@ -276,6 +290,7 @@ void dx_dir_remove(struct daxfs *fs, struct dx_ino *dp, uint32_t s)
 	struct dx_dirent *de = slot_ptr(d, s);
 
 	hash_unlink(d, s);
+	note_dirent(fs, de);
 	dx_tx_add(fs, &de->ino, sizeof(de->ino));
 	de->ino = 0;
 	d->count--;
@@ -285,6 +300,7 @@ void dx_dir_remove(struct daxfs *fs, struct dx_ino *dp, uint32_t s)
 
 void dx_dir_retarget(struct daxfs *fs, struct dx_dirent *de, uint64_t ino, uint8_t type)
 {
+	note_dirent(fs, de);
 	dx_tx_add(fs, de, 16);
 	de->ino = ino;
 	de->type = type;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "core.h"
+#include "csum.h"
 #include "validate.h"
 
 static int xent_cmp(const void *a, const void *b)
@@ -90,6 +91,8 @@ static int chain_next(struct daxfs *fs, struct dx_ino *ip, uint64_t b, uint64_t 
 		*slow = *slow ? ((struct dx_extent_block *)dx_blk(fs, *slow))->next : ip->d->ext_next;
 	if (!why && n == *slow)
 		why = "extent chain loops";
+	if (!why && !dx_csum_extblk_ok(fs, n, dx_blk(fs, n)))
+		why = "extent block checksum mismatch";
 	if (why)
 		return dx_corrupt(fs, ip->ino, "extent chain", "%s (block %llu)", why,
 				  (unsigned long long)n);
@@ -107,6 +110,8 @@ int dx_xmap_load(struct daxfs *fs, struct dx_ino *ip)
 	/* A load that failed half-way (or a directory whose entries failed)
 	 * is retried from nothing. */
 	dx_xmap_free(m);
+	if (!why && !dx_csum_inode_ok(fs, ip->ino, ip->d))
+		why = "checksum mismatch";
 	if (why)
 		return dx_corrupt(fs, ip->ino, "inode", "%s (mode 0%o, size %llu)", why,
 				  ip->d->mode, (unsigned long long)ip->d->size);
@@ -207,9 +212,10 @@ static struct dx_extent *get_slot(struct daxfs *fs, struct dx_ino *ip)
 		eb = dx_blk(fs, b);
 		/* A fresh block: nothing to roll back inside it. */
 		dx_tx_touch(fs, eb, sizeof(*eb));
+		dx_csum_note_block(fs, DX_CS_EXTBLK, eb);
 		memset(eb, 0, sizeof(*eb));
 		eb->next = ip->d->ext_next;
-		eb->owner = ip->ino;
+		eb->owner = (uint32_t)ip->ino;
 		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
 		ip->d->ext_next = b;
 		for (int i = DX_EXTENTS_PER_BLOCK - 1; i >= 0; i--)
@@ -219,16 +225,29 @@ static struct dx_extent *get_slot(struct daxfs *fs, struct dx_ino *ip)
 	return m->free[--m->nfree];
 }
 
-static void slot_set(struct daxfs *fs, struct dx_xent *e)
+/* A record in an extent block changes: so does the block's crc (the
+ * inode's own slots are noted by dx_tx_add). */
+static void note_slot(struct daxfs *fs, struct dx_ino *ip, const struct dx_extent *slot)
 {
+	if (slot < ip->d->ext || slot >= ip->d->ext + DX_INLINE_EXTENTS)
+		dx_csum_note_block(fs, DX_CS_EXTBLK,
+				   (const void *)((uintptr_t)slot & ~(uintptr_t)(DX_BLOCK_SIZE - 1)));
+}
+
+static void slot_set(struct daxfs *fs, struct dx_ino *ip, struct dx_xent *e)
+{
+	note_slot(fs, ip, e->slot);
 	dx_tx_add(fs, e->slot, sizeof(*e->slot));
 	e->slot->lblk = e->lblk;
 	e->slot->len = e->len;
 	e->slot->pblk = e->pblk;
 }
 
-static void slot_clear(struct daxfs *fs, struct dx_xmap *m, struct dx_extent *slot)
+static void slot_clear(struct daxfs *fs, struct dx_ino *ip, struct dx_extent *slot)
 {
+	struct dx_xmap *m = &ip->xmap;
+
+	note_slot(fs, ip, slot);
 	dx_tx_add(fs, &slot->len, sizeof(slot->len));
 	slot->len = 0;
 	if (push_free(m, slot))
@@ -247,7 +266,7 @@ static int insert_at(struct daxfs *fs, struct dx_ino *ip, size_t i, struct dx_xe
 	memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(*m->v));
 	m->v[i] = e;
 	m->n++;
-	slot_set(fs, &m->v[i]);
+	slot_set(fs, ip, &m->v[i]);
 	return 0;
 }
 
@@ -263,7 +282,7 @@ int dx_xmap_insert(struct daxfs *fs, struct dx_ino *ip, uint32_t lblk, uint64_t 
 		if ((uint64_t)p->lblk + p->len == lblk && p->pblk + p->len == pblk &&
 		    (uint64_t)p->len + len <= DX_EXTENT_MAX_LEN) {
 			p->len += len;
-			slot_set(fs, p);
+			slot_set(fs, ip, p);
 			return 0;
 		}
 	}
@@ -285,7 +304,7 @@ int dx_xmap_split(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk)
 	if (!m->nfree && !fs->free_blocks)
 		return -ENOSPC;
 	e->len = (uint32_t)(lblk - e->lblk);
-	slot_set(fs, e);
+	slot_set(fs, ip, e);
 	return insert_at(fs, ip, i + 1, tail);
 }
 
@@ -336,16 +355,16 @@ int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t
 			dx_free_blocks(fs, e->pblk + (cs - es), ce - cs);
 		freed += ce - cs;
 		if (cs == es && ce == ee) {
-			slot_clear(fs, m, e->slot);
+			slot_clear(fs, ip, e->slot);
 			remove_at(m, j - 1);
 		} else if (cs == es) {
 			e->pblk += ce - es;
 			e->lblk = (uint32_t)ce;
 			e->len = (uint32_t)(ee - ce);
-			slot_set(fs, e);
+			slot_set(fs, ip, e);
 		} else {
 			e->len = (uint32_t)(cs - es);
-			slot_set(fs, e);
+			slot_set(fs, ip, e);
 		}
 		j--;
 	}
@@ -378,7 +397,7 @@ int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t t
 			return -EAGAIN;
 		}
 		e->lblk = (uint32_t)((int64_t)e->lblk + delta);
-		slot_set(fs, e);
+		slot_set(fs, ip, e);
 		if (delta < 0)
 			i++;
 		else

@@ -8,6 +8,11 @@
  *
  *   block 0            superblock (crc32c protected; after mkfs only its
  *                      flags word, and label and UUID through tune.daxfs)
+ *
+ * With the metadata_csum feature (DX_FEATURE_METADATA_CSUM, set by mkfs
+ * unless turned off) every inode, extent block, directory block, xattr
+ * block and mapping record carries a crc32c too (lib/csum.c says what each
+ * one covers); pools without it are read as before, unchecked.
  *   journal            undo log for multi-store metadata transactions
  *   mapping records    direct-access mappings and quarantined block runs
  *                      that outlive a daemon crash (see docs/pins.md)
@@ -76,7 +81,9 @@ struct dx_super {
 	uint64_t bitmap_blocks;
 	uint64_t data_blk;	/* first data block; blocks below it are metadata */
 	uint64_t mkfs_time;	/* seconds since the epoch */
-	uint8_t reserved[3896];
+	uint32_t features;	/* DX_FEATURE_*: a mount refuses bits it does not know */
+	uint32_t csum_seed;	/* metadata_csum: crc32c of the uuid at mkfs (tune may change the uuid) */
+	uint8_t reserved[3888];
 	uint64_t itable_mark;	/* inode slots initialised, with a check (above) */
 	uint32_t flags;		/* DX_SB_* state bits */
 	uint32_t csum;		/* crc32c of the block with csum = 0 */
@@ -92,6 +99,16 @@ _Static_assert(__builtin_offsetof(struct dx_super, flags) % 8 == 0 &&
 /* A mount found a damaged structure: run fsck.daxfs (it clears the bit). */
 #define DX_SB_NEEDS_FSCK 0x1u
 #define DX_SB_KNOWN_FLAGS DX_SB_NEEDS_FSCK
+
+/*
+ * Features, fixed by mkfs (features was zero before there were any).
+ * metadata_csum: every inode, extent block, directory block, xattr block
+ * and mapping record carries a crc32c seeded with the pool's uuid and the
+ * object's number (lib/csum.c), updated in the transaction that changes
+ * the object and verified where it is read.
+ */
+#define DX_FEATURE_METADATA_CSUM 0x1u
+#define DX_FEATURES_KNOWN DX_FEATURE_METADATA_CSUM
 
 struct dx_time {
 	int64_t sec;
@@ -155,6 +172,11 @@ _Static_assert(sizeof(struct dx_intent) == 40, "intent size");
  * a transaction (nanoseconds since the epoch, 0 = none): one 8-byte store,
  * so a crash keeps it whole or not at all.  The file's mtime and ctime are
  * each the later of their own field and wtime.
+ *
+ * metadata_csum (0 without the feature): csum covers the slot except wtime
+ * (stored without a transaction) and csum itself; xattr_csum is the crc of
+ * the xattr block, kept here because that block is copied on write and
+ * swapped in by this inode's xattr_blk.
  */
 struct dx_inode {
 	uint32_t mode;		/* 0 = free slot */
@@ -176,14 +198,17 @@ struct dx_inode {
 	struct dx_extent ext[DX_INLINE_EXTENTS];
 	struct dx_intent intent;
 	uint64_t wtime;
-	uint8_t reserved[8];
+	uint32_t csum;
+	uint32_t xattr_csum;
 };
 _Static_assert(sizeof(struct dx_inode) == DX_INODE_SIZE, "inode slot size");
 
-/* Extent block: a header and 255 extent record slots. */
+/* Extent block: a header and 255 extent record slots.  owner was 64 bits
+ * before metadata_csum (inode numbers are 32-bit, so its high half was 0). */
 struct dx_extent_block {
 	uint64_t next;		/* next extent block of this inode, 0 = last */
-	uint64_t owner;		/* ino, for fsck */
+	uint32_t owner;		/* ino, for fsck */
+	uint32_t csum;		/* metadata_csum: the block but this field */
 	struct dx_extent ext[255];
 };
 _Static_assert(sizeof(struct dx_extent_block) == DX_BLOCK_SIZE, "extent block size");
@@ -202,6 +227,21 @@ struct dx_dirent {
 };
 _Static_assert(sizeof(struct dx_dirent) == 272, "dirent slot size");
 #define DX_DIRENTS_PER_BLOCK (DX_BLOCK_SIZE / sizeof(struct dx_dirent))
+
+/*
+ * The 16 bytes after the 15 slots of a directory block (zero before
+ * metadata_csum).  csum covers the live entries (ino, type, name_len and
+ * the name) and the ino field of the free ones: the rest of a free slot is
+ * nobody's, and is written without being logged when the slot is reused.
+ */
+struct dx_dir_tail {
+	uint32_t csum;
+	uint32_t pad;
+	uint64_t pad2;
+};
+#define DX_DIR_TAIL_OFF (DX_DIRENTS_PER_BLOCK * sizeof(struct dx_dirent))
+_Static_assert(DX_DIR_TAIL_OFF + sizeof(struct dx_dir_tail) == DX_BLOCK_SIZE,
+	       "directory tail fills the block");
 
 /*
  * Xattr block: a packed list of records, each 8-byte aligned:
@@ -263,7 +303,8 @@ struct dx_maprec {
 	uint64_t ino;
 	uint64_t pblk;
 	uint64_t nblocks;
-	uint64_t holder_pid;	/* thread group id */
+	uint32_t holder_pid;	/* thread group id (64 bits before metadata_csum) */
+	uint32_t csum;		/* metadata_csum: the record but this field */
 	uint64_t holder_start;	/* process start time, /proc/PID/stat field 22 */
 	uint64_t id;		/* mapping id */
 	uint64_t holder_boot;	/* boot id of the holder, 0 = unknown */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include "core.h"
+#include "csum.h"
 #include "validate.h"
 
 #define IHASH_INIT 4096
@@ -133,6 +134,8 @@ struct dx_ino *dx_iget(struct daxfs *fs, uint64_t ino)
 	ip = ihash_find(fs, ino);
 	if (!ip && fs->itable[ino - 1].mode) {
 		const char *why = dx_v_inode(&fs->sb, &fs->itable[ino - 1]);
+		if (!why && !dx_csum_inode_ok(fs, ino, &fs->itable[ino - 1]))
+			why = "checksum mismatch";
 		/* Report a damaged inode where it is first read; the loaders
 		 * (dx_iload) refuse to use it. */
 		if (why)
@@ -325,6 +328,9 @@ struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t g
 		return NULL;
 	d = &fs->itable[ino - 1];
 	gen = d->generation + 1;
+	/* Under the cache lock until the inode is cached: a dx_iget that
+	 * saw the mode before would check a crc that only the commit sets. */
+	dx_mutex_lock(&fs->icache_lock);
 	/* The mode marks the slot live; the rest of a free slot is garbage. */
 	dx_tx_add(fs, &d->mode, sizeof(d->mode));
 	dx_tx_touch(fs, d, sizeof(*d));
@@ -336,8 +342,6 @@ struct dx_ino *dx_inode_create(struct daxfs *fs, mode_t mode, uid_t uid, gid_t g
 	d->generation = gen;
 	dx_now(&d->atime);
 	d->mtime = d->ctime = d->btime = d->atime;
-
-	dx_mutex_lock(&fs->icache_lock);
 	ip = ino_new(fs, ino);
 	if (ip)
 		ip->refs = 1;

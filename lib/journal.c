@@ -35,6 +35,7 @@
 #include <string.h>
 #include "core.h"
 #include "crc32c.h"
+#include "csum.h"
 #include "fault.h"
 
 #define ROUND8(x) (((x) + 7) & ~(size_t)7)
@@ -62,6 +63,7 @@ void dx_journal_fini(struct daxfs *fs)
 	free(fs->jr.flush);
 	free(fs->jr.frees);
 	free(fs->jr.ifrees);
+	dx_csum_fini(fs);
 	dx_mutex_destroy(&fs->tx_lock);
 }
 
@@ -219,6 +221,8 @@ void dx_tx_log(struct daxfs *fs, const void *p, size_t len)
 
 	if (!len || covered(jr, p, len))
 		return;
+	/* Before the range's own entry: may log the crc field of its object. */
+	dx_csum_note(fs, p, len, true);
 	if (jr->tail + dx_tx_cost(len) > jr->size) {
 		dx_log(fs, DAXFS_LOG_ERR,
 		       "journal overflow (%zu bytes); a caller skipped dx_tx_room()", len);
@@ -264,6 +268,7 @@ void dx_tx_add(struct daxfs *fs, const void *p, size_t len)
 
 void dx_tx_touch(struct daxfs *fs, const void *p, size_t len)
 {
+	dx_csum_note(fs, p, len, false);
 	push_range(&fs->jr.flush, &fs->jr.nflush, &fs->jr.flush_cap, (void *)p, len);
 	remember(&fs->jr, p, len);
 }
@@ -273,6 +278,12 @@ void dx_tx_commit(struct daxfs *fs)
 	struct dx_journal *jr = &fs->jr;
 
 	dx_alloc_apply_frees(fs);
+	/* The crcs of what changed, each field logged when its object first
+	 * changed, flushed below with the rest; their undo entries are
+	 * durable before the crcs are stored (ordering 1). */
+	if (fs->jr.ncs)
+		dx_tx_seal(fs);
+	dx_csum_commit(fs);
 	if (jr->tail || jr->nflush) {
 		for (size_t i = 0; i < jr->nflush; i++)
 			dx_flush(&fs->pc, jr->flush[i].p, jr->flush[i].len);

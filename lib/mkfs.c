@@ -20,6 +20,8 @@
 #include <libpmem.h>
 #include "core.h"
 #include "validate.h"
+#include "crc32c.h"
+#include "csum.h"
 
 #define DX_DEFAULT_BYTES_PER_INODE (16 * 1024)
 
@@ -283,6 +285,10 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.mkfs_time = (uint64_t)time(NULL);
 	/* Lazy inode table: only the root's granule is initialised. */
 	sb.itable_mark = dx_imark_word(first_mark(&sb));
+	if (!o->no_metadata_csum) {
+		sb.features |= DX_FEATURE_METADATA_CSUM;
+		sb.csum_seed = dx_crc32c(0, sb.uuid, sizeof(sb.uuid));
+	}
 	if (sb.data_blk + 16 > n) {
 		pmem_unmap(base, mapped);
 		return undo(&u, dx_err(-EINVAL, "pool too small for its metadata"));
@@ -330,6 +336,8 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 		root->atime.sec = root->mtime.sec = root->ctime.sec = root->btime.sec = now.tv_sec;
 		root->atime.nsec = root->mtime.nsec = root->ctime.nsec = root->btime.nsec =
 			(uint32_t)now.tv_nsec;
+		if (dx_csum_enabled(&sb))
+			root->csum = dx_csum_inode(dx_csum_seed(&sb), DX_ROOT_INO, root);
 		dx_flush(&pc, root, sizeof(*root));
 	}
 	dx_drain(&pc);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "core.h"
+#include "csum.h"
 #include "fault.h"
 
 uint64_t dx_now_ns(void)
@@ -276,10 +277,17 @@ static void rec_write(struct daxfs *fs, uint32_t slot, const struct dx_mapping *
 	r->ino = m->ip->ino;
 	r->pblk = e->pblk;
 	r->nblocks = e->len;
-	r->holder_pid = (uint64_t)m->pid;
+	r->holder_pid = (uint32_t)m->pid;
 	r->holder_start = start;
 	r->id = m->id;
 	r->holder_boot = boot;
+	/* The crc of the record as it will be once live; a crash before the
+	 * kind store leaves a free slot, whose crc nobody reads. */
+	if (fs->csum) {
+		struct dx_maprec live = *r;
+		live.kind = DX_MAPREC_MAP;
+		r->csum = dx_csum_maprec(fs->csum_seed, slot, &live);
+	}
 	dx_flush(&fs->pc, r, sizeof(*r));
 	dx_drain(&fs->pc);
 	r->kind = DX_MAPREC_MAP;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <libpmem.h>
 #include "core.h"
+#include "csum.h"
 #include "fault.h"
 #include "validate.h"
 
@@ -49,11 +50,13 @@ static int map_pool(struct daxfs *fs)
  * mapping-record table (recovery walks it).  A damaged one refuses the
  * mount and leaves the pool as it was; fsck.daxfs repairs it.
  */
-static int validate_global(struct daxfs *fs)
+static int validate_global(struct daxfs *fs, bool csum)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
 	const char *why = dx_v_inode(&fs->sb, &fs->itable[0]);
 
+	if (!why && csum && !dx_csum_inode_ok(fs, DX_ROOT_INO, &fs->itable[0]))
+		why = "checksum mismatch";
 	if (fs->itable[0].mode == 0 || !S_ISDIR(fs->itable[0].mode) || why)
 		return dx_err(-EUCLEAN, "root directory inode is damaged%s%s; run fsck.daxfs",
 			      why ? ": " : "", why ? why : "");
@@ -62,7 +65,11 @@ static int validate_global(struct daxfs *fs)
 		return dx_err(-EUCLEAN, "%s; run fsck.daxfs", why);
 	for (size_t i = 0; i < nrec; i++) {
 		const struct dx_maprec *r = &fs->maprecs[i];
-		if (r->kind && (why = dx_v_maprec(&fs->sb, r)))
+		if (r->kind && csum && !dx_csum_maprec_ok(fs, i, r))
+			why = "checksum mismatch";
+		else if (r->kind)
+			why = dx_v_maprec(&fs->sb, r);
+		if (why)
 			return dx_err(-EUCLEAN,
 				      "mapping record %zu is damaged: %s (kind %u, blocks %llu+%llu); "
 				      "run fsck.daxfs",
@@ -119,13 +126,17 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	if (ret)
 		goto fail;
 	fs->sb = sb;
+	fs->csum = dx_csum_enabled(&sb);
+	fs->csum_seed = dx_csum_seed(&sb);
 	dx_persist_init(&fs->pc, fs->is_pmem);
 	if (!fs->readonly)
 		dx_persist_mapped(&fs->pc, fs->base, fs->mapped_len);
 	fs->itable = dx_blk(fs, sb.itable_blk);
 	fs->bitmap = dx_blk(fs, sb.bitmap_blk);
 	fs->maprecs = dx_blk(fs, sb.maprec_blk);
-	ret = validate_global(fs);
+	/* Checksums only once the journal is rolled back: an interrupted
+	 * transaction leaves the crcs of what it changed stale. */
+	ret = validate_global(fs, false);
 	if (ret)
 		goto fail;
 	/* As ext4 does with its error state: mount, but say so. */
@@ -140,8 +151,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	ret = dx_journal_recover(fs);
 	if (ret < 0)
 		goto fail;
-	/* A rollback rewrote metadata: check the result again. */
-	if (ret > 0 && (ret = validate_global(fs)))
+	/* A rollback rewrote metadata: check the result again, and now the
+	 * checksums too. */
+	if ((ret = validate_global(fs, true)))
 		goto fail;
 	dx_rwlock_init(&fs->ns_lock, DX_LC_NS, 0);
 	ret = dx_alloc_init(fs);

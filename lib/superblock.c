@@ -45,6 +45,13 @@ int dx_super_check(const struct dx_super *sb, uint64_t pool_size)
 		return dx_err(-EUCLEAN, "unsupported block size %u", sb->block_size);
 	if (sb->flags & ~DX_SB_KNOWN_FLAGS)
 		return dx_err(-EUCLEAN, "superblock has unknown flags 0x%x", sb->flags);
+	/* As ext4's incompat features: a pool with a feature this build does
+	 * not know would be misread, or damaged by the first change. */
+	if (sb->features & ~DX_FEATURES_KNOWN)
+		return dx_err(-EPROTONOSUPPORT,
+			      "the pool uses features this build does not know (0x%x); "
+			      "use a newer daxfs",
+			      sb->features & ~DX_FEATURES_KNOWN);
 	why = dx_v_super_geometry(sb, pool_size);
 	if (why)
 		return dx_err(-EUCLEAN, "superblock geometry is inconsistent: %s (%llu blocks)", why,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/xattr.h>
 #include "core.h"
+#include "csum.h"
 #include "validate.h"
 
 #define REC_HDR 8
@@ -71,7 +72,8 @@ static int xblock(struct daxfs *fs, struct dx_ino *ip, char **blkp)
 	if (!dx_v_data_range(&fs->sb, b, 1))
 		return dx_corrupt(fs, ip->ino, "xattr block", "block %llu is outside the data area",
 				  (unsigned long long)b);
-	why = dx_v_xattr_block(dx_blk(fs, b));
+	why = dx_csum_xattr_ok(fs, ip->d, b, dx_blk(fs, b)) ? dx_v_xattr_block(dx_blk(fs, b))
+							    : "checksum mismatch";
 	if (why)
 		return dx_corrupt(fs, ip->ino, "xattr block", "%s (block %llu)", why,
 				  (unsigned long long)b);
@@ -190,6 +192,9 @@ static int rewrite(struct daxfs *fs, struct dx_ino *ip, char *old, const char *n
 			dx_free_blocks(fs, ip->d->xattr_blk, 1);
 		dx_tx_add(fs, &ip->d->xattr_blk, sizeof(ip->d->xattr_blk));
 		ip->d->xattr_blk = nb;
+		/* Logged with the inode's crc by the dx_tx_add above (csum.c). */
+		if (fs->csum)
+			ip->d->xattr_csum = out ? dx_csum_xattr(fs->csum_seed, nb, buf) : 0;
 		dx_touch_time(fs, &ip->d->ctime, &now);
 	}
 	dx_tx_commit(fs);

@@ -4,19 +4,25 @@
  * that craft damaged images (tests/bad_media.sh).
  *
  *   dx-poke POOL get LOC          print the field's value
- *   dx-poke POOL set LOC VALUE    store VALUE (decimal or 0x hex)
+ *   dx-poke POOL set LOC VALUE    store VALUE (decimal or 0x hex), then make
+ *                                 every checksum match: a crafted pool
+ *   dx-poke POOL rot LOC VALUE    store VALUE and leave the checksums: a
+ *                                 damaged medium
+ *   dx-poke POOL flip LOC         rot the field with its lowest bit flipped
  *   dx-poke POOL lookup PATH      print the inode number of PATH
  *
  * LOC is one of
  *   sb.FIELD                      (the checksum is fixed up after a set)
- *   inode.INO.FIELD               mode nlink size blocks parent ext_next
- *                                 xattr_blk extN.lblk extN.len extN.pblk
+ *   inode.INO.FIELD               mode nlink uid size blocks parent ext_next
+ *                                 xattr_blk csum extN.lblk extN.len extN.pblk
  *   extent.INO.FIELD              the first live extent record of INO
  *                                 (inline or in the chain): lblk len pblk
  *   chain.INO.K.FIELD             extent block K (0 = first) of INO:
  *                                 next owner
  *   dirent.DIRINO.NAME.FIELD      ino type name_len
  *   maprec.I.FIELD                kind ino lblk pblk nblocks holder_pid
+ *   blk.B.OFF                     the byte at OFF of pool block B
+ *   fblk.INO.LBLK.OFF             the byte at OFF of file block LBLK of INO
  *
  * The pool is written in place with no journal: it must not be mounted.
  */
@@ -29,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core.h"
+#include "csum.h"
 
 static char *base;
 static struct dx_super *sb;
@@ -137,6 +144,7 @@ static struct field super_field(const char *f)
 	F(sb, data_blk);
 	F(sb, itable_mark);
 	F(sb, flags);
+	F(sb, features);
 	F(sb, csum);
 	die("no superblock field %s", f);
 	return (struct field){NULL, 0};
@@ -146,11 +154,13 @@ static struct field inode_field(struct dx_inode *d, const char *f)
 {
 	F(d, mode);
 	F(d, nlink);
+	F(d, uid);
 	F(d, size);
 	F(d, blocks);
 	F(d, parent);
 	F(d, ext_next);
 	F(d, xattr_blk);
+	F(d, csum);
 	if (!strncmp(f, "ext", 3) && f[3] >= '0' && f[3] < '0' + DX_INLINE_EXTENTS && f[4] == '.') {
 		struct dx_extent *e = &d->ext[f[3] - '0'];
 		f += 5;
@@ -236,6 +246,18 @@ static struct field locate(char *loc)
 		F(r, holder_pid);
 		die("no mapping record field %s", f);
 	}
+	if (!strcmp(kind, "blk") || !strcmp(kind, "fblk")) {
+		uint64_t b = strtoull(strtok_r(NULL, ".", &save), NULL, 0), off;
+		if (!strcmp(kind, "fblk")) {
+			b = fblock(b, strtoull(strtok_r(NULL, ".", &save), NULL, 0));
+			if (!b)
+				die("no such file block%s", "");
+		}
+		off = strtoull(save, NULL, 0);
+		if (off >= DX_BLOCK_SIZE)
+			die("offset %s is past the block", save);
+		return (struct field){(char *)blk(b) + off, 1};
+	}
 	die("unknown location kind %s", kind);
 	return (struct field){NULL, 0};
 }
@@ -268,15 +290,24 @@ int main(int argc, char **argv)
 		printf("%llu\n", (unsigned long long)v);
 		return 0;
 	}
-	if (strcmp(argv[2], "set") || argc < 5)
+	if (!strcmp(argv[2], "flip")) {
+		memcpy(&v, f.p, (size_t)f.width);
+		v ^= 1;
+	} else if ((strcmp(argv[2], "set") && strcmp(argv[2], "rot")) || argc < 5) {
 		die("unknown command %s", argv[2]);
-	errno = 0;
-	v = strtoull(argv[4], NULL, 0);
-	if (errno)
-		die("bad value %s", argv[4]);
+	} else {
+		errno = 0;
+		v = strtoull(argv[4], NULL, 0);
+		if (errno)
+			die("bad value %s", argv[4]);
+	}
 	memcpy(f.p, &v, (size_t)f.width);
 	if (fix_csum)
 		sb->csum = dx_super_csum(sb);
+	/* A crafted pool has matching metadata checksums (a pool whose
+	 * superblock no mount accepts is left as it is). */
+	if (!strcmp(argv[2], "set"))
+		dx_csum_walk(base, (size_t)st.st_size, true, NULL, NULL);
 	if (msync(base, (size_t)st.st_size, MS_SYNC) < 0)
 		die("msync failed on %s", argv[1]);
 	return 0;

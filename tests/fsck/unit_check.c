@@ -31,6 +31,7 @@
 #include "check.h"
 #include "format.h"
 #include "crc32c.h"
+#include "csum.h"
 
 #define POOL_SIZE (32ULL << 20)
 
@@ -199,6 +200,25 @@ static void wr(uint64_t off, const void *buf, size_t len)
 
 	if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
 		exit(1);
+	close(fd);
+}
+
+/* Make the metadata checksums match the bytes written by hand, as a
+ * daemon's transaction would: the damage is then only structural. */
+static void csum_sync(void)
+{
+	int fd = pfd();
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0)
+		exit(1);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		exit(1);
+	dx_csum_walk(p, (size_t)st.st_size, true, NULL, NULL);
+	msync(p, (size_t)st.st_size, MS_SYNC);
+	munmap(p, (size_t)st.st_size);
 	close(fd);
 }
 
@@ -591,6 +611,7 @@ static void t_orphan(void)
 	d = iget(f);
 	d.nlink = 0;
 	iput(f, &d);
+	csum_sync();
 	fs = verdict(name, ORPHAN);
 	if (!expect(fs != NULL, name, "does not mount"))
 		return;
@@ -1007,6 +1028,7 @@ static void t_preen(void)
 	d = iget(b);
 	xt(&d)->pblk = pblk0(a);
 	iput(b, &d);
+	csum_sync();
 	before = slurp();
 	log_reset();
 	check(DAXFS_CHECK_PREEN, &r);

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include "core.h"
+#include "csum.h"
 #include "unit.h"
 
 #define POOL_SIZE (32ULL << 20)
@@ -677,9 +678,10 @@ static void test_release_long_chain(const char *pool)
 			break;
 		eb = dx_blk(fs, b);
 		dx_tx_touch(fs, eb, sizeof(*eb));
+		dx_csum_note_block(fs, DX_CS_EXTBLK, eb);
 		memset(eb, 0, sizeof(*eb));
 		eb->next = ip->d->ext_next;
-		eb->owner = ino;
+		eb->owner = (uint32_t)ino;
 		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
 		ip->d->ext_next = b;
 	}

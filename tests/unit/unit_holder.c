@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "core.h"
+#include "csum.h"
 #include "unit.h"
 
 #define POOL_SIZE (16ULL << 20)
@@ -55,11 +56,12 @@ static uint64_t crash_with_record(const char *name, uint64_t pid, uint64_t start
 	r->ino = ino;
 	r->pblk = pblk;
 	r->nblocks = 2;
-	r->holder_pid = pid;
+	r->holder_pid = (uint32_t)pid;
 	r->holder_start = start;
 	r->holder_boot = boot;
 	r->id = 1;
 	r->kind = DX_MAPREC_MAP;
+	r->csum = dx_csum_maprec(fs->csum_seed, 0, r); /* as rec_write makes it */
 	dx_persist(&fs->pc, r, sizeof(*r));
 	daxfs_close(fs);
 	fs = t_open(t_path(name));

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core.h"
+#include "csum.h"
 #include "unit.h"
 
 #define POOL_SIZE (16ULL << 20)
@@ -51,11 +52,12 @@ static void plant_record(struct daxfs *fs, uint64_t ino, uint64_t pblk)
 	r->lblk = 1;
 	r->pblk = pblk + 1;
 	r->nblocks = 2;
-	r->holder_pid = (uint64_t)getpid();
+	r->holder_pid = (uint32_t)getpid();
 	r->holder_start = start;
 	r->holder_boot = dx_boot_id();
 	r->id = 1;
 	r->kind = DX_MAPREC_MAP;
+	r->csum = dx_csum_maprec(fs->csum_seed, 0, r); /* as rec_write makes it */
 	dx_persist(&fs->pc, r, sizeof(*r));
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include "check.h"
 #include "core.h"
+#include "csum.h"
 #include "unit.h"
 #include "validate.h"
 
@@ -251,6 +252,8 @@ static void test_mounted(void)
 	d = &fs->itable[st.st_ino - 1];
 	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
 		d->ext[i] = (struct dx_extent){0, 1, 1ULL << 40};
+	/* A crafted pool, its crc made to match: the verifier must catch it. */
+	d->csum = dx_csum_inode(fs->csum_seed, st.st_ino, d);
 	T_EQ(daxfs_pread(fs, st.st_ino, buf, sizeof(buf), 0), -EUCLEAN,
 	     "reading a file whose extent points past the pool");
 	T(strstr(daxfs_errormsg(), "inode") && strstr(daxfs_errormsg(), "extent"),

@@ -26,7 +26,7 @@ static void fmt_bytes(char *buf, size_t len, uint64_t v)
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [-s SIZE] [-f] [-P] [-L LABEL] [-i BYTES-PER-INODE] [-q] POOL\n"
+		"Usage: %s [-s SIZE] [-f] [-P] [-L LABEL] [-i BYTES-PER-INODE] [-O FEATURES] [-q] POOL\n"
 		"Create a daxfs filesystem in POOL (a file, created sparse if missing,\n"
 		"a file on a DAX filesystem, or a /dev/dax device).\n\n"
 		"  -s, --size SIZE        pool size, with an optional K, M, G or T suffix;\n"
@@ -35,10 +35,35 @@ static void usage(FILE *f, const char *prog)
 		"  -P, --preallocate      reserve all of a pool file's space now\n"
 		"  -L, --label LABEL      volume label (up to 63 bytes)\n"
 		"  -i, --bytes-per-inode N  one inode per N bytes of pool (default 16K)\n"
+		"  -O, --features LIST    comma-separated features to turn on, or off with\n"
+		"                         a leading ^: metadata_csum (on by default)\n"
 		"  -q, --quiet            print nothing on success\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n",
 		prog);
+}
+
+/* -O LIST, as mke2fs: NAME turns a feature on, ^NAME off. */
+static int parse_features(const char *arg, struct daxfs_mkfs_opts *o)
+{
+	char *list = strdup(arg), *save = NULL;
+
+	if (!list) {
+		fprintf(stderr, "mkfs.daxfs: out of memory\n");
+		return -1;
+	}
+	for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		int off = *f == '^';
+		if (strcmp(f + off, "metadata_csum")) {
+			fprintf(stderr, "mkfs.daxfs: unknown feature '%s' (known: metadata_csum)\n",
+				f + off);
+			free(list);
+			return -1;
+		}
+		o->no_metadata_csum = off;
+	}
+	free(list);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -47,13 +72,14 @@ int main(int argc, char **argv)
 		{"size", required_argument, NULL, 's'},	 {"force", no_argument, NULL, 'f'},
 		{"preallocate", no_argument, NULL, 'P'},
 		{"label", required_argument, NULL, 'L'}, {"bytes-per-inode", required_argument, NULL, 'i'},
+		{"features", required_argument, NULL, 'O'},
 		{"quiet", no_argument, NULL, 'q'},	 {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},	 {NULL, 0, NULL, 0}};
 	struct daxfs_mkfs_opts o = {0};
 	struct daxfs_mkfs_info info;
 	int c, quiet = 0, ret;
 
-	while ((c = getopt_long(argc, argv, "s:fPL:i:qhV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:fPL:i:O:qhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (dx_parse_size(optarg, &o.size)) {
@@ -75,6 +101,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "mkfs.daxfs: invalid bytes-per-inode '%s'\n", optarg);
 				return 1;
 			}
+			break;
+		case 'O':
+			if (parse_features(optarg, &o))
+				return 1;
 			break;
 		case 'q':
 			quiet = 1;
@@ -126,6 +156,7 @@ int main(int argc, char **argv)
 		printf("  blocks:      %" PRIu64 " (%" PRIu64 " for data)\n", info.nblocks,
 		       info.data_blocks);
 		printf("  inodes:      %" PRIu64 "\n", info.ninodes);
+		printf("  features:    %s\n", o.no_metadata_csum ? "(none)" : "metadata_csum");
 		printf("  UUID:        %s\n", uuid);
 		if (o.label)
 			printf("  label:       %s\n", o.label);
