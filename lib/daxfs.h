@@ -77,7 +77,14 @@ struct daxfs_mkfs_info {
 	 * filesystem holding it (0 and 0 for a device). */
 	uint64_t unreserved;
 	uint64_t backing_free;
+	uint32_t features;	/* DAXFS_FEATURE_* the pool was made with */
 };
+
+/* Optional format features (a superblock's features word, lib/format.h). */
+#define DAXFS_FEATURE_METADATA_CSUM 0x1u /* crc32c on every metadata object */
+/* The name of one feature bit ("metadata_csum"), NULL for a bit this build
+ * does not know. */
+const char *daxfs_feature_name(uint32_t bit);
 
 /* Create (sparse) or reuse POOL and write an empty filesystem into it. */
 int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_mkfs_info *info);
@@ -103,6 +110,8 @@ struct daxfs_pool_super {
 	uint64_t free_blocks, free_inodes;
 	uint64_t inodes_initialised; /* the inode table's high-water mark */
 	uint64_t map_records, map_records_live, map_records_quarantine;
+	uint32_t features;	/* DAXFS_FEATURE_* */
+	uint32_t csum_seed;	/* metadata_csum: the checksums' seed (0 without) */
 };
 /* The superblock of POOL and the counts behind it, read without mounting
  * or writing (also from a pool in use: then a snapshot). */

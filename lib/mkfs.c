@@ -354,6 +354,7 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 		info->data_blocks = n - sb.data_blk;
 		memcpy(info->uuid, sb.uuid, 16);
 		info->is_pmem = is_pmem;
+		info->features = sb.features;
 		info->unreserved = info->backing_free = 0;
 		if (S_ISREG(st.st_mode)) {
 			struct statvfs sv;

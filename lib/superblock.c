@@ -74,3 +74,16 @@ void dx_super_update_flags(const struct dx_pctx *pc, struct dx_super *sb, uint32
 	word = (uint64_t)tmp.csum << 32 | tmp.flags;
 	dx_store64_persist(pc, (uint64_t *)(void *)&sb->flags, word);
 }
+
+_Static_assert(DAXFS_FEATURE_METADATA_CSUM == DX_FEATURE_METADATA_CSUM, "public feature bit");
+
+DX_EXPORT const char *daxfs_feature_name(uint32_t bit)
+{
+	/* As mke2fs -O and dumpe2fs name them. */
+	switch (bit) {
+	case DX_FEATURE_METADATA_CSUM:
+		return "metadata_csum";
+	default:
+		return NULL;
+	}
+}

@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # tune.daxfs: the superblock of an unmounted pool in text and JSON (label,
-# UUID, geometry, state, free counts as the mount's statfs has them, the
-# needs-fsck mark), label and UUID changes that the mount then shows, and
+# UUID, geometry, state, features and the checksum seed, free counts as the
+# mount's statfs has them, the needs-fsck mark), label and UUID changes that the mount then shows, and
 # every refusal changing nothing: a pool mounted read-write or read-only,
 # a bad UUID, a label too long.  The crash safety of a change is
 # unit-tune's.
@@ -43,7 +43,15 @@ uuid=$(awk '/UUID/ { print $2 }' "$T/mkfs.out")
 grep -q "^Label: *first$" "$T/sb.txt" || dx_fail "text: no label line: $(cat "$T/sb.txt")"
 grep -q "^UUID: *$uuid$" "$T/sb.txt" || dx_fail "text: no UUID line"
 grep -q "^State: *clean$" "$T/sb.txt" || dx_fail "text: not clean"
+grep -q "^Features: *metadata_csum$" "$T/sb.txt" || dx_fail "text: no metadata_csum feature"
+grep -q "^Checksum type: *crc32c$" "$T/sb.txt" || dx_fail "text: no checksum type"
+grep -q "^  features: *metadata_csum$" "$T/mkfs.out" || dx_fail "mkfs: no features line"
 dump
+expect features "$(jq -c .features "$T/sb.json")" '["metadata_csum"]'
+seed=$(j .csum_seed)
+[ "$seed" != null ] || dx_fail "no csum_seed with metadata_csum"
+grep -q "^Checksum seed: *$(printf '0x%08x' "$seed")$" "$T/sb.txt" ||
+	dx_fail "text: checksum seed is not $seed"
 expect label "$(j .label)" first
 expect uuid "$(j .uuid)" "$uuid"
 expect size "$(j .size)" $((64 << 20))
@@ -84,6 +92,8 @@ new=0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f0
 dump
 expect "label after -L" "$(j .label)" "label two"
 expect "uuid after -U" "$(j .uuid)" "$new"
+# the checksums' seed is fixed by mkfs: a new UUID leaves every crc valid
+expect "csum_seed after -U" "$(j .csum_seed)" "$seed"
 "$DX_FSCK" -n "$DX_POOL" >/dev/null || dx_fail "fsck -n after the change"
 dx_mount
 "$DX_CTL" info --json "$DX_MNT" >"$T/info.json" || dx_fail "daxfsctl info"
@@ -125,6 +135,15 @@ expect "free_inodes after mkfs -f over 200 files" "$(j .free_inodes)" $(($(j .in
 dx_mount
 expect "statfs free inodes" "$(stat -f -c %d "$DX_MNT")" "$(j .free_inodes)"
 dx_umount
+
+# a pool made without checksums says so
+dx_mkfs 64M -O ^metadata_csum >"$T/mkfs.out"
+grep -q "^  features: *(none)$" "$T/mkfs.out" || dx_fail "mkfs -O ^metadata_csum: features"
+"$DX_TUNE" "$DX_POOL" | grep -q "^Features: *(none)$" || dx_fail "text: features of a plain pool"
+"$DX_TUNE" "$DX_POOL" | grep -q "^Checksum" && dx_fail "text: a checksum line without the feature"
+dump
+expect "features without metadata_csum" "$(jq -c .features "$T/sb.json")" '[]'
+expect "csum_seed without metadata_csum" "$(j .csum_seed)" null
 
 # the needs-fsck mark shows, and fsck -y clears it
 "$POKE" "$DX_POOL" set sb.flags 1 || dx_fail "dx-poke"

@@ -156,7 +156,9 @@ int main(int argc, char **argv)
 		printf("  blocks:      %" PRIu64 " (%" PRIu64 " for data)\n", info.nblocks,
 		       info.data_blocks);
 		printf("  inodes:      %" PRIu64 "\n", info.ninodes);
-		printf("  features:    %s\n", o.no_metadata_csum ? "(none)" : "metadata_csum");
+		printf("  features:    %s\n", info.features & DAXFS_FEATURE_METADATA_CSUM
+						     ? daxfs_feature_name(DAXFS_FEATURE_METADATA_CSUM)
+						     : "(none)");
 		printf("  UUID:        %s\n", uuid);
 		if (o.label)
 			printf("  label:       %s\n", o.label);

@@ -125,6 +125,27 @@ static const char *state(const struct daxfs_pool_super *ps)
 	return "clean";
 }
 
+/* The feature names, comma-separated as mkfs.daxfs -O takes them. */
+static void feature_list(uint32_t f, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (uint32_t bit = 1; bit && n < len; bit <<= 1) {
+		const char *name = daxfs_feature_name(bit);
+		char hex[16];
+		if (!(f & bit))
+			continue;
+		if (!name) {
+			snprintf(hex, sizeof(hex), "0x%x", bit);
+			name = hex;
+		}
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "(none)");
+}
+
 static void put_u64(json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
@@ -132,7 +153,7 @@ static void put_u64(json_object *o, const char *key, uint64_t v)
 
 static int show_json(const char *pool, const struct daxfs_pool_super *ps)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *feats;
 	char u[37];
 	int ret = 0;
 
@@ -147,8 +168,21 @@ static int show_json(const char *pool, const struct daxfs_pool_super *ps)
 									    : "clean"));
 	json_object_object_add(o, "needs_fsck", json_object_new_boolean(ps->needs_fsck));
 	json_object_object_add(o, "in_use", json_object_new_boolean(ps->in_use));
-	/* The format has no optional features yet. */
-	json_object_object_add(o, "features", json_object_new_array());
+	feats = json_object_new_array();
+	for (uint32_t bit = 1; bit; bit <<= 1) {
+		char hex[16];
+		if (!(ps->features & bit))
+			continue;
+		snprintf(hex, sizeof(hex), "0x%x", bit);
+		json_object_array_add(feats, json_object_new_string(daxfs_feature_name(bit)
+									  ? daxfs_feature_name(bit)
+									  : hex));
+	}
+	json_object_object_add(o, "features", feats);
+	json_object_object_add(o, "csum_seed",
+			       ps->features & DAXFS_FEATURE_METADATA_CSUM
+				   ? json_object_new_uint64(ps->csum_seed)
+				   : NULL);
 	put_u64(o, "block_size", ps->block_size);
 	put_u64(o, "size", ps->size);
 	put_u64(o, "file_size", ps->file_size);
@@ -190,7 +224,7 @@ static void range(const char *what, uint64_t blk, uint64_t n)
 static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 {
 	time_t t = (time_t)ps->mkfs_time;
-	char u[37], when[64];
+	char u[37], when[64], feats[128];
 	struct tm tm;
 
 	uuid_str(ps->uuid, u);
@@ -205,7 +239,13 @@ static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 	       ps->in_use ? "yes (a read-write mount, mkfs, fsck -y or tune holds it; counts are a "
 			    "snapshot)"
 			  : "no read-write user");
-	printf("%-26s%s\n", "Features:", "(none)");
+	feature_list(ps->features, feats, sizeof(feats));
+	printf("%-26s%s\n", "Features:", feats);
+	if (ps->features & DAXFS_FEATURE_METADATA_CSUM) {
+		/* dumpe2fs's lines; the seed stays when -U changes the UUID. */
+		printf("%-26s%s\n", "Checksum type:", "crc32c");
+		printf("%-26s0x%08" PRIx32 "\n", "Checksum seed:", ps->csum_seed);
+	}
 	printf("%-26s%u\n", "Block size:", ps->block_size);
 	printf("%-26s%" PRIu64 " bytes (%" PRIu64 " MiB); file %" PRIu64 " bytes\n",
 	       "Size:", ps->size, ps->size >> 20, ps->file_size);
