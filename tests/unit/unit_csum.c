@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -89,6 +90,14 @@ static bool says(const char *what)
 	return strstr(daxfs_errormsg(), what) && strstr(daxfs_errormsg(), "checksum");
 }
 
+static bool names_inode(uint64_t ino)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "inode %llu:", (unsigned long long)ino);
+	return strstr(daxfs_errormsg(), want) != NULL;
+}
+
 static bool marked(struct daxfs *fs)
 {
 	return ((struct dx_super *)(void *)fs->base)->flags & DX_SB_NEEDS_FSCK;
@@ -114,7 +123,7 @@ static void test_each_object(const char *pool)
 	fs = damaged_copy(pool);
 	flip(fs, (char *)dx_blk(fs, fs->itable[ino_frag - 1].ext_next) + 4000);
 	T_EQ(daxfs_pread(fs, ino_frag, buf, sizeof(buf), 0), -EUCLEAN, "extent block: a read fails");
-	T(says("extent"), "  named: %s", daxfs_errormsg());
+	T(says("extent") && names_inode(ino_frag), "  named: %s", daxfs_errormsg());
 	T(marked(fs), "  the pool is marked as needing fsck");
 	daxfs_close(fs);
 
@@ -131,6 +140,8 @@ static void test_each_object(const char *pool)
 	}
 	T_EQ(daxfs_lookup(fs, ino_d, "e", &st), -EUCLEAN, "directory block: a lookup fails");
 	T(says("directory"), "  named: %s", daxfs_errormsg());
+	T(names_inode(ino_d), "  with its inode: %s", daxfs_errormsg());
+	T(marked(fs), "  the pool is marked as needing fsck");
 	daxfs_close(fs);
 
 	fs = damaged_copy(pool);
@@ -138,12 +149,16 @@ static void test_each_object(const char *pool)
 	T_EQ(daxfs_getxattr(fs, ino_x, "user.a", buf, sizeof(buf)), -EUCLEAN,
 	     "xattr block: getxattr fails");
 	T(says("xattr"), "  named: %s", daxfs_errormsg());
+	T(names_inode(ino_x), "  with its inode: %s", daxfs_errormsg());
+	T(marked(fs), "  the pool is marked as needing fsck");
 	T_EQ(daxfs_listxattr(fs, ino_x, buf, sizeof(buf)), -EUCLEAN, "  and listxattr");
 	daxfs_close(fs);
 
 	fs = damaged_copy(pool);
 	flip(fs, &fs->itable[ino_l - 1].gid);
 	T_EQ(daxfs_readlink(fs, ino_l, lbuf, sizeof(lbuf)), -EUCLEAN, "symlink inode: readlink fails");
+	T(says("inode") && names_inode(ino_l), "  named: %s", daxfs_errormsg());
+	T(marked(fs), "  the pool is marked as needing fsck");
 	daxfs_close(fs);
 
 	/* A quarantine record as a crashed daemon leaves one, its crc as
