@@ -530,6 +530,10 @@ void dx_dir_remove(struct daxfs *fs, struct dx_ino *dp, uint32_t slot);
 /* After dx_dir_reserve: the slot the next dx_dir_add fills (to log it
  * ahead, with the other entries of its transaction). */
 struct dx_dirent *dx_dir_next_slot(struct dx_ino *dp);
+/* In a transaction: dx_tx_log (unsealed) [de, de+len) of a directory block,
+ * with the block's crc field (metadata_csum) ahead of it, so that the seal
+ * before the store fences both and the commit needs no fence of its own. */
+void dx_dir_log(struct daxfs *fs, const struct dx_dirent *de, size_t len);
 /* In a transaction: point an existing entry at another inode. */
 void dx_dir_retarget(struct daxfs *fs, struct dx_dirent *de, uint64_t ino, uint8_t type);
 uint8_t dx_mode_to_dtype(uint32_t mode);

@@ -216,7 +216,7 @@ static void csum_field(struct daxfs *fs, enum dx_csum_kind kind, const void *obj
 }
 
 static void note_obj(struct daxfs *fs, enum dx_csum_kind kind, const void *obj, const char *lp,
-		     size_t llen)
+		     size_t llen, bool touched)
 {
 	void *f;
 	size_t flen;
@@ -227,10 +227,12 @@ static void note_obj(struct daxfs *fs, enum dx_csum_kind kind, const void *obj, 
 	/* The range being logged saves the old crc already. */
 	if (lp && lp <= (char *)f && (char *)f + flen <= lp + llen)
 		return;
-	/* Logged with a range (dx_tx_log): sealed with it, before the caller
-	 * stores (the crc itself changes only at commit).  Touched: nothing
-	 * seals before the caller's stores, so seal now. */
-	if (lp)
+	/* The crc field changes only at commit, which seals first, or by a
+	 * store of a range that contains it.  Logged with a range (dx_tx_log)
+	 * or named as a block (whose writers log or touch what they change,
+	 * never the crc): unsealed, fenced with the rest.  Touched: the
+	 * caller may store into the field with no seal before, so seal now. */
+	if (lp || !touched)
 		dx_tx_log(fs, f, flen);
 	else
 		dx_tx_add(fs, f, flen);
@@ -247,7 +249,7 @@ static void note_table(struct daxfs *fs, enum dx_csum_kind kind, uint64_t table,
 		return;
 	for (uint64_t o = off < table ? table : off - (off - table) % osize; o < off + len && o < end;
 	     o += osize)
-		note_obj(fs, kind, fs->base + o, logged ? p : NULL, len);
+		note_obj(fs, kind, fs->base + o, logged ? p : NULL, len, !logged);
 }
 
 void dx_csum_note(struct daxfs *fs, const void *p, size_t len, bool logged)
@@ -264,7 +266,7 @@ void dx_csum_note(struct daxfs *fs, const void *p, size_t len, bool logged)
 void dx_csum_note_block(struct daxfs *fs, enum dx_csum_kind kind, const void *blk)
 {
 	if (fs->csum)
-		note_obj(fs, kind, blk, NULL, 0);
+		note_obj(fs, kind, blk, NULL, 0, false);
 }
 
 void dx_csum_commit(struct daxfs *fs)

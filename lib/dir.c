@@ -138,6 +138,13 @@ static void note_dirent(struct daxfs *fs, const struct dx_dirent *de)
 			   (const void *)((uintptr_t)de & ~(uintptr_t)(DX_BLOCK_SIZE - 1)));
 }
 
+void dx_dir_log(struct daxfs *fs, const struct dx_dirent *de, size_t len)
+{
+	/* Its block's crc entry first, so that one seal fences both. */
+	note_dirent(fs, de);
+	dx_tx_log(fs, de, len);
+}
+
 int dx_dir_load(struct daxfs *fs, struct dx_ino *dp)
 {
 	struct dx_dirindex *d = dp->dir;

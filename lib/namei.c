@@ -142,7 +142,7 @@ static int create(struct daxfs *fs, uint64_t parent, const char *name, mode_t mo
 		goto out;
 	}
 	/* From here on nothing can fail for want of space. */
-	dx_tx_log(fs, &dx_dir_next_slot(dp)->ino, sizeof(uint64_t));
+	dx_dir_log(fs, dx_dir_next_slot(dp), sizeof(uint64_t));
 	ip = dx_inode_create(fs, mode, cred->uid, gid, rdev);
 	if (!ip)
 		abort(); /* a free inode was counted; recovery rolls back */
@@ -295,7 +295,7 @@ DX_EXPORT int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, con
 		dx_tx_commit(fs); /* only logged: nothing changed */
 		goto out;
 	}
-	dx_tx_log(fs, &dx_dir_next_slot(dp)->ino, sizeof(uint64_t));
+	dx_dir_log(fs, dx_dir_next_slot(dp), sizeof(uint64_t));
 	if (dx_dir_add(fs, dp, newname, len, ip->ino, dx_mode_to_dtype(ip->type)))
 		abort(); /* the slot was reserved: only DRAM ran out; recovery rolls back */
 	dx_tx_add(fs, &ip->d->nlink, sizeof(ip->d->nlink));
@@ -389,7 +389,7 @@ static int remove_name(struct daxfs *fs, uint64_t parent, const char *name, bool
 	dx_lock_inodes((struct dx_ino *[]){dp, ip}, 2);
 	dx_tx_begin(fs);
 	/* Every undo entry ahead: dx_dir_remove's fences them together. */
-	dx_tx_log(fs, &de->ino, sizeof(de->ino));
+	dx_dir_log(fs, de, sizeof(de->ino));
 	dx_log_inode(fs, ip, false);
 	dx_log_inode(fs, dp, false);
 	dx_dir_remove(fs, dp, slot);
@@ -550,15 +550,15 @@ DX_EXPORT int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, 
 	dx_log_inode(fs, si, false);
 	if (di)
 		dx_log_inode(fs, di, false);
-	dx_tx_log(fs, sde, 16);
+	dx_dir_log(fs, sde, 16);
 	if (dde)
-		dx_tx_log(fs, dde, 16);
+		dx_dir_log(fs, dde, 16);
 	if (!di && (ret = dx_dir_reserve(fs, ddp))) {
 		dx_tx_commit(fs); /* only logged: nothing changed */
 		goto out;
 	}
 	if (!di)
-		dx_tx_log(fs, &dx_dir_next_slot(ddp)->ino, sizeof(uint64_t));
+		dx_dir_log(fs, dx_dir_next_slot(ddp), sizeof(uint64_t));
 	if (flags & RENAME_EXCHANGE) {
 		exchange(fs, sdp, sde, si, ddp, dde, di);
 		dx_touch_time(fs, &di->d->ctime, &now);
