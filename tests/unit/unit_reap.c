@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core.h"
+#include "csum.h"
 #include "unit.h"
 
 #define POOL_SIZE (64ULL << 20)
@@ -50,6 +51,8 @@ static void plant(struct daxfs *fs, size_t slot, uint64_t pblk, uint64_t n, bool
 		r->holder_boot = dx_boot_id();
 	}
 	r->kind = DX_MAPREC_QUARANTINE;
+	/* As the daemon writes it: a metadata_csum pool checks it at open. */
+	r->csum = dx_csum_maprec(fs->csum_seed, slot, r);
 	dx_persist(&fs->pc, r, sizeof(*r));
 }
 
