@@ -443,10 +443,10 @@ int main(int argc, char **argv)
 					   {"progress", required_argument, 0, 'P'},
 					   {0, 0, 0, 0}};
 	struct plan pl;
-	/* 130 pairs keep the default above 100,000 crash states since the
+	/* 115 pairs keep the default above 100,000 crash states since the
 	 * journal fences a transaction's undo entries together (fewer fences,
 	 * fewer states per workload: 40 pairs gave 59,848). */
-	long seq2 = 130, nrandom = 1, maxops = 60;
+	long seq2 = 115, nrandom = 1, maxops = 60;
 	bool full = false, inject = true, crash = true, expect_failures = false;
 	const char *only = NULL, *replay = NULL;
 	uint64_t nskipped = 0;
