@@ -44,7 +44,7 @@ bare=$(grep -nE '(^|[;&|(]|then|do|sudo)[[:space:]]*apt-get[[:space:]]' "$DX_SRC
 dx_log "ok: every apt-get call waits for the lock"
 
 # .ci/run spells out the package list: it must be common.sh's.
-ci_list=$(sed -n '/install -y/,/[^\\]$/p' "$DX_SRC/.ci/run" | sed 's/.*install -y//; s/\\//g' |
+ci_list=$(sed -n '/install -y/,/[^\\]$/p' "$DX_SRC/.ci/run" | sed 's/.*install -y//; s/-o [^ ]*//g; s/\\//g' |
 	tr -s ' \t\n' '\n' | grep -v '^$' | sort)
 common_list=$(bash -c 'source "$1"; printf "%s\n" "${DAXFS_PACKAGES[@]}"' _ \
 	"$DX_SRC/scripts/common.sh" | sort)
