@@ -62,24 +62,11 @@ DATA=$("$POKE" "$GOOD" get sb.data_blk)
 
 # refuse NAME: the daemon must refuse $BAD with a message, unchanged
 refuse() {
-	local name=$1 pid rc i
+	local name=$1 rc
 	cp "$BAD" "$T/orig"
 	DX_POOL=$BAD
-	"$DX_DAEMON" -f "$BAD" "$DX_MNT" >"$T/out" 2>&1 &
-	pid=$!
-	for i in $(seq 1 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		dx_mounted "$DX_MNT" && break
-		sleep 0.1
-	done
-	if dx_mounted "$DX_MNT" || kill -0 "$pid" 2>/dev/null; then
-		fusermount3 -u "$DX_MNT" 2>/dev/null || fusermount3 -uz "$DX_MNT"
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid"
-		dx_fail "$name: the pool was not refused"
-	fi
-	wait "$pid"
-	rc=$?
+	dx_refused "$name" "$BAD" "$T/out" "$T/out" "the pool was not refused"
+	rc=$DX_RC
 	dx_log "$name: refused with status $rc: $(head -c 300 "$T/out" | tr '\n' ' ')"
 	[ "$rc" != 0 ] && [ "$rc" -lt 128 ] || dx_fail "$name: exit status $rc"
 	grep -q "fsck\|inconsistent\|damaged\|flags" "$T/out" || dx_fail "$name: no clear message"

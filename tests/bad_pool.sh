@@ -20,24 +20,11 @@ flip() {
 
 # refuse NAME FILE: start the daemon on FILE and expect a clean refusal
 refuse() {
-	local name=$1 pool=$2 pid rc i
+	local name=$1 pool=$2 rc
 	cp --sparse=always "$pool" "$T/orig" 2>/dev/null || cp "$pool" "$T/orig" 2>/dev/null ||
 		: >"$T/orig"
-	"$DX_DAEMON" -f "$pool" "$DX_MNT" >"$T/out" 2>"$T/err" &
-	pid=$!
-	for i in $(seq 1 200); do
-		kill -0 "$pid" 2>/dev/null || break
-		dx_mounted "$DX_MNT" && break
-		sleep 0.1
-	done
-	if dx_mounted "$DX_MNT" || kill -0 "$pid" 2>/dev/null; then
-		fusermount3 -u "$DX_MNT" 2>/dev/null || fusermount3 -uz "$DX_MNT" 2>/dev/null
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid"
-		dx_fail "$name: daxfs did not refuse the pool (it mounted or kept running)"
-	fi
-	wait "$pid"
-	rc=$?
+	dx_refused "$name" "$pool" "$T/out" "$T/err" "daxfs did not refuse the pool (it mounted or kept running)"
+	rc=$DX_RC
 	dx_log "$name: exit status $rc, message: $(cat "$T/err" "$T/out" | head -c 300 | tr '\n' ' ')"
 	[ "$rc" != 0 ] || dx_fail "$name: daxfs exited with status 0"
 	[ "$rc" -lt 128 ] || dx_fail "$name: daxfs died by signal $((rc - 128))"

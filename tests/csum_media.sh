@@ -111,21 +111,8 @@ poke "$BAD" set maprec.0.kind 2
 cp "$BAD" "$T/rec"
 poke "$BAD" flip maprec.0.lblk
 cp "$BAD" "$T/orig"
-"$DX_DAEMON" -f "$BAD" "$DX_MNT" >"$T/out" 2>&1 &
-pid=$!
-for i in $(seq 1 200); do
-	kill -0 "$pid" 2>/dev/null || break
-	dx_mounted "$DX_MNT" && break
-	sleep 0.1
-done
-if dx_mounted "$DX_MNT" || kill -0 "$pid" 2>/dev/null; then
-	fusermount3 -u "$DX_MNT" 2>/dev/null || fusermount3 -uz "$DX_MNT"
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid"
-	dx_fail "mapping record: the damaged record was mounted"
-fi
-wait "$pid"
-rc=$?
+dx_refused "mapping record" "$BAD" "$T/out" "$T/out" "the damaged record was mounted"
+rc=$DX_RC
 [ "$rc" != 0 ] && [ "$rc" -lt 128 ] || dx_fail "mapping record: daemon exit status $rc"
 grep -q "mapping record 0 is damaged: checksum mismatch" "$T/out" ||
 	dx_fail "mapping record: no message naming it: $(cat "$T/out")"
