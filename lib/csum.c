@@ -376,9 +376,12 @@ static void walk_inode(struct walk *w, uint64_t ino, struct dx_inode *d)
 	/* The chain as far as a mount would follow it, and no further than
 	 * the data area has blocks (a loop ends there). */
 	for (uint64_t b = d->ext_next; b && guard--;) {
-		struct dx_extent_block *eb = (void *)(w->base + b * DX_BLOCK_SIZE);
+		struct dx_extent_block *eb = NULL;
 
-		if (dx_v_extent_block(w->sb, b, dx_v_data_range(w->sb, b, 1) ? eb : NULL, ino))
+		/* No pointer to a block outside the pool, not even unused. */
+		if (dx_v_data_range(w->sb, b, 1))
+			eb = (void *)(w->base + b * DX_BLOCK_SIZE);
+		if (dx_v_extent_block(w->sb, b, eb, ino))
 			break;
 		mismatch(w, DX_CS_EXTBLK, ino, b, 0, &eb->csum, dx_csum_extblk(w->seed, b, eb));
 		for (int i = 0; dir && i < DX_EXTENTS_PER_BLOCK; i++)
