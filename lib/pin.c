@@ -630,7 +630,9 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	return 0;
 }
 
-/* Drop a mapping's pins and records (pin_lock held); frees m. */
+/* Drop a mapping's pins and records (pin_lock held).  The caller frees m
+ * after it lets go of pin_lock: free() can take long (a sanitizer's
+ * quarantine recycles in it), and nobody else should wait for that. */
 static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
 {
 	struct dx_usage *u = dx_usage_get(fs, m->uid);
@@ -651,7 +653,6 @@ static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
 		u->mappings--;
 	}
 	fs->stats.unmaps++;
-	free(m);
 }
 
 DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_t id)
@@ -665,6 +666,7 @@ DX_EXPORT int daxfs_mapping_drop(struct daxfs *fs, struct daxfs_file *f, uint64_
 	dx_mutex_unlock(&fs->pin_lock);
 	if (!m)
 		return -EINVAL;
+	free(m);
 	dx_quarantine_release(fs);
 	/* The last pin in the way of a waiting layout change may just have
 	 * gone: run what can run now, on this thread. */
@@ -683,13 +685,19 @@ bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f)
 	/* Nothing maps through f any more (it is being released), so the
 	 * list only shrinks between the batches. */
 	while (more) {
+		struct dx_mapping *gone[DX_UNMAP_BATCH];
+		int n = 0;
+
 		dx_mutex_lock(&fs->pin_lock);
-		for (int i = 0; f->maps && i < DX_UNMAP_BATCH; i++) {
-			mapping_drop(fs, f->maps);
-			any = true;
+		while (f->maps && n < DX_UNMAP_BATCH) {
+			gone[n] = f->maps;
+			mapping_drop(fs, gone[n++]);
 		}
 		more = f->maps != NULL;
 		dx_mutex_unlock(&fs->pin_lock);
+		for (int i = 0; i < n; i++)
+			free(gone[i]);
+		any |= n > 0;
 	}
 	if (any)
 		dx_quarantine_release(fs);
