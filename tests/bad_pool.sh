@@ -44,21 +44,9 @@ echo data >"$DX_MNT/file" || dx_fail "write to the good pool"
 # a second daemon on a pool in use must be refused
 mkdir "$T/mnt2"
 DX_EXTRA_MOUNTS=$T/mnt2
-"$DX_DAEMON" -f "$GOOD" "$T/mnt2" >"$T/out" 2>"$T/err" &
-pid=$!
-for i in $(seq 1 100); do
-	kill -0 "$pid" 2>/dev/null || break
-	dx_mounted "$T/mnt2" && break
-	sleep 0.1
-done
-if dx_mounted "$T/mnt2" || kill -0 "$pid" 2>/dev/null; then
-	fusermount3 -u "$T/mnt2" 2>/dev/null
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid"
-	dx_fail "a second daemon mounted a pool already in use"
-fi
-wait "$pid"
-rc=$?
+dx_refused "pool in use" "$GOOD" "$T/out" "$T/err" \
+	"a second daemon mounted a pool already in use" "$T/mnt2"
+rc=$DX_RC
 dx_log "pool in use: exit status $rc, message: $(head -c 300 "$T/err" | tr '\n' ' ')"
 [ "$rc" != 0 ] || dx_fail "second daemon on a pool in use exited with 0"
 dx_umount

@@ -145,25 +145,26 @@ dx_watchdog() {
 	DX_WATCHDOG=$!
 }
 
-# dx_refused NAME POOL OUT ERR WHAT: start the daemon on POOL (stdout to
-# OUT, stderr to ERR, which may be OUT) and wait until it gives up; if it
-# mounts or keeps running, stop it and fail NAME with WHAT.  DX_RC is then
+# dx_refused NAME POOL OUT ERR WHAT [MNT]: start the daemon on POOL at MNT
+# (default $DX_MNT; stdout to OUT, stderr to ERR, which may be OUT) and wait
+# until it gives up; if it mounts or keeps running, stop it and fail NAME
+# with WHAT.  DX_RC is then
 # its exit status.
 dx_refused() {
-	local name=$1 pool=$2 out=$3 err=$4 what=$5 pid i
+	local name=$1 pool=$2 out=$3 err=$4 what=$5 mnt=${6:-$DX_MNT} pid i
 	if [ "$err" = "$out" ]; then
-		"$DX_DAEMON" -f "$pool" "$DX_MNT" >"$out" 2>&1 &
+		"$DX_DAEMON" -f "$pool" "$mnt" >"$out" 2>&1 &
 	else
-		"$DX_DAEMON" -f "$pool" "$DX_MNT" >"$out" 2>"$err" &
+		"$DX_DAEMON" -f "$pool" "$mnt" >"$out" 2>"$err" &
 	fi
 	pid=$!
 	for i in $(seq 1 200); do
 		kill -0 "$pid" 2>/dev/null || break
-		dx_mounted "$DX_MNT" && break
+		dx_mounted "$mnt" && break
 		sleep 0.1
 	done
-	if dx_mounted "$DX_MNT" || kill -0 "$pid" 2>/dev/null; then
-		fusermount3 -u "$DX_MNT" 2>/dev/null || fusermount3 -uz "$DX_MNT" 2>/dev/null
+	if dx_mounted "$mnt" || kill -0 "$pid" 2>/dev/null; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid"
 		dx_fail "$name: $what"
