@@ -155,7 +155,8 @@ int dx_maprecs_recover(struct daxfs *fs)
 		struct dx_ino *ip;
 
 		if (r->kind == DX_MAPREC_QUARANTINE) {
-			fs->stats.quarantined_blocks += r->nblocks;
+			__atomic_add_fetch(&fs->stats.quarantined_blocks, r->nblocks,
+					   __ATOMIC_RELAXED);
 			continue; /* the reaper frees it when its holder is gone */
 		}
 		if (r->kind != DX_MAPREC_MAP)
@@ -199,7 +200,8 @@ int dx_maprecs_recover(struct daxfs *fs)
 		dx_tx_add(fs, &r->kind, sizeof(r->kind));
 		if (ip) {
 			r->kind = DX_MAPREC_QUARANTINE;
-			fs->stats.quarantined_blocks += r->nblocks;
+			__atomic_add_fetch(&fs->stats.quarantined_blocks, r->nblocks,
+					   __ATOMIC_RELAXED);
 			fs->stats.quarantine_total += r->nblocks;
 		} else {
 			r->kind = 0; /* holder gone: the blocks stay the file's */
@@ -237,7 +239,7 @@ static uint64_t rec_free_quarantine(struct daxfs *fs, size_t i, size_t nrec, uin
 		dx_free_blocks(fs, r->pblk + b - run, run);
 		run = 0;
 	}
-	fs->stats.quarantined_blocks -= n;
+	__atomic_sub_fetch(&fs->stats.quarantined_blocks, n, __ATOMIC_RELAXED);
 	if (n < r->nblocks) {
 		_Static_assert(__builtin_offsetof(struct dx_maprec, nblocks) ==
 				       __builtin_offsetof(struct dx_maprec, pblk) + 8,
@@ -271,6 +273,7 @@ void dx_quarantine_reap(struct daxfs *fs)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec), i = 0;
 
+	/* An unlocked peek, so every update of the count is atomic. */
 	if (!__atomic_load_n(&fs->stats.quarantined_blocks, __ATOMIC_RELAXED) || fs->readonly)
 		return;
 	while (i < nrec) {
@@ -343,9 +346,10 @@ void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
 		r->kind = DX_MAPREC_QUARANTINE;
 		dx_tx_commit(fs);
 		*q = (struct dx_qrun){e->pblk, e->len, e->rec, fs->qruns};
-		fs->qruns = q;
+		/* Atomic: dx_quarantine_release peeks at the head unlocked. */
+		__atomic_store_n(&fs->qruns, q, __ATOMIC_RELAXED);
 		e->rec = DX_NO_REC;
-		fs->stats.quarantined_blocks += e->len;
+		__atomic_add_fetch(&fs->stats.quarantined_blocks, e->len, __ATOMIC_RELAXED);
 		fs->stats.quarantine_total += e->len;
 	}
 }
@@ -355,6 +359,9 @@ void dx_quarantine_release(struct daxfs *fs)
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
 	uint64_t freed = DX_REAP_BLOCKS;
 
+	/* An unlocked peek, so stores to the list are atomic.  A run added
+	 * just after it is still pinned by its own mapping, whose unmap
+	 * comes here again. */
 	if (!__atomic_load_n(&fs->qruns, __ATOMIC_RELAXED))
 		return;
 	/* As the reaper: at most DX_REAP_BLOCKS freed per hold of the locks;
@@ -380,7 +387,8 @@ void dx_quarantine_release(struct daxfs *fs)
 				q->len -= got;
 				continue;
 			}
-			*pp = q->next;
+			/* *pp may be the head, which is peeked at unlocked. */
+			__atomic_store_n(pp, q->next, __ATOMIC_RELAXED);
 			free(q);
 		}
 		dx_tx_commit(fs);
