@@ -48,16 +48,37 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups stat "$DX_MNT/g" >/dev/nul
 fi
 dx_umount
 
-# auto_unmount: a daemon killed with SIGKILL leaves no dead mount behind
-dx_mount auto_unmount
-kill -KILL "$DX_PID"
-wait "$DX_PID" 2>/dev/null
-DX_PID=
-for i in $(seq 1 100); do
+# auto_unmount: a daemon killed with SIGKILL leaves no dead mount behind.
+# fusermount3 (libfuse 3.14) watches the daemon through a socket, and on
+# its close unmounts only if opening the mountpoint fails with ENOTCONN.
+# The dying daemon closes that socket before /dev/fuse, so a watcher whose
+# open is already queued when the connection is aborted gets ECONNABORTED
+# and leaves the mount (libfuse documents auto_unmount as not race-free;
+# seen once on a loaded machine).  One such loss is libfuse's; three in a
+# row, or no watcher at all, is ours.
+watcher() {
+	pgrep -f "fusermount3 .*auto_unmount.* -- $DX_MNT\$" || true
+}
+lost=0
+while :; do
+	dx_mount auto_unmount
+	stat "$DX_MNT" >/dev/null || dx_fail "auto_unmount: the mount does not answer"
+	[ -n "$(watcher)" ] || dx_fail "auto_unmount: no fusermount3 watches the mount"
+	kill -KILL "$DX_PID"
+	wait "$DX_PID" 2>/dev/null
+	DX_PID=
+	for i in $(seq 1 100); do
+		dx_mounted "$DX_MNT" || break
+		sleep 0.1
+	done
 	dx_mounted "$DX_MNT" || break
-	sleep 0.1
+	[ -z "$(watcher)" ] ||
+		dx_fail "auto_unmount: still mounted 10 s after kill -9 of the daemon, its watcher still there"
+	lost=$((lost + 1))
+	dx_log "auto_unmount: the watcher left the mount of a killed daemon (lost race $lost)"
+	fusermount3 -uz "$DX_MNT" || dx_fail "fusermount3 -uz of the left mount failed"
+	[ $lost -lt 3 ] || dx_fail "auto_unmount: the mount of a killed daemon stayed, 3 times in a row"
 done
-dx_mounted "$DX_MNT" && dx_fail "auto_unmount: still mounted 10 s after kill -9 of the daemon"
 dx_log "ok: auto_unmount removed the mount of the killed daemon"
 dx_fsck
 
