@@ -22,6 +22,9 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 
 start=$SECONDS
+elapsed() {
+	echo "$(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s"
+}
 install_packages
 
 # Sanitizer settings for every instrumented process the tests start,
@@ -119,7 +122,7 @@ EOF
 # rebuild the rest).
 build_targets=
 suite() {
-	local dir=$1 test_args=$2 strays p
+	local dir=$1 test_args=$2 strays p t0
 	shift 2
 	log "configuring $dir"
 	if ! setup "$dir" "$@"; then
@@ -135,10 +138,13 @@ suite() {
 		failed=$((failed + 1))
 		return
 	fi
-	log "testing $dir"
+	log "testing $dir ($(elapsed) into the run)"
+	t0=$SECONDS
 	# shellcheck disable=SC2086 # test_args is a list of words
 	meson test -C "$dir" --print-errorlogs ${build_targets:+--no-rebuild} $test_args || true
 	count "$dir"
+	# Where the time goes, tree by tree: the run has a budget (README).
+	echo "$dir: tests took $(((SECONDS - t0) / 60))m$(((SECONDS - t0) % 60))s"
 
 	# Tests must clean up after themselves: a daemon (and so a mount)
 	# left behind is a bug in a test.  Count it, then remove it so that
@@ -183,6 +189,6 @@ suite build-fuzz "--suite libfuzzer" --buildtype=debug \
 build_targets=
 unset CC
 
-echo "total time $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s, $skipped skipped"
+echo "total time $(elapsed), $skipped skipped"
 echo "$passed passed, $failed failed"
 ((failed == 0))
