@@ -175,6 +175,7 @@ uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_
 	bits_change(fs, b, e - b, true, false);
 	fs->free_blocks -= e - b;
 	fs->block_hint = e < hi ? e : lo;
+	dx_prefault(fs, b, e - b);
 	*pblk = b;
 	return e - b;
 }

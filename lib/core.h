@@ -89,6 +89,13 @@ void dx_backing_tx_begin(struct daxfs *fs);
 /* Blocks the backing filesystem can still give (UINT64_MAX: no limit). */
 uint64_t dx_backing_free_blocks(struct daxfs *fs);
 
+/* ---- mapping granules ahead of use (prefault.c) ---- */
+/* At open: in pmem mode, track the granules populated so far. */
+int dx_prefault_init(struct daxfs *fs);
+/* The allocator hands out [pblk, pblk+len): populate the daemon's mapping
+ * of each granule of it not yet populated (tx_lock). */
+void dx_prefault(struct daxfs *fs, uint64_t pblk, uint64_t len);
+
 /* ---- journal (journal.c) ---- */
 struct dx_range {
 	void *p;
@@ -320,6 +327,8 @@ struct daxfs {
 	uint64_t unbacked_free;	/* free blocks of granules not reserved */
 	uint64_t grow_hint;
 	uint64_t imark_backed;	/* inode slots whose table bytes are reserved */
+	/* Granules mapped ahead of use (prefault.c; tx_lock; NULL: none). */
+	uint64_t *populated;
 
 	/* Inode cache (icache_lock). */
 	dx_mutex_t icache_lock;

@@ -163,6 +163,9 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	ret = dx_backing_init(fs);
 	if (ret)
 		goto fail;
+	ret = dx_prefault_init(fs);
+	if (ret)
+		goto fail;
 	ret = dx_icache_init(fs);
 	if (ret)
 		goto fail;
@@ -225,6 +228,7 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 	}
 	free(fs->ibitmap);
 	free(fs->backed);
+	free(fs->populated);
 	if (fs->fd >= 0)
 		close(fs->fd);
 	free(fs->path);
