@@ -92,8 +92,9 @@ uint64_t dx_backing_free_blocks(struct daxfs *fs);
 /* ---- mapping granules ahead of use (prefault.c) ---- */
 /* At open: in pmem mode, track the granules populated so far. */
 int dx_prefault_init(struct daxfs *fs);
-/* The allocator hands out [pblk, pblk+len): populate the daemon's mapping
- * of each granule of it not yet populated (tx_lock). */
+/* [pblk, pblk+len) is about to be stored to or read (the allocator hands
+ * it out, a write or read reaches it): populate the daemon's mapping of
+ * each granule of it not yet populated.  Any thread. */
 void dx_prefault(struct daxfs *fs, uint64_t pblk, uint64_t len);
 
 /* ---- journal (journal.c) ---- */
@@ -327,8 +328,10 @@ struct daxfs {
 	uint64_t unbacked_free;	/* free blocks of granules not reserved */
 	uint64_t grow_hint;
 	uint64_t imark_backed;	/* inode slots whose table bytes are reserved */
-	/* Granules mapped ahead of use (prefault.c; tx_lock; NULL: none). */
+	/* Granules mapped ahead of use (prefault.c; atomic bits; NULL:
+	 * none are), and prefault_off once madvise turned out to be missing. */
 	uint64_t *populated;
+	bool prefault_off;
 
 	/* Inode cache (icache_lock). */
 	dx_mutex_t icache_lock;

@@ -122,6 +122,8 @@ static size_t map_read(struct daxfs *fs, struct dx_ino *ip, uint64_t off, size_t
 			uint64_t ext_end = ((uint64_t)m->v[i].lblk + m->v[i].len) * BLK;
 			seg_end = ext_end < end ? ext_end : end;
 			p = (const char *)dx_blk(fs, m->v[i].pblk) + (pos - (uint64_t)m->v[i].lblk * BLK);
+			dx_prefault(fs, m->v[i].pblk + (pos / BLK - m->v[i].lblk),
+				    blk_up(seg_end) - pos / BLK);
 			i++;
 		} else {
 			uint64_t next = i < m->n ? (uint64_t)m->v[i].lblk * BLK : end;
@@ -469,6 +471,7 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 			pos = es < end ? es : end;
 			continue;
 		}
+		dx_prefault(fs, m->v[i].pblk + (pos - es) / BLK, blk_up(e) - pos / BLK);
 		copy_in(fs, (char *)dx_blk(fs, m->v[i].pblk) + (pos - es), s, (size_t)(pos - off),
 			(size_t)(e - pos));
 		pos = e;

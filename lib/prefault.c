@@ -6,7 +6,7 @@
  * fault, and in a VM a fault costs microseconds: writing a new file ran at
  * a fifth of the speed of overwriting it, with 256 faults per MiB.  So the
  * first time the allocator hands out a block of a granule (DX_BACK_GRANULE
- * blocks, 2 MiB), the whole granule is populated with one
+ * blocks, 2 MiB), or a read or overwrite reaches one, the whole granule is populated with one
  * madvise(MADV_POPULATE_WRITE): the kernel fills in its page table without
  * a trap per page, and a 2 MiB-aligned granule of a huge=always tmpfs or a
  * DAX device gets one PMD.
@@ -17,8 +17,10 @@
  * before; the space is reserved before it is handed out (backing.c), so
  * populating never allocates backing store and never raises SIGBUS.
  *
- * The bitmap of populated granules is DRAM only and guarded by tx_lock,
- * as the allocator that calls this is.
+ * Reads and overwrites do the same for the granules they touch, so that
+ * after a mount the pages of existing files are mapped a granule at a time
+ * too.  The bitmap of populated granules is DRAM only; they may call from
+ * any thread, so its bits are set atomically.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,26 +43,26 @@ int dx_prefault_init(struct daxfs *fs)
 
 void dx_prefault(struct daxfs *fs, uint64_t pblk, uint64_t len)
 {
-	uint64_t g, last;
+	uint64_t *pop = fs->populated, g, last;
 
-	if (!fs->populated || !len)
+	if (!pop || !len || __atomic_load_n(&fs->prefault_off, __ATOMIC_RELAXED))
 		return;
 	last = (pblk + len - 1) / DX_BACK_GRANULE;
 	for (g = pblk / DX_BACK_GRANULE; g <= last; g++) {
 		uint64_t from = g * DX_BACK_GRANULE, to = from + DX_BACK_GRANULE;
+		uint64_t bit = 1ULL << (g & 63);
 
-		if (fs->populated[g >> 6] >> (g & 63) & 1)
+		/* Tried once, whatever the outcome, and by one of the threads
+		 * that get here at once (a second madvise would only cost). */
+		if (__atomic_load_n(&pop[g >> 6], __ATOMIC_RELAXED) & bit ||
+		    __atomic_fetch_or(&pop[g >> 6], bit, __ATOMIC_RELAXED) & bit)
 			continue;
-		/* Tried once, whatever the outcome: a failure is not retried
-		 * on every allocation. */
-		fs->populated[g >> 6] |= 1ULL << (g & 63);
 		if (to > fs->sb.nblocks)
 			to = fs->sb.nblocks;
 		if (madvise(dx_blk(fs, from), (to - from) * DX_BLOCK_SIZE, MADV_POPULATE_WRITE) &&
 		    errno == EINVAL) {
 			/* Not in this kernel: stop asking. */
-			free(fs->populated);
-			fs->populated = NULL;
+			__atomic_store_n(&fs->prefault_off, true, __ATOMIC_RELAXED);
 			return;
 		}
 	}

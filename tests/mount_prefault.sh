@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The daemon maps a data granule (2 MiB) of a pmem-mode pool when it first
-# hands out a block of it (lib/prefault.c), so writing a new file does not
-# take a page fault per 4 KiB; in msync mode it does not, since populating
+# hands out a block of it, reads it or overwrites it (lib/prefault.c), so
+# writing a file does not take a page fault per 4 KiB; in msync mode it does not, since populating
 # would dirty the whole granule.  Asserts what the daemon's page table
 # holds of its pool (/proc/PID/pagemap), not a time.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +36,24 @@ after=$(present)
 dx_log "pmem mode: $before pages of the data area mapped after the mount, $after after a 4 KiB write"
 [ "$after" -ge "$granule_left" ] ||
 	dx_fail "pmem mode: a new block's granule is not mapped ahead ($after pages, want >= $granule_left)"
+dx_umount
+dx_fsck
+
+# After a remount, a read and an overwrite of a file map its granule too.
+dx_mount
+cat "$DX_MNT/f" >/dev/null || dx_fail "read f"
+after=$(present)
+dx_log "pmem mode: $after pages of the data area mapped after a 4 KiB read"
+[ "$after" -ge "$granule_left" ] ||
+	dx_fail "pmem mode: a read does not map its granule ahead ($after pages, want >= $granule_left)"
+dx_umount
+dx_mount
+dd if=/dev/zero of="$DX_MNT/f" bs=4096 count=1 conv=notrunc,fsync status=none ||
+	dx_fail "overwrite of f"
+after=$(present)
+dx_log "pmem mode: $after pages of the data area mapped after a 4 KiB overwrite"
+[ "$after" -ge "$granule_left" ] ||
+	dx_fail "pmem mode: an overwrite does not map its granule ahead ($after pages, want >= $granule_left)"
 dx_umount
 dx_fsck
 
