@@ -174,6 +174,8 @@ static int ioc_pool_info(struct dfs_ioc_call *call)
 	o->block_size = DFS_BLKSIZE;
 	o->is_pmem = pi.is_pmem ? 1 : 0;
 	o->state = (pi.needs_fsck ? DAXFS_POOL_NEEDS_FSCK : 0) | (pi.readonly ? DAXFS_POOL_READONLY : 0);
+	/* The ioctl header's bits are the on-media ones (format.h). */
+	o->features = pi.features;
 	/* The on-media label is NUL-padded and may fill all 64 bytes. */
 	copy_field(o->label, sizeof(o->label), pi.label, 0);
 	/* The path only to those who may open the pool anyway (access.c). */

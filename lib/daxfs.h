@@ -403,6 +403,7 @@ struct daxfs_pool_info {
 	const char *path;
 	int needs_fsck; /* the superblock's DX_SB_NEEDS_FSCK, or found damage */
 	int readonly;	/* changes are refused (ro, or errors=remount-ro) */
+	uint32_t features; /* the superblock's DX_FEATURE_* bits */
 };
 void daxfs_pool_info(struct daxfs *fs, struct daxfs_pool_info *pi);
 

@@ -36,7 +36,7 @@ struct daxfs_ioc_pool_info {
 	uint32_t block_size;
 	uint32_t is_pmem;
 	uint32_t state;		/* DAXFS_POOL_* bits */
-	uint32_t pad;
+	uint32_t features;	/* DAXFS_FEATURE_* bits (0 from an older daemon) */
 	char label[64];
 	char path[4096];	/* the pool as the daemon opened it */
 };
@@ -46,6 +46,8 @@ struct daxfs_ioc_pool_info {
 #define DAXFS_POOL_NEEDS_FSCK 0x1u
 /* The mount refuses changes (-o ro, or errors=remount-ro after damage). */
 #define DAXFS_POOL_READONLY   0x2u
+/* Features mkfs.daxfs turned on (mkfs.daxfs(8) -O). */
+#define DAXFS_FEATURE_METADATA_CSUM 0x1u	/* crc32c of every metadata structure */
 
 
 /* ---- direct access: mappings and pins (docs/pins.md) ---- */

@@ -212,6 +212,14 @@ static int json_print(json_object *o)
 	return ret;
 }
 
+/* The pool's features by name, as mkfs.daxfs -O takes them. */
+static const struct {
+	uint32_t bit;
+	const char *name;
+} features[] = {
+    {DAXFS_FEATURE_METADATA_CSUM, "metadata_csum"},
+};
+
 static int cmd_info(int argc, char **argv)
 {
 	struct daxfs_ioc_pool_info pi;
@@ -234,6 +242,11 @@ static int cmd_info(int argc, char **argv)
 		put_str(o, "persistence", pi.is_pmem ? "pmem" : "msync");
 		put_bool(o, "needs_fsck", pi.state & DAXFS_POOL_NEEDS_FSCK);
 		put_bool(o, "readonly", pi.state & DAXFS_POOL_READONLY);
+		json_object *f = json_object_new_array();
+		for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+			if (pi.features & features[i].bit)
+				json_object_array_add(f, json_object_new_string(features[i].name));
+		json_object_object_add(o, "features", f);
 		return json_print(o);
 	}
 	printf("pool:        %s\nsize:        %" PRIu64 " bytes\nblock size:  %u\nUUID:        ",
@@ -247,6 +260,13 @@ static int cmd_info(int argc, char **argv)
 	       pi.state & DAXFS_POOL_NEEDS_FSCK ? "needs fsck (a mount found a damaged structure)"
 						: "clean",
 	       pi.state & DAXFS_POOL_READONLY ? ", read-only" : "");
+	printf("features:   ");
+	if (!pi.features)
+		printf(" (none)");
+	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+		if (pi.features & features[i].bit)
+			printf(" %s", features[i].name);
+	printf("\n");
 	return 0;
 }
 
