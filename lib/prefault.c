@@ -6,10 +6,10 @@
  * fault, and in a VM a fault costs microseconds: writing a new file ran at
  * a fifth of the speed of overwriting it, with 256 faults per MiB.  So the
  * first time the allocator hands out a block of a granule (DX_BACK_GRANULE
- * blocks, 2 MiB), or a read or overwrite reaches one, the whole granule is populated with one
- * madvise(MADV_POPULATE_WRITE): the kernel fills in its page table without
- * a trap per page, and a 2 MiB-aligned granule of a huge=always tmpfs or a
- * DAX device gets one PMD.
+ * blocks, 2 MiB), or a read or overwrite reaches one, the whole granule is
+ * populated with one madvise(MADV_POPULATE_WRITE): the kernel fills in its
+ * page table without a trap per page, and a 2 MiB-aligned granule of a
+ * huge=always tmpfs or a DAX device gets one PMD.
  *
  * Only in pmem mode.  In msync mode a populating write fault dirties every
  * page of the granule, and the next msync would write 2 MiB back.  Best
@@ -57,6 +57,10 @@ void dx_prefault(struct daxfs *fs, uint64_t pblk, uint64_t len)
 		if (__atomic_load_n(&pop[g >> 6], __ATOMIC_RELAXED) & bit ||
 		    __atomic_fetch_or(&pop[g >> 6], bit, __ATOMIC_RELAXED) & bit)
 			continue;
+		/* The data area's part of it: the metadata before it may
+		 * include inode table blocks not reserved yet (backing.c). */
+		if (from < fs->sb.data_blk)
+			from = fs->sb.data_blk;
 		if (to > fs->sb.nblocks)
 			to = fs->sb.nblocks;
 		if (madvise(dx_blk(fs, from), (to - from) * DX_BLOCK_SIZE, MADV_POPULATE_WRITE) &&
