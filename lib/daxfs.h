@@ -80,8 +80,8 @@ struct daxfs_mkfs_info {
 	uint32_t features;	/* DAXFS_FEATURE_* the pool was made with */
 };
 
-/* Optional format features (a superblock's features word, lib/format.h). */
-#define DAXFS_FEATURE_METADATA_CSUM 0x1u /* crc32c on every metadata object */
+/* Optional format features: the DAXFS_FEATURE_* bits of daxfs_ioctl.h,
+ * which are the superblock's features word (lib/format.h). */
 /* The name of one feature bit ("metadata_csum"), NULL for a bit this build
  * does not know. */
 const char *daxfs_feature_name(uint32_t bit);

@@ -262,12 +262,6 @@ DX_EXPORT int daxfs_statfs(struct daxfs *fs, struct statvfs *sv)
 	return 0;
 }
 
-/* daxfs_pool_info passes the on-media feature bits, which the ioctl
- * header names for clients. */
-_Static_assert(DX_FEATURE_METADATA_CSUM == DAXFS_FEATURE_METADATA_CSUM &&
-		   DX_FEATURES_KNOWN == DAXFS_FEATURE_METADATA_CSUM,
-	       "the ioctl header's DAXFS_FEATURE_* bits are the superblock's");
-
 DX_EXPORT void daxfs_pool_info(struct daxfs *fs, struct daxfs_pool_info *pi)
 {
 	memset(pi, 0, sizeof(*pi));

@@ -75,7 +75,10 @@ void dx_super_update_flags(const struct dx_pctx *pc, struct dx_super *sb, uint32
 	dx_store64_persist(pc, (uint64_t *)(void *)&sb->flags, word);
 }
 
+/* daxfs_pool_info and the ioctl pass the on-media bits as they are. */
 _Static_assert(DAXFS_FEATURE_METADATA_CSUM == DX_FEATURE_METADATA_CSUM, "public feature bit");
+_Static_assert(DX_FEATURES_KNOWN == DAXFS_FEATURE_METADATA_CSUM,
+	       "every known feature has a public DAXFS_FEATURE_* bit");
 
 DX_EXPORT const char *daxfs_feature_name(uint32_t bit)
 {
