@@ -55,7 +55,7 @@ static uint64_t count_free(const struct daxfs *fs, uint64_t from, uint64_t to)
 	return n;
 }
 
-static void granule_range(const struct daxfs *fs, uint64_t g, uint64_t *from, uint64_t *to)
+void dx_granule_range(const struct daxfs *fs, uint64_t g, uint64_t *from, uint64_t *to)
 {
 	*from = g * DX_BACK_GRANULE;
 	*to = *from + DX_BACK_GRANULE;
@@ -78,7 +78,7 @@ static bool back_granule(struct daxfs *fs, uint64_t g)
 {
 	uint64_t from, to, n;
 
-	granule_range(fs, g, &from, &to);
+	dx_granule_range(fs, g, &from, &to);
 	if (reserve(fs, from * DX_BLOCK_SIZE, (to - from) * DX_BLOCK_SIZE))
 		return false;
 	fs->backed[g >> 6] |= 1ULL << (g & 63);
@@ -174,7 +174,7 @@ int dx_backing_init(struct daxfs *fs)
 	for (uint64_t g = 0; g < fs->ngranules; g++) {
 		uint64_t from, to, nfree;
 
-		granule_range(fs, g, &from, &to);
+		dx_granule_range(fs, g, &from, &to);
 		if (from >= to)
 			continue;
 		nfree = count_free(fs, from, to);

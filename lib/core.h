@@ -76,6 +76,9 @@ int dx_map_error(int err, const char *path, uint64_t size, const char *detail);
  * transaction starts with when the backing store allows. */
 #define DX_BACK_GRANULE	 512u
 #define DX_BACK_HEADROOM 1024u
+/* The data-area blocks [*from, *to) of granule g: the first granule starts
+ * at data_blk, the last ends at nblocks. */
+void dx_granule_range(const struct daxfs *fs, uint64_t g, uint64_t *from, uint64_t *to);
 /* At open, after dx_alloc_init: reserve the metadata and every granule in
  * use, and take the free blocks of the others out of free_blocks. */
 int dx_backing_init(struct daxfs *fs);

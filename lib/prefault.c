@@ -49,8 +49,7 @@ void dx_prefault(struct daxfs *fs, uint64_t pblk, uint64_t len)
 		return;
 	last = (pblk + len - 1) / DX_BACK_GRANULE;
 	for (g = pblk / DX_BACK_GRANULE; g <= last; g++) {
-		uint64_t from = g * DX_BACK_GRANULE, to = from + DX_BACK_GRANULE;
-		uint64_t bit = 1ULL << (g & 63);
+		uint64_t from, to, bit = 1ULL << (g & 63);
 
 		/* Tried once, whatever the outcome, and by one of the threads
 		 * that get here at once (a second madvise would only cost). */
@@ -59,10 +58,7 @@ void dx_prefault(struct daxfs *fs, uint64_t pblk, uint64_t len)
 			continue;
 		/* The data area's part of it: the metadata before it may
 		 * include inode table blocks not reserved yet (backing.c). */
-		if (from < fs->sb.data_blk)
-			from = fs->sb.data_blk;
-		if (to > fs->sb.nblocks)
-			to = fs->sb.nblocks;
+		dx_granule_range(fs, g, &from, &to);
 		if (madvise(dx_blk(fs, from), (to - from) * DX_BLOCK_SIZE, MADV_POPULATE_WRITE) &&
 		    errno == EINVAL) {
 			/* Not in this kernel: stop asking. */
