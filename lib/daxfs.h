@@ -80,10 +80,9 @@ struct daxfs_mkfs_info {
 	uint32_t features;	/* DAXFS_FEATURE_* the pool was made with */
 };
 
-/* Optional format features: the DAXFS_FEATURE_* bits of daxfs_ioctl.h,
- * which are the superblock's features word (lib/format.h). */
-/* The name of one feature bit ("metadata_csum"), NULL for a bit this build
- * does not know. */
+/* The name of one optional format feature bit (a DAXFS_FEATURE_* of
+ * daxfs_ioctl.h, which are the superblock's features word, lib/format.h):
+ * "metadata_csum", or NULL for a bit this build does not know. */
 const char *daxfs_feature_name(uint32_t bit);
 
 /* Create (sparse) or reuse POOL and write an empty filesystem into it. */

@@ -3,8 +3,8 @@
 # The daemon maps a data granule (2 MiB) of a pmem-mode pool when it first
 # hands out a block of it, reads it or overwrites it (lib/prefault.c), so
 # writing a file does not take a page fault per 4 KiB; in msync mode it
-# does not, since populating would dirty the whole granule.  Asserts what the daemon's page table
-# holds of its pool (/proc/PID/pagemap), not a time.
+# does not, since populating would dirty the whole granule.  Asserts what
+# the daemon's page table holds of its pool (/proc/PID/pagemap), not a time.
 . "$(dirname "$0")/lib.sh"
 dx_need_root
 PAGEMAP=$DAXFS_BUILD/tests/pagemap-count
