@@ -9,13 +9,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <libpmem.h>
 #include "daxfs/daxfs_client.h"
@@ -246,20 +246,39 @@ int daxfs_lease_query(int fd, struct daxfs_ioc_lease *state)
 	return lease_op(fd, DAXFS_LEASE_GET, 0, state);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
 int daxfs_lease_wait_break(int fd, int timeout_ms, struct daxfs_ioc_lease *state)
 {
-	struct pollfd p = {.fd = fd, .events = POLLPRI};
-	int n;
+	uint64_t end = 0, now;
+	struct daxfs_ioc_lease l;
 
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return fail(errno, "poll: %s", strerror(errno));
-	if (n == 0 || !(p.revents & POLLPRI))
+	if (timeout_ms > 0)
+		end = mono_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	for (;;) {
+		memset(&l, 0, sizeof(l));
+		l.op = DAXFS_LEASE_WAIT;
+		if (timeout_ms < 0)
+			l.deadline_ns = UINT64_MAX;
+		else if (timeout_ms > 0)
+			l.deadline_ns = end > (now = mono_ns()) ? end - now : 0;
+		/* The daemon answers when the lease breaks (or the time is up). */
+		if (ioctl(fd, DAXFS_IOC_LEASE, &l) == 0)
+			break;
+		/* A signal: as poll(2) was, wait on for what is left. */
+		if (errno != EINTR)
+			return fail(errno, "lease wait: %s", strerror(errno));
+	}
+	if (l.state != DAXFS_LEASE_BREAKING && l.state != DAXFS_LEASE_REVOKED)
 		return 0;
-	if (state && daxfs_lease_query(fd, state) < 0)
-		return -1;
+	if (state)
+		*state = l;
 	return 1;
 }
 

@@ -81,9 +81,6 @@ struct dfs_file {
 	struct daxfs_file *file;
 	int flags;
 	fuse_ino_t ino;
-	/* The last poll() of this open file, to wake when its lease breaks
-	 * (dfs_poll_lock). */
-	struct fuse_pollhandle *ph;
 	/* A write mapping was made: the kernel's cached pages of the file
 	 * may be stale after the holder goes. */
 	int mapped_write;
@@ -104,12 +101,6 @@ extern const struct fuse_lowlevel_ops dfs_ops;
 /* Clear the set-id bits a modification by req's caller clears on Linux. */
 void dfs_drop_privs(fuse_req_t req, fuse_ino_t ino, int all);
 
-/* poll.c */
-void dfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-	      struct fuse_pollhandle *ph);
-/* Given to lib/ as the lease-break notifier. */
-void dfs_lease_notify(void *ctx, struct daxfs_file *f);
-void dfs_poll_forget(struct dfs_file *h);
 
 /* access.c */
 /* Resolve dax_group; -1 after saying why. */
@@ -122,6 +113,8 @@ int dfs_direct_allowed(fuse_req_t req);
 /* tick.c */
 int dfs_tick_start(struct daxfs *fs);
 void dfs_tick_stop(void);
+/* Given to lib/ as the lease-break notifier. */
+void dfs_lease_notify(void *ctx, struct daxfs_file *f);
 
 /* intr.c: a request that may wait in lib/ and so must answer interrupts.
  * Embed it in the request's context and:

@@ -276,6 +276,11 @@ static int ioc_stats(struct dfs_ioc_call *call)
 
 /* ---- layout leases (docs/leases.md) ---- */
 
+static void lease_wait_done(void *p, int err)
+{
+	dfs_ioc_finish(p, err);
+}
+
 static int ioc_lease(struct dfs_ioc_call *call)
 {
 	if (!dfs_direct_allowed(call->req))
@@ -283,6 +288,13 @@ static int ioc_lease(struct dfs_ioc_call *call)
 	if (!call->file)
 		return -EISDIR;
 	call->out.lease = call->in.lease;
+	if (call->in.lease.op == DAXFS_LEASE_WAIT) {
+		/* Answered when the lease breaks, threadless (lib/lease_wait.c). */
+		call_may_wait(call);
+		daxfs_lease_wait_async(call_fs(call), call->file->file, &call->out.lease,
+				       lease_wait_done, call);
+		return DFS_IOC_LATER;
+	}
 	return daxfs_lease(call_fs(call), call->file->file, &call->out.lease, &call->cred);
 }
 

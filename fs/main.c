@@ -549,13 +549,11 @@ int main(int argc, char **argv)
 	/* stderr is /dev/null now. */
 	if (!o.foreground)
 		dfs_log_to_syslog();
-	/* A read-only pool has no waits to expire and nothing to free. */
-	if (!o.readonly) {
-		ret = dfs_tick_start(ctx.fs);
-		if (ret < 0) {
-			dfs_log(DAXFS_LOG_ERR, "cannot start housekeeping: %s", strerror(-ret));
-			goto out_unmount;
-		}
+	/* Even read-only: lease waits time out. */
+	ret = dfs_tick_start(ctx.fs);
+	if (ret < 0) {
+		dfs_log(DAXFS_LOG_ERR, "cannot start housekeeping: %s", strerror(-ret));
+		goto out_unmount;
 	}
 	dfs_log(DAXFS_LOG_NOTICE, "mounted on %s (%s)", o.mountpoint,
 		o.readonly ? "read-only" : "read-write");
@@ -564,6 +562,8 @@ int main(int argc, char **argv)
 	/* 0: unmounted; > 0: the signal that ended us, a clean stop too. */
 	status = ret < 0 ? 1 : 0;
 	dfs_tick_stop();
+	/* While the session can still take the answers. */
+	daxfs_lease_wait_cancel(ctx.fs, -ENOTCONN);
 	if (ret < 0)
 		dfs_log(DAXFS_LOG_ERR, "serving %s failed: %s; unmounting", o.mountpoint,
 			strerror(-ret));

@@ -463,7 +463,6 @@ static int open_handle(struct daxfs *fs, fuse_ino_t ino, struct fuse_file_info *
 	}
 	h->flags = fi->flags;
 	h->ino = ino;
-	h->ph = NULL;
 	h->mapped_write = 0;
 	daxfs_file_set_private(h->file, h);
 	fi->fh = (uintptr_t)h;
@@ -478,7 +477,6 @@ static void close_handle(struct daxfs *fs, struct fuse_file_info *fi)
 		return;
 	/* Drops the file's mappings and lease; what waited for them runs. */
 	daxfs_release(fs, h->file);
-	dfs_poll_forget(h);
 	free(h);
 	fi->fh = 0;
 }
@@ -951,8 +949,9 @@ const struct fuse_lowlevel_ops dfs_ops = {
     .removexattr = dfs_removexattr,
     .create = dfs_create,
     .ioctl = dfs_ioctl,
-    .poll = dfs_poll,
     .fallocate = dfs_fallocate,
     .copy_file_range = dfs_copy_file_range,
     .lseek = dfs_lseek,
+    /* No .poll: libfuse answers ENOSYS, and the kernel then stops asking
+     * on every poll() of every file (lease breaks: DAXFS_LEASE_WAIT). */
 };

@@ -233,6 +233,17 @@ struct dx_lease {
 	struct dx_lease *bnext;		/* fs->breaking */
 };
 
+/* A DAXFS_LEASE_WAIT not yet answered (lease_wait.c). */
+struct dx_lwait {
+	struct dx_lwait *next;		/* fs->lwaits or fs->lwaits_done */
+	struct daxfs_file *f;
+	uint64_t deadline_ns;		/* UINT64_MAX: none */
+	struct daxfs_ioc_lease *out;
+	daxfs_done_t done;
+	void *ctx;
+	int err;
+};
+
 /* Blocks taken out of their file by a revocation, freed once unpinned. */
 struct dx_qrun {
 	uint64_t pblk, len;
@@ -258,6 +269,7 @@ struct daxfs_file {
 	struct dx_mapping *maps;	/* pin_lock */
 	uint64_t nlongterm;		/* pin_lock: DAXFS_MAP_LONGTERM ones */
 	struct dx_lease *lease;		/* pin_lock */
+	uint32_t nlwaits;		/* pin_lock: its queued DAXFS_LEASE_WAITs */
 	void *priv;		/* the daemon's */
 };
 
@@ -374,6 +386,8 @@ struct daxfs {
 	struct dx_qrun *qruns;
 	daxfs_lease_notify_t lease_notify;
 	void *lease_notify_ctx;
+	struct dx_lwait *lwaits;	/* queued DAXFS_LEASE_WAITs */
+	struct dx_lwait *lwaits_done;	/* ended, to be answered */
 
 	bool recovering;	/* completing interrupted layout changes at open */
 	unsigned faults;	/* planted bugs (fault.h); 0 outside tests */
@@ -608,6 +622,20 @@ void dx_lease_expire(struct daxfs *fs);
 /* Drop f's lease at release (its mappings are gone). */
 void dx_lease_drop(struct daxfs *fs, struct daxfs_file *f);
 struct dx_usage *dx_usage_get(struct daxfs *fs, uid_t uid);
+/* f's lease as DAXFS_LEASE_GET reports it (pin_lock held). */
+void dx_lease_state(struct daxfs_file *f, struct daxfs_ioc_lease *req);
+
+/* lease_wait.c */
+/* End f's waits: its lease left ACTIVE (pin_lock held). */
+void dx_lease_wake(struct daxfs *fs, struct daxfs_file *f);
+/* End the wait submitted with ctx with EINTR, if queued (pin_lock held). */
+bool dx_lease_wait_interrupt(struct daxfs *fs, void *ctx);
+/* End the waits whose timeout has passed. */
+void dx_lease_wait_expire(struct daxfs *fs);
+/* Answer the waits that ended; no core lock held. */
+void dx_lease_answer(struct daxfs *fs);
+/* Free what is left at close, unanswered. */
+void dx_lease_wait_fini(struct daxfs *fs);
 
 /* quarantine.c */
 /* Take a revoked mapping's blocks out of its file and into quarantine

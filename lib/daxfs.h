@@ -381,11 +381,23 @@ int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_lease *
 int daxfs_lease_list(struct daxfs *fs, uint64_t cursor, uint64_t ino, const uid_t *owner,
 		     struct daxfs_lease_info *out, int max);
 /* Called (from any thread, with core locks held: do not call back into
- * the core) when f's lease is broken or revoked. */
+ * the core) when f's lease is broken or revoked.  Its waits are answered
+ * by the next daxfs_tick(): the daemon runs one soon. */
 typedef void (*daxfs_lease_notify_t)(void *ctx, struct daxfs_file *f);
 void daxfs_set_lease_notify(struct daxfs *fs, daxfs_lease_notify_t fn, void *ctx);
-/* POLLPRI while f's lease is breaking or revoked. */
-unsigned daxfs_file_poll(struct daxfs *fs, struct daxfs_file *f);
+/*
+ * DAXFS_LEASE_WAIT on f: done(ctx, 0) with *req filled as for
+ * DAXFS_LEASE_GET once f's lease is not ACTIVE (broken, revoked, released,
+ * or there was none), or req->deadline_ns nanoseconds have passed (0: at
+ * once; UINT64_MAX: no limit; checked by daxfs_tick(), so up to one tick
+ * late).  done(ctx, -EINTR) after daxfs_interrupt(fs, ino, ctx).  done may
+ * run on this thread before the call returns.  *req must stay valid until
+ * done.
+ */
+void daxfs_lease_wait_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_lease *req,
+			    daxfs_done_t done, void *ctx);
+/* Answer every queued wait with err; before the daemon's session goes. */
+void daxfs_lease_wait_cancel(struct daxfs *fs, int err);
 /* A pointer the daemon keeps with an open file. */
 void daxfs_file_set_private(struct daxfs_file *f, void *priv);
 void *daxfs_file_private(const struct daxfs_file *f);

@@ -281,7 +281,7 @@ DX_EXPORT bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx)
 {
 	struct dx_lop *prev = NULL, *op;
 	struct dx_ino *ip = dx_iget(fs, ino);
-	bool drained = false;
+	bool drained = false, found;
 
 	if (!ip)
 		return false;
@@ -296,11 +296,13 @@ DX_EXPORT bool daxfs_interrupt(struct daxfs *fs, uint64_t ino, void *ctx)
 		/* Atomic: daxfs_tick() peeks without pin_lock. */
 		__atomic_store_n(&fs->cancelled, op, __ATOMIC_RELAXED);
 	}
+	/* Not a layout change or a map: a DAXFS_LEASE_WAIT, perhaps. */
+	found = op || dx_lease_wait_interrupt(fs, ctx);
 	dx_mutex_unlock(&fs->pin_lock);
 	if (drained)
 		dx_iput(fs, ip); /* the queue's reference; the op keeps its own */
 	dx_iput(fs, ip);
-	return op != NULL;
+	return found;
 }
 
 /* Answer the interrupted requests with EINTR: none of them ran. */
@@ -419,4 +421,6 @@ DX_EXPORT void daxfs_tick(struct daxfs *fs)
 	layout_cancelled(fs);
 	dx_layout_expire(fs);
 	dx_quarantine_reap(fs);
+	dx_lease_wait_expire(fs);
+	dx_lease_answer(fs);
 }

@@ -5,17 +5,17 @@
  * Transient pins (DMA) are waited for.  Long-term pins (an RDMA memory
  * registration) may never go away by themselves, so they need a lease: a
  * promise by the holder to give its pins back when asked.  A layout change
- * that meets blocks pinned under a lease breaks it (the holder's descriptor
- * polls POLLPRI) and waits; a holder that does not unmap and release within
- * lease_break_time has its lease revoked: its mappings are marked revoked
- * and their blocks go to quarantine, out of the file and out of the free
- * pool, so the change can complete and a late write by the holder lands in
- * no file.  An EXCLUSIVE lease is never broken: changes under it fail with
- * ETXTBSY.  States: ACTIVE -> BREAKING -> (released) or REVOKED.
+ * that meets blocks pinned under a lease breaks it (the holder's waiting
+ * DAXFS_LEASE_WAIT returns, lease_wait.c) and waits; a holder that does
+ * not unmap and release within lease_break_time has its lease revoked:
+ * its mappings are marked revoked and their blocks go to quarantine, out
+ * of the file and out of the free pool, so the change can complete and a
+ * late write by the holder lands in no file.  An EXCLUSIVE lease is never
+ * broken: changes under it fail with ETXTBSY.  States: ACTIVE -> BREAKING
+ * -> (released) or REVOKED.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core.h"
@@ -54,8 +54,10 @@ DX_EXPORT void *daxfs_file_private(const struct daxfs_file *f)
 	return f->priv;
 }
 
+/* l changed state (pin_lock held): its waits are answered, and the daemon told. */
 static void notify(struct daxfs *fs, struct dx_lease *l)
 {
+	dx_lease_wake(fs, l->f);
 	if (fs->lease_notify)
 		fs->lease_notify(fs->lease_notify_ctx, l->f);
 }
@@ -92,6 +94,8 @@ static void lease_unlink(struct daxfs *fs, struct dx_lease *l)
 		u->leases--;
 	l->f->lease = NULL;
 	fs->stats.leases--;
+	/* Its waits learn that no lease is left (answered by dx_lease_answer). */
+	dx_lease_wake(fs, l->f);
 	free(l);
 }
 
@@ -150,6 +154,26 @@ static int lease_set(struct daxfs *fs, struct daxfs_file *f, uint32_t flags,
 	return 0;
 }
 
+/* f's lease as DAXFS_LEASE_GET reports it (pin_lock held). */
+void dx_lease_state(struct daxfs_file *f, struct daxfs_ioc_lease *req)
+{
+	struct dx_lease *l = f->lease;
+
+	memset(&req->break_offset, 0,
+	       sizeof(*req) - offsetof(struct daxfs_ioc_lease, break_offset));
+	req->state = l ? l->state : DAXFS_LEASE_NONE;
+	req->flags = l ? l->flags : 0;
+	if (l && l->state == DAXFS_LEASE_BREAKING) {
+		uint64_t now = dx_now_ns();
+		req->break_offset = l->brk_start * DX_BLOCK_SIZE;
+		req->break_length = l->brk_end >= DX_MAX_FILE_BLOCKS
+					    ? UINT64_MAX
+					    : (l->brk_end - l->brk_start) * DX_BLOCK_SIZE;
+		req->deadline_ns = l->deadline_ns > now ? l->deadline_ns - now : 0;
+	}
+	req->mappings = longterm_maps(f);
+}
+
 DX_EXPORT int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_ioc_lease *req,
 			  const struct daxfs_cred *cred)
 {
@@ -175,26 +199,16 @@ DX_EXPORT int daxfs_lease(struct daxfs *fs, struct daxfs_file *f, struct daxfs_i
 		}
 		break;
 	case DAXFS_LEASE_GET:
-		memset(&req->break_offset, 0, sizeof(*req) - offsetof(struct daxfs_ioc_lease,
-								      break_offset));
-		req->state = l ? l->state : DAXFS_LEASE_NONE;
-		req->flags = l ? l->flags : 0;
-		if (l && l->state == DAXFS_LEASE_BREAKING) {
-			uint64_t now = dx_now_ns();
-			req->break_offset = l->brk_start * DX_BLOCK_SIZE;
-			req->break_length = l->brk_end >= DX_MAX_FILE_BLOCKS
-						    ? UINT64_MAX
-						    : (l->brk_end - l->brk_start) * DX_BLOCK_SIZE;
-			req->deadline_ns = l->deadline_ns > now ? l->deadline_ns - now : 0;
-		}
-		req->mappings = longterm_maps(f);
+		dx_lease_state(f, req);
 		break;
 	default:
 		ret = -EINVAL;
 	}
 	dx_mutex_unlock(&fs->pin_lock);
-	if (released)
+	if (released) {
+		dx_lease_answer(fs);
 		dx_layout_run(fs, f->ip);
+	}
 	return ret;
 }
 
@@ -204,17 +218,7 @@ void dx_lease_drop(struct daxfs *fs, struct daxfs_file *f)
 	if (f->lease)
 		lease_unlink(fs, f->lease);
 	dx_mutex_unlock(&fs->pin_lock);
-}
-
-DX_EXPORT unsigned daxfs_file_poll(struct daxfs *fs, struct daxfs_file *f)
-{
-	unsigned ev = 0;
-
-	dx_mutex_lock(&fs->pin_lock);
-	if (f->lease && f->lease->state != DAXFS_LEASE_ACTIVE)
-		ev = POLLPRI;
-	dx_mutex_unlock(&fs->pin_lock);
-	return ev;
+	dx_lease_answer(fs);
 }
 
 static bool overlaps(const struct dx_mapping *m, uint64_t s, uint64_t e)

@@ -212,6 +212,7 @@ DX_EXPORT void daxfs_close(struct daxfs *fs)
 		return;
 	if (fs->root)
 		dx_iput(fs, fs->root);
+	dx_lease_wait_fini(fs);
 	if (fs->pins)
 		dx_pins_fini(fs);
 	if (fs->ihash)

@@ -62,10 +62,12 @@ int daxfs_lease_take(int fd, unsigned flags);
 int daxfs_lease_release(int fd);
 int daxfs_lease_query(int fd, struct daxfs_ioc_lease *state);
 /*
- * Wait until fd's lease is broken or revoked (fd polls POLLPRI), at most
- * timeout_ms (-1: no limit).  Returns 1 when broken or revoked (the state
- * and break range are then in *state if given), 0 on timeout, -1 on error.
- * fd itself may also be put into the caller's own poll set.
+ * Wait until fd's lease is broken or revoked, at most timeout_ms (-1: no
+ * limit; 0: just look; the daemon may answer up to 100 ms late).  Returns
+ * 1 when broken or revoked (the state and break range are then in *state
+ * if given), 0 on timeout or when fd holds no lease, -1 on error.  It
+ * blocks the calling thread (DAXFS_LEASE_WAIT): an event loop runs it on
+ * a thread of its own; poll(2) on fd says nothing of leases.
  */
 int daxfs_lease_wait_break(int fd, int timeout_ms, struct daxfs_ioc_lease *state);
 

@@ -175,12 +175,19 @@ enum daxfs_lease_op {
 	DAXFS_LEASE_SET = 1,	/* take a lease through this open file */
 	DAXFS_LEASE_RELEASE = 2,	/* EBUSY while long-term mappings remain */
 	DAXFS_LEASE_GET = 3,	/* state and break event */
+	DAXFS_LEASE_WAIT = 4,	/* GET, once the lease is no longer ACTIVE */
 };
 
 /*
- * One lease per open file, covering the whole file.  A broken lease makes
- * the file descriptor poll with POLLPRI; DAXFS_LEASE_GET then says which
- * range the layout change needs and how long is left before revocation.
+ * One lease per open file, covering the whole file.  DAXFS_LEASE_GET says
+ * whether it is broken, which range the layout change needs and how long
+ * is left before revocation.  DAXFS_LEASE_WAIT is how a holder hears of a
+ * break: it answers as GET does, but only once the lease is no longer
+ * ACTIVE (at once if it is broken, revoked or not held), or when
+ * deadline_ns, given in as a timeout in nanoseconds (0: at once;
+ * UINT64_MAX: none), has passed, up to 100 ms late; EINTR if the caller
+ * takes a signal; EAGAIN if 16 waits of the open file are queued already.
+ * poll(2) on daxfs files says nothing of leases.
  */
 struct daxfs_ioc_lease {
 	uint32_t op;		/* in: enum daxfs_lease_op */
@@ -189,7 +196,7 @@ struct daxfs_ioc_lease {
 	uint32_t reserved;	/* must be 0 */
 	uint64_t break_offset;	/* out: file range the pending change affects */
 	uint64_t break_length;	/* (UINT64_MAX: to the end of the file) */
-	uint64_t deadline_ns;	/* out: time left before revocation */
+	uint64_t deadline_ns;	/* out: time left before revocation; in (WAIT): timeout */
 	uint64_t mappings;	/* out: long-term mappings made under the lease */
 };
 #define DAXFS_IOC_LEASE _IOWR(DAXFS_IOC_MAGIC, 8, struct daxfs_ioc_lease)

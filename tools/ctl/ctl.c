@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include "daxfs/daxfs_client.h"
@@ -504,6 +505,15 @@ static const char *lease_state(uint32_t s)
 	return s < 4 ? n[s] : "?";
 }
 
+/* Seconds on the monotonic clock. */
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
 static int cmd_lease(int argc, char **argv)
 {
 	static const struct option lo[] = {{"exclusive", no_argument, NULL, 'x'},
@@ -515,7 +525,7 @@ static int cmd_lease(int argc, char **argv)
 	int c, fd, excl = 0, ignore = 0, map = 0, ret = 0;
 	struct daxfs_mapping *m = NULL;
 	struct daxfs_client *cl = NULL;
-	double waited = 0;
+	double waited = 0, start;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "xim:H:", lo, NULL)) != -1) {
@@ -576,11 +586,13 @@ static int cmd_lease(int argc, char **argv)
 	fflush(stdout);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	start = mono_s();
 	while (!stop && (hold == 0 || waited < hold)) {
 		struct daxfs_ioc_lease st;
 		int r = daxfs_lease_wait_break(fd, 100, &st);
 
-		waited += 0.1;
+		/* By the clock: the daemon may answer a wait up to 100 ms late. */
+		waited = mono_s() - start;
 		if (r < 0) {
 			fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
 			ret = 1;
@@ -595,7 +607,7 @@ static int cmd_lease(int argc, char **argv)
 		if (ignore) {
 			printf("break ignored (%.1f s left)\n", st.deadline_ns / 1e9);
 			fflush(stdout);
-			/* POLLPRI stays up while breaking: do not spin. */
+			/* A wait answers at once while breaking: do not spin. */
 			while (!stop && daxfs_lease_query(fd, &st) == 0 &&
 			       st.state == DAXFS_LEASE_BREAKING)
 				usleep(100000);

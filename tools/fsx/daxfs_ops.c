@@ -43,6 +43,7 @@
 #define QUEUE_MS    10000	    /* a change must be queued (or done) by then */
 #define SETTLE_MS   50		    /* then must still be waiting after this */
 #define COMPLETE_MS 30000	    /* ... and done this long after the unmap */
+#define SLICE_MS    200	    /* one wait for a lease break blocks this long */
 #define RETRY_MS    30000	    /* EAGAIN during another process's break */
 
 enum { FAM_PIN, FAM_BREAK, FAM_REVOKE };
@@ -999,25 +1000,23 @@ static void break_range(const struct op *op, uint64_t *off, uint64_t *len)
  */
 static void wait_break(const char *what, struct change *c, const struct op *op)
 {
-	struct pollfd pf[2] = {{.fd = fx.fd, .events = POLLPRI},
-			       {.fd = c->pfd[0], .events = POLLIN}};
 	struct daxfs_ioc_lease st;
 	uint64_t bo, bl;
-	int n;
+	int n = 0;
 
-	do
-		n = poll(pf, 2, COMPLETE_MS);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		fail("%s: poll: %s", what, strerror(errno));
-	if (!(pf[0].revents & POLLPRI) && change_done(c, 0))
+	/* In slices, to see a change done without a break at once. */
+	for (unsigned waited = 0; !n && waited < COMPLETE_MS && !change_done(c, 0);
+	     waited += SLICE_MS) {
+		n = daxfs_lease_wait_break(fx.fd, SLICE_MS, &st);
+		if (n < 0)
+			fail("%s: daxfs_lease_wait_break: %s", what, daxfs_client_errormsg());
+	}
+	if (!n && change_done(c, 0))
 		fail("%s completed under the lease, with 0x%" PRIx64 " .. 0x%" PRIx64
 		     " mapped long-term, without breaking it%s",
 		     what, op->off, op->off + op->len, c->err ? " (and failed)" : "");
 	if (!n)
 		fail("%s: no lease break within %u s", what, COMPLETE_MS / 1000);
-	if (daxfs_lease_query(fx.fd, &st))
-		fail("%s: daxfs_lease_query: %s", what, daxfs_client_errormsg());
 	break_range(op, &bo, &bl);
 	if (st.state != DAXFS_LEASE_BREAKING || st.break_offset != bo || st.break_length != bl ||
 	    st.mappings != 1)
