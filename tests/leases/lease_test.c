@@ -4,13 +4,18 @@
  * of the semantics table in docs/leases.md.
  *
  *   lease-test basic MNT    the mount has lease_break_time=2, max_leases=2
+ *   lease-test wait FILE    take a lease, wait for a break with no limit;
+ *                           prints "waiting", then the wait's outcome
+ *   lease-test poll FILE N  poll(2) FILE N times: always readable and
+ *                           writable, never POLLPRI
  *
- * Waiting is observed as state (a child's layout change has not returned
- * yet, a descriptor polls POLLPRI), never asserted as a duration.
+ * Waiting is observed as state (a child's layout change or a thread's
+ * DAXFS_LEASE_WAIT has not returned yet), never asserted as a duration.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,9 +136,9 @@ static void test_break_honoured(struct daxfs_client *c)
 	check(p != NULL, "long-term map [512K, 576K)");
 	if (!p)
 		return;
-	check(daxfs_lease_wait_break(fd, 0, NULL) == 0, "no break yet: no POLLPRI");
+	check(daxfs_lease_wait_break(fd, 0, NULL) == 0, "no break yet");
 	g = bg_start(path("brk"), BG_TRUNC, 4096, 0);
-	check(daxfs_lease_wait_break(fd, 10000, &st) == 1, "the truncate breaks the lease: POLLPRI");
+	check(daxfs_lease_wait_break(fd, 10000, &st) == 1, "the truncate breaks the lease: a blocked wait returns");
 	check(st.state == DAXFS_LEASE_BREAKING && st.break_offset == 4096 &&
 		      st.break_length == UINT64_MAX && st.deadline_ns > 0 && st.mappings == 1,
 	      "the break event: range from 4096 to the end, a deadline, one mapping");
@@ -275,6 +280,169 @@ static int verify(const char *file, uint64_t off, uint64_t len, uint64_t last)
 	return bad ? 1 : 0;
 }
 
+/* ---- DAXFS_LEASE_WAIT ---- */
+
+/* One raw wait on a thread of its own. */
+struct waiter {
+	pthread_t th;
+	int fd;
+	uint64_t timeout_ns;
+	struct daxfs_ioc_lease st;
+	int ret, err;
+	int done; /* atomic */
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+
+	memset(&w->st, 0, sizeof(w->st));
+	w->st.op = DAXFS_LEASE_WAIT;
+	w->st.deadline_ns = w->timeout_ns;
+	w->ret = ioctl(w->fd, DAXFS_IOC_LEASE, &w->st);
+	w->err = w->ret < 0 ? errno : 0;
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void waiter_start(struct waiter *w, int fd, uint64_t timeout_ns)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->timeout_ns = timeout_ns;
+	if (pthread_create(&w->th, NULL, waiter_main, w)) {
+		perror("lease-test: pthread_create");
+		exit(1);
+	}
+}
+
+/* Has the wait returned?  Looks for up to ms. */
+static int waiter_done(struct waiter *w, int ms)
+{
+	for (int t = 0; !__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) && t < ms; t += 10)
+		usleep(10000);
+	return __atomic_load_n(&w->done, __ATOMIC_ACQUIRE);
+}
+
+/* Join a wait that returned, or give up on one that never will. */
+static void waiter_join(struct waiter *w)
+{
+	if (waiter_done(w, 10000))
+		pthread_join(w->th, NULL);
+	else
+		pthread_detach(w->th);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void test_wait(void)
+{
+	int fd = make_file("wait", 65536, 'w');
+	struct daxfs_ioc_lease l;
+	struct waiter w, many[17];
+	struct sigaction sa;
+	int queued = 0, full = 0;
+
+	memset(&l, 0, sizeof(l));
+	l.op = DAXFS_LEASE_WAIT;
+	l.reserved = 1;
+	check(ioctl(fd, DAXFS_IOC_LEASE, &l) < 0 && errno == EINVAL, "wait, reserved set: EINVAL");
+
+	waiter_start(&w, fd, UINT64_MAX);
+	check(waiter_done(&w, 10000) && w.ret == 0 && w.st.state == DAXFS_LEASE_NONE,
+	      "wait with no limit on a file without a lease: answered at once, no lease");
+	waiter_join(&w);
+
+	check(lease_errno(fd, DAXFS_LEASE_WRITE) == 0, "a lease to wait on");
+	waiter_start(&w, fd, 50 * 1000000ULL);
+	check(waiter_done(&w, 10000) && w.ret == 0 && w.st.state == DAXFS_LEASE_ACTIVE,
+	      "a 50 ms wait times out: the lease still active");
+	waiter_join(&w);
+	check(daxfs_lease_wait_break(fd, 50, NULL) == 0, "daxfs_lease_wait_break times out: 0");
+
+	/* A signal ends a wait with EINTR, and the daemon forgets it. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1; /* no SA_RESTART */
+	sigaction(SIGUSR1, &sa, NULL);
+	waiter_start(&w, fd, UINT64_MAX);
+	check(!waiter_done(&w, 300), "a wait with no limit blocks while the lease is active");
+	for (int t = 0; t < 100 && !waiter_done(&w, 100); t++)
+		pthread_kill(w.th, SIGUSR1);
+	check(waiter_done(&w, 0) && w.ret < 0 && w.err == EINTR, "a signal ends the wait: EINTR");
+	waiter_join(&w);
+
+	/* At most 16 waits queue per open file (the interrupted one is not
+	 * counted any more): of 17, whichever comes last is refused. */
+	for (int i = 0; i < 17; i++)
+		waiter_start(&many[i], fd, UINT64_MAX);
+	for (int t = 0; t < 1000 && !full; t += 10, usleep(10000))
+		for (int i = 0; i < 17; i++)
+			if (waiter_done(&many[i], 0) && many[i].ret < 0 && many[i].err == EAGAIN)
+				full = 1;
+	check(full, "a 17th wait on one open file: EAGAIN");
+	for (int i = 0; i < 17; i++)
+		queued += !waiter_done(&many[i], 0);
+	check(queued == 16, "16 waits queued on one open file (%d still waiting)", queued);
+
+	/* A release answers every wait: no lease left. */
+	check(daxfs_lease_release(fd) == 0, "release while 16 wait");
+	queued = 0;
+	for (int i = 0; i < 17; i++) {
+		queued += waiter_done(&many[i], 10000) && many[i].ret == 0 &&
+			  many[i].st.state == DAXFS_LEASE_NONE;
+		waiter_join(&many[i]);
+	}
+	check(queued == 16, "the release answers all 16 waits: no lease (%d did)", queued);
+	signal(SIGUSR1, SIG_DFL);
+	close(fd);
+}
+
+/* lease-test wait FILE: hold a lease and wait with no limit. */
+static int wait_mode(const char *file)
+{
+	struct daxfs_ioc_lease st;
+	int fd = open(file, O_RDWR), r;
+
+	if (fd < 0 || daxfs_lease_take(fd, DAXFS_LEASE_WRITE) < 0) {
+		fprintf(stderr, "lease-test: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	printf("waiting\n");
+	fflush(stdout);
+	r = daxfs_lease_wait_break(fd, -1, &st);
+	if (r < 0)
+		printf("error %s\n", strerror(errno));
+	else
+		printf("%s\n", r ? "broken" : "not broken");
+	return 0;
+}
+
+/* lease-test poll FILE N */
+static int poll_mode(const char *file, int n)
+{
+	int fd = open(file, O_RDWR);
+
+	if (fd < 0) {
+		fprintf(stderr, "lease-test: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT | POLLPRI};
+
+		if (poll(&p, 1, 0) != 1 || (p.revents & (POLLIN | POLLOUT | POLLPRI)) !=
+						   (POLLIN | POLLOUT)) {
+			fprintf(stderr, "lease-test: poll %d of %s: revents %#x\n", i, file,
+				p.revents);
+			return 1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct daxfs_client *c;
@@ -283,8 +451,13 @@ int main(int argc, char **argv)
 	if (argc == 6 && !strcmp(argv[1], "verify"))
 		return verify(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
 			      strtoull(argv[5], NULL, 0));
+	if (argc == 3 && !strcmp(argv[1], "wait"))
+		return wait_mode(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "poll"))
+		return poll_mode(argv[2], atoi(argv[3]));
 	if (argc != 3 || strcmp(argv[1], "basic")) {
-		fprintf(stderr, "usage: lease-test basic MNT | verify FILE OFFSET LENGTH LAST\n");
+		fprintf(stderr, "usage: lease-test basic MNT | wait FILE | poll FILE N\n"
+				"       lease-test verify FILE OFFSET LENGTH LAST\n");
 		return 2;
 	}
 	mnt = argv[2];
@@ -297,6 +470,7 @@ int main(int argc, char **argv)
 	test_refusals(c);
 	test_exclusive(c);
 	test_break_honoured(c);
+	test_wait();
 	test_revoke(c);
 	test_holder_killed();
 	daxfs_client_close(c);

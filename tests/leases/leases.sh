@@ -77,5 +77,34 @@ truncate -s 4096 "$f" || dx_fail "truncate under daxfsctl's lease"
 wait "$holder" || dx_fail "daxfsctl lease failed"
 grep -q "break: releasing" "$DX_TMP/lease.out" || dx_fail "daxfsctl lease did not see the break"
 "$DX_CTL" leases "$DX_MNT" | grep -q "^0 leases$" || dx_fail "a lease is left"
+
+# A daemon told to stop answers a wait that would have no end, and exits 0.
+mkfifo "$DX_TMP/wait.out"
+"$LEASE_TEST" wait "$f" >"$DX_TMP/wait.out" &
+waiter=$!
+exec {W_FD}<"$DX_TMP/wait.out"
+read -r -u "$W_FD" line && [ "$line" = waiting ] || dx_fail "lease-test wait did not start"
+sleep 0.5
+kill -0 "$waiter" || dx_fail "a wait with no limit returned with no break"
+kill -TERM "$DX_PID"
+for _ in $(seq 100); do kill -0 "$DX_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$DX_PID" 2>/dev/null && dx_fail "daxfs did not stop while a lease wait was pending"
+wait "$DX_PID" || dx_fail "daxfs exited with status $? after SIGTERM with a pending wait"
+DX_PID=
+read -r -u "$W_FD" line; exec {W_FD}<&-
+wait "$waiter"
+case $line in "error "*) ;; *) dx_fail "the pending wait ended with '$line', not an error" ;; esac
+dx_log "stop with a pending wait: the waiter got '$line'"
+dx_mounted "$DX_MNT" && fusermount3 -u "$DX_MNT"
+
+# poll() on a daxfs file is not a FUSE request: the daemon answers the
+# first POLL with ENOSYS and the kernel asks no more (lease breaks come
+# through DAXFS_LEASE_WAIT).  Counted in libfuse's debug output.
+dx_mount debug
+head -c 4096 /dev/zero >"$DX_MNT/polled"
+"$LEASE_TEST" poll "$DX_MNT/polled" 200 || dx_fail "lease-test poll"
+polls=$(grep -c "opcode: POLL " "$DX_TMP/daemon.log")
+dx_log "200 poll() calls sent $polls POLL requests"
+[ "$polls" -le 1 ] || dx_fail "200 poll() calls sent $polls POLL requests to the daemon"
 dx_umount
 dx_pass
