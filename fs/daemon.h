@@ -78,6 +78,7 @@ struct dfs_ctx {
  * accessor for them).
  */
 struct dfs_file {
+	struct dfs_file *prev, *next; /* every open file, for a stop (ops.c) */
 	struct daxfs_file *file;
 	int flags;
 	fuse_ino_t ino;
@@ -98,6 +99,8 @@ static inline struct dfs_file *dfs_file(const struct fuse_file_info *fi)
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops dfs_ops;
+/* At a stop, after the session: free the files the kernel never released. */
+void dfs_forget_files(struct daxfs *fs);
 /* Clear the set-id bits a modification by req's caller clears on Linux. */
 void dfs_drop_privs(fuse_req_t req, fuse_ino_t ino, int all);
 

@@ -564,6 +564,7 @@ int main(int argc, char **argv)
 	dfs_tick_stop();
 	/* While the session can still take the answers. */
 	daxfs_lease_wait_cancel(ctx.fs, -ENOTCONN);
+	dfs_forget_files(ctx.fs);
 	if (ret < 0)
 		dfs_log(DAXFS_LOG_ERR, "serving %s failed: %s; unmounting", o.mountpoint,
 			strerror(-ret));

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -448,6 +449,23 @@ static void dfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 
 /* ---- open files ---- */
 
+/* Every open file (open_lock), so that a stop can free what is left. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dfs_file *open_files;
+
+void dfs_forget_files(struct daxfs *fs)
+{
+	pthread_mutex_lock(&open_lock);
+	while (open_files) {
+		struct dfs_file *h = open_files;
+
+		open_files = h->next;
+		daxfs_file_forget(fs, h->file);
+		free(h);
+	}
+	pthread_mutex_unlock(&open_lock);
+}
+
 /* Open ino for fi->flags and store the handle in fi->fh. */
 static int open_handle(struct daxfs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -465,6 +483,13 @@ static int open_handle(struct daxfs *fs, fuse_ino_t ino, struct fuse_file_info *
 	h->ino = ino;
 	h->mapped_write = 0;
 	daxfs_file_set_private(h->file, h);
+	pthread_mutex_lock(&open_lock);
+	h->prev = NULL;
+	h->next = open_files;
+	if (open_files)
+		open_files->prev = h;
+	open_files = h;
+	pthread_mutex_unlock(&open_lock);
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -475,6 +500,14 @@ static void close_handle(struct daxfs *fs, struct fuse_file_info *fi)
 
 	if (!h)
 		return;
+	pthread_mutex_lock(&open_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		open_files = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&open_lock);
 	/* Drops the file's mappings and lease; what waited for them runs. */
 	daxfs_release(fs, h->file);
 	free(h);

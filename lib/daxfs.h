@@ -266,6 +266,14 @@ int daxfs_readdir(struct daxfs *fs, uint64_t ino, off_t off, int plus, daxfs_fil
  */
 int daxfs_open_file(struct daxfs *fs, uint64_t ino, int flags, struct daxfs_file **fp);
 void daxfs_release(struct daxfs *fs, struct daxfs_file *f);
+/*
+ * A stop with f still open (its RELEASE will never come): free f without
+ * releasing it.  Its mappings stay recorded in the pool, as after a crash,
+ * so the next mount keeps their blocks from other files while the holder
+ * lives; an unlinked inode is left to the next mount's orphan pass.  Only
+ * between the end of the session and daxfs_close(), waits cancelled.
+ */
+void daxfs_file_forget(struct daxfs *fs, struct daxfs_file *f);
 uint64_t daxfs_file_ino(const struct daxfs_file *f);
 
 /*

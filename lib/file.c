@@ -84,6 +84,16 @@ DX_EXPORT void daxfs_release(struct daxfs *fs, struct daxfs_file *f)
 	free(f);
 }
 
+DX_EXPORT void daxfs_file_forget(struct daxfs *fs, struct daxfs_file *f)
+{
+	if (!f)
+		return;
+	/* Its lease holds only memory; its mappings stay recorded in the
+	 * pool, as after a crash, and daxfs_close() frees their memory. */
+	dx_lease_drop(fs, f);
+	free(f);
+}
+
 DX_EXPORT uint64_t daxfs_file_ino(const struct daxfs_file *f)
 {
 	return f->ip->ino;

@@ -92,8 +92,8 @@ static int long_term(struct daxfs_client *c, int fd, int wait_s)
 	printf("long-term: mapped %zu bytes under a lease; waiting for a break\n",
 	       daxfs_mapping_length(m));
 	fflush(stdout);
-	/* fd polls POLLPRI on a break: a real program puts it in its own
-	 * event loop; this one just waits. */
+	/* Blocks this thread until a break: a program with an event loop
+	 * runs it on a thread of its own; this one just waits. */
 	r = daxfs_lease_wait_break(fd, wait_s * 1000, &st);
 	if (r < 0) {
 		ret = fail("wait for a break");
