@@ -9,7 +9,7 @@
  * shared files open in random modes and send random commands: the daxfs
  * ones with random and hostile fields (ranges that wrap, offsets past the
  * largest file, zero lengths, stale and made-up mapping ids, unknown lease
- * ops and flags), unknown numbers and sizes in the daxfs and other ioctl
+ * ops and flags, lease waits of up to 30 ms), unknown numbers and sizes in the daxfs and other ioctl
  * spaces, bad pointers, and between them truncates, punches, writes and
  * closes that meet the pins the maps left.  What must hold:
  *
@@ -247,10 +247,15 @@ static void daxfs_cmd(struct fds *s, int fd, void *buf)
 		struct daxfs_ioc_lease *l = buf;
 
 		if (below(8)) {
-			l->op = (uint32_t)(below(6) ? 1 + below(3) : rnd());
+			l->op = (uint32_t)(below(6) ? 1 + below(4) : rnd());
 			l->flags = (uint32_t)(below(4) ? 1 + below(2) + 0x10 * below(2) : rnd());
 			l->reserved = below(8) ? 0 : (uint32_t)rnd();
 		}
+		/* A WAIT on an active lease blocks for its whole timeout (or
+		 * until another worker's truncate breaks the lease): keep it
+		 * short, whatever the buffer held. */
+		if (l->op == DAXFS_LEASE_WAIT)
+			l->deadline_ns = below(4) * 10000000ULL;
 		ret = ioctl(fd, DAXFS_IOC_LEASE, l);
 		answered(ret, "LEASE");
 		if (!is_root && (ret == 0 || errno != EPERM))
