@@ -206,8 +206,12 @@ static int map_chunk(struct daxfs_client *cl, int fd, off_t off, struct daxfs_ma
 	int n = 0;
 
 	while (done < CHUNK) {
+		if (n == 32) {
+			fprintf(stderr, "daxfs-pinbench: 2 MiB took more than 32 mappings\n");
+			exit(1);
+		}
 		p[n] = daxfs_map(cl, fd, off + (off_t)done, CHUNK - done, DAXFS_MAP_WRITE, &m[n]);
-		if (!p[n] || n == 31) {
+		if (!p[n]) {
 			fprintf(stderr, "daxfs-pinbench: daxfs_map: %s\n", daxfs_client_errormsg());
 			exit(1);
 		}
