@@ -482,7 +482,6 @@ static int open_handle(struct daxfs *fs, fuse_ino_t ino, struct fuse_file_info *
 	h->flags = fi->flags;
 	h->ino = ino;
 	h->mapped_write = 0;
-	daxfs_file_set_private(h->file, h);
 	pthread_mutex_lock(&open_lock);
 	h->prev = NULL;
 	h->next = open_files;

@@ -270,7 +270,6 @@ struct daxfs_file {
 	uint64_t nlongterm;		/* pin_lock: DAXFS_MAP_LONGTERM ones */
 	struct dx_lease *lease;		/* pin_lock */
 	uint32_t nlwaits;		/* pin_lock: its queued DAXFS_LEASE_WAITs */
-	void *priv;		/* the daemon's */
 };
 
 /* ---- in-memory inode (inode.c) ---- */

@@ -406,9 +406,6 @@ void daxfs_lease_wait_async(struct daxfs *fs, struct daxfs_file *f, struct daxfs
 			    daxfs_done_t done, void *ctx);
 /* Answer every queued wait with err; before the daemon's session goes. */
 void daxfs_lease_wait_cancel(struct daxfs *fs, int err);
-/* A pointer the daemon keeps with an open file. */
-void daxfs_file_set_private(struct daxfs_file *f, void *priv);
-void *daxfs_file_private(const struct daxfs_file *f);
 
 /* ---- filesystem ---- */
 int daxfs_statfs(struct daxfs *fs, struct statvfs *sv);

@@ -44,16 +44,6 @@ DX_EXPORT void daxfs_set_lease_notify(struct daxfs *fs, daxfs_lease_notify_t fn,
 	dx_mutex_unlock(&fs->pin_lock);
 }
 
-DX_EXPORT void daxfs_file_set_private(struct daxfs_file *f, void *priv)
-{
-	f->priv = priv;
-}
-
-DX_EXPORT void *daxfs_file_private(const struct daxfs_file *f)
-{
-	return f->priv;
-}
-
 /* l changed state (pin_lock held): its waits are answered, and the daemon told. */
 static void notify(struct daxfs *fs, struct dx_lease *l)
 {
