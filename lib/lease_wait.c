@@ -40,6 +40,19 @@ static void lwait_end(struct daxfs *fs, struct dx_lwait **pp, int err)
 	__atomic_store_n(&fs->lwaits_done, w, __ATOMIC_RELEASE);
 }
 
+/* End the waits of f (of every file if NULL) whose deadline is at or
+ * before due (pin_lock held). */
+static void lwaits_end(struct daxfs *fs, const struct daxfs_file *f, uint64_t due, int err)
+{
+	struct dx_lwait **pp = &fs->lwaits;
+
+	while (*pp)
+		if ((!f || (*pp)->f == f) && (*pp)->deadline_ns <= due)
+			lwait_end(fs, pp, err);
+		else
+			pp = &(*pp)->next;
+}
+
 DX_EXPORT void daxfs_lease_wait_async(struct daxfs *fs, struct daxfs_file *f,
 				      struct daxfs_ioc_lease *req, daxfs_done_t done, void *ctx)
 {
@@ -83,15 +96,8 @@ answer:
 
 void dx_lease_wake(struct daxfs *fs, struct daxfs_file *f)
 {
-	struct dx_lwait **pp = &fs->lwaits;
-
-	if (!f->nlwaits)
-		return;
-	while (*pp)
-		if ((*pp)->f == f)
-			lwait_end(fs, pp, 0);
-		else
-			pp = &(*pp)->next;
+	if (f->nlwaits)
+		lwaits_end(fs, f, UINT64_MAX, 0);
 }
 
 bool dx_lease_wait_interrupt(struct daxfs *fs, void *ctx)
@@ -106,15 +112,10 @@ bool dx_lease_wait_interrupt(struct daxfs *fs, void *ctx)
 
 void dx_lease_wait_expire(struct daxfs *fs)
 {
-	struct dx_lwait **pp = &fs->lwaits;
 	uint64_t now = dx_now_ns();
 
 	dx_mutex_lock(&fs->pin_lock);
-	while (*pp)
-		if ((*pp)->deadline_ns <= now)
-			lwait_end(fs, pp, 0);
-		else
-			pp = &(*pp)->next;
+	lwaits_end(fs, NULL, now, 0);
 	dx_mutex_unlock(&fs->pin_lock);
 }
 
@@ -140,22 +141,23 @@ void dx_lease_answer(struct daxfs *fs)
 DX_EXPORT void daxfs_lease_wait_cancel(struct daxfs *fs, int err)
 {
 	dx_mutex_lock(&fs->pin_lock);
-	while (fs->lwaits)
-		lwait_end(fs, &fs->lwaits, err);
+	lwaits_end(fs, NULL, UINT64_MAX, err);
 	dx_mutex_unlock(&fs->pin_lock);
 	dx_lease_answer(fs);
+}
+
+static void lwaits_free(struct dx_lwait *l)
+{
+	for (struct dx_lwait *n; l; l = n) {
+		n = l->next;
+		free(l);
+	}
 }
 
 void dx_lease_wait_fini(struct daxfs *fs)
 {
 	/* Nobody is left to answer: the daemon cancels its waits first. */
-	for (struct dx_lwait *l = fs->lwaits, *n; l; l = n) {
-		n = l->next;
-		free(l);
-	}
-	for (struct dx_lwait *l = fs->lwaits_done, *n; l; l = n) {
-		n = l->next;
-		free(l);
-	}
+	lwaits_free(fs->lwaits);
+	lwaits_free(fs->lwaits_done);
 	fs->lwaits = fs->lwaits_done = NULL;
 }
