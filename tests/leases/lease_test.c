@@ -357,6 +357,29 @@ static void test_wait(void)
 	waiter_join(&w);
 
 	check(lease_errno(fd, DAXFS_LEASE_WRITE) == 0, "a lease to wait on");
+	/* Another user's open file holds no lease of its own: its wait with
+	 * no limit is answered at once, not tied to root's lease. */
+	{
+		pid_t k = fork();
+		if (!k) {
+			int cfd;
+			if (setgid(65534) || setuid(65534))
+				_exit(9);
+			alarm(10); /* a wait that blocks is the failure */
+			cfd = open(path("wait"), O_RDONLY);
+			memset(&l, 0, sizeof(l));
+			l.op = DAXFS_LEASE_WAIT;
+			l.deadline_ns = UINT64_MAX;
+			_exit(cfd < 0 ? 8
+			      : ioctl(cfd, DAXFS_IOC_LEASE, &l) == 0 && l.state == DAXFS_LEASE_NONE
+				  ? 0
+				  : 1);
+		}
+		int st;
+		waitpid(k, &st, 0);
+		check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "user nobody's wait with no limit on its own open file: no lease, at once");
+	}
 	waiter_start(&w, fd, 50 * 1000000ULL);
 	check(waiter_done(&w, 10000) && w.ret == 0 && w.st.state == DAXFS_LEASE_ACTIVE,
 	      "a 50 ms wait times out: the lease still active");
