@@ -53,6 +53,7 @@ struct dfs_opts {
 	unsigned max_mappings;	   /* per user; 0 = no cap */
 	unsigned max_map_records;  /* per user; 0 = no cap */
 	int have_max_mappings, have_max_map_records;
+	int lock_stat;		   /* -o lock_stat */
 	/* Who may use direct access (access.c) */
 	char *dax_group;	   /* -o dax_group=NAME */
 	gid_t dax_gid;

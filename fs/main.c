@@ -79,6 +79,8 @@ static void usage(FILE *f)
 		"                               the least severe messages logged (default\n"
 		"                               notice; debug with -d): to stderr with -f,\n"
 		"                               else to syslog (LOG_DAEMON, ident daxfs)\n"
+		"      lock_stat                also time pin_lock's holds in CPU time\n"
+		"                               (daxfsctl stats; two system calls a hold)\n"
 		"      auto, noauto, _netdev, defaults, nofail, x-*, comment=*\n"
 		"                               fstab options, ignored\n",
 		progname, DAXFS_DEFAULT_BUSY_TIMEOUT, DFS_DEFAULT_LEASE_BREAK_TIME,
@@ -217,6 +219,10 @@ static int parse_one(struct dfs_opts *o, char **fuse_o, const char *opt)
 	}
 	if (!strcmp(opt, "default_permissions"))
 		return 0; /* always added */
+	if (!strcmp(opt, "lock_stat")) {
+		o->lock_stat = 1;
+		return 0;
+	}
 	if (!strcmp(opt, "debug")) {
 		o->debug = 1;
 		return 0;
@@ -520,6 +526,7 @@ int main(int argc, char **argv)
 	if (o.have_max_map_records)
 		oo.max_records_per_user = o.max_map_records ? o.max_map_records : UINT_MAX;
 	oo.errors = o.errors;
+	oo.lock_stat = o.lock_stat;
 	ret = daxfs_open(o.pool_abs, &oo, &ctx.fs);
 	if (ret < 0) {
 		const char *msg = daxfs_errormsg();

@@ -16,6 +16,7 @@
  *                      and inode allocators are used only inside a
  *                      transaction and so need no lock of their own.
  *   fs->icache_lock    the inode cache and reference counts (a leaf).
+ *   fs->holder_lock    the cache of holder identities (holder.c; a leaf).
  *
  * Debug builds check this order at run time (lockdep.h): each of these is
  * a dx_mutex_t or dx_rwlock_t whose class carries its rank here.
@@ -107,6 +108,8 @@ struct dx_range {
 };
 
 #define DX_TX_RECENT 16
+/* Holders whose identity is cached (holder.c): a pidfd each. */
+#define DX_HOLDER_CACHE 16
 
 struct dx_journal {
 	struct dx_journal_hdr *hdr;
@@ -312,6 +315,7 @@ struct daxfs {
 	_Atomic int readonly;
 	bool map_ro;		/* the mapping is PROT_READ */
 	int errors;		/* enum daxfs_errors */
+	bool lock_stat;		/* pin_lock holds timed in CPU time too */
 	int corrupt_marked;	/* the needs-fsck flag has been set */
 	unsigned corrupt_logged;	/* messages printed, for the cap */
 	struct dx_super sb;	/* validated copy (its itable_mark is stale: imark) */
@@ -346,6 +350,16 @@ struct daxfs {
 	 * none are), and prefault_off once madvise turned out to be missing. */
 	uint64_t *populated;
 	bool prefault_off;
+
+	/* The last holders of mappings (holder.c; holder_lock). */
+	dx_mutex_t holder_lock;
+	struct dx_holder {
+		pid_t pid;	/* a thread-group leader */
+		int pidfd;	/* -1: a free entry */
+		uint64_t start;	/* its start time (/proc/PID/stat field 22) */
+		uint64_t used;	/* holder_clock at the last use */
+	} holders[DX_HOLDER_CACHE];
+	uint64_t holder_clock;
 
 	/* Inode cache (icache_lock). */
 	dx_mutex_t icache_lock;
@@ -601,6 +615,11 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 bool dx_unmap_file(struct daxfs *fs, struct daxfs_file *f);
 uint64_t dx_now_ns(void);
 int dx_holder_start(pid_t pid, uint64_t *start);
+void dx_holders_init(struct daxfs *fs);
+void dx_holders_fini(struct daxfs *fs);
+/* The holder of a map by thread tid: its process and that process's start
+ * time (0 if unreadable; tid <= 0 gives pid tid, start 0). */
+void dx_holder_identify(struct daxfs *fs, pid_t tid, pid_t *pid, uint64_t *start);
 /* The first 8 bytes of this boot's /proc/sys/kernel/random/boot_id (0 if
  * unreadable), recorded with a holder so a pid of an earlier boot is not
  * taken for it. */

@@ -157,6 +157,9 @@ struct daxfs_open_opts {
 	unsigned max_mappings_per_user;
 	unsigned max_records_per_user;
 	int errors;		/* enum daxfs_errors */
+	/* Time pin_lock's holds in the holder's CPU time too (two system
+	 * calls per hold); the wall-clock figure is always kept. */
+	int lock_stat;
 };
 #define DX_DEFAULT_MAX_MAPPINGS 4096
 

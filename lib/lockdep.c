@@ -30,7 +30,7 @@ static __thread int nheld;
 static const char *const names[] = {
     [DX_LC_NS] = "ns_lock",	    [DX_LC_INODE] = "inode lock", [DX_LC_LOAD] = "load_mu",
     [DX_LC_PIN] = "pin_lock",	    [DX_LC_TX] = "tx_lock",	  [DX_LC_ICACHE] = "icache_lock",
-    [DX_LC_TEST] = "test lock",
+    [DX_LC_HOLDER] = "holder_lock", [DX_LC_TEST] = "test lock",
 };
 
 static const char *name(unsigned cls)
@@ -57,7 +57,7 @@ __attribute__((noreturn)) static void violation(const char *what, unsigned cls, 
 		name(cls), (unsigned long long)sub, h ? name(h->cls) : "-",
 		(unsigned long long)(h ? h->sub : 0));
 	fprintf(stderr, "daxfs lockdep: the order is ns_lock, inode lock (ascending ino), "
-			"load_mu, pin_lock, tx_lock, icache_lock (lib/core.h)\n");
+			"load_mu, pin_lock, tx_lock, icache_lock, holder_lock (lib/core.h)\n");
 	dump_held();
 	abort();
 }

@@ -13,7 +13,10 @@
  * wrappers are the pthread calls.
  *
  * A dx_mutex can also time its holds (dx_mutex_time): pin_lock does, for
- * the longest-hold figure in the stats.
+ * the longest-hold figure in the stats.  Wall-clock time is a vDSO read;
+ * the holder's CPU time is a system call (no CPU clock has a vDSO path),
+ * two per hold, which doubled the cost of a map, so it is taken only when
+ * asked for (the daemon's lock_stat option, as the kernel's lock_stat).
  */
 #ifndef DAXFS_LOCKDEP_H
 #define DAXFS_LOCKDEP_H
@@ -31,6 +34,7 @@ enum dx_lock_class {
 	DX_LC_PIN,	/* fs->pin_lock */
 	DX_LC_TX,	/* fs->tx_lock */
 	DX_LC_ICACHE,	/* fs->icache_lock */
+	DX_LC_HOLDER,	/* fs->holder_lock */
 	DX_LC_TEST,	/* above all: for the checker's own test */
 };
 
@@ -38,6 +42,7 @@ typedef struct {
 	pthread_mutex_t mu;
 	uint8_t cls;
 	bool timed;
+	bool timed_cpu;		/* timed: also in the holder's CPU time */
 	uint64_t since_ns;	/* timed: when the holder took it */
 	uint64_t since_cpu_ns;	/* ... and its thread's CPU time then */
 	uint64_t max_hold_ns;	/* timed: the longest hold (under mu) */
@@ -91,14 +96,15 @@ static inline void dx_mutex_init(dx_mutex_t *m, unsigned cls)
 {
 	pthread_mutex_init(&m->mu, NULL);
 	m->cls = (uint8_t)cls;
-	m->timed = false;
+	m->timed = m->timed_cpu = false;
 	m->since_ns = m->since_cpu_ns = m->max_hold_ns = m->max_hold_cpu_ns = 0;
 }
 
-/* Record the longest hold of m from now on. */
-static inline void dx_mutex_time(dx_mutex_t *m)
+/* Record the longest hold of m from now on, also in CPU time if cpu. */
+static inline void dx_mutex_time(dx_mutex_t *m, bool cpu)
 {
 	m->timed = true;
+	m->timed_cpu = cpu;
 }
 
 static inline void dx_mutex_destroy(dx_mutex_t *m)
@@ -112,7 +118,8 @@ static inline void dx_mutex_lock(dx_mutex_t *m)
 	pthread_mutex_lock(&m->mu);
 	if (m->timed) {
 		m->since_ns = dx_now_ns();
-		m->since_cpu_ns = dx_thread_cpu_ns();
+		if (m->timed_cpu)
+			m->since_cpu_ns = dx_thread_cpu_ns();
 	}
 }
 
@@ -120,12 +127,15 @@ static inline void dx_mutex_unlock(dx_mutex_t *m)
 {
 	if (m->timed) {
 		uint64_t held = dx_now_ns() - m->since_ns;
-		uint64_t cpu = dx_thread_cpu_ns() - m->since_cpu_ns;
 
 		if (held > m->max_hold_ns)
 			m->max_hold_ns = held;
-		if (cpu > m->max_hold_cpu_ns)
-			m->max_hold_cpu_ns = cpu;
+		if (m->timed_cpu) {
+			uint64_t cpu = dx_thread_cpu_ns() - m->since_cpu_ns;
+
+			if (cpu > m->max_hold_cpu_ns)
+				m->max_hold_cpu_ns = cpu;
+		}
 	}
 	dx_lockdep_release(m);
 	pthread_mutex_unlock(&m->mu);

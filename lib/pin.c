@@ -32,111 +32,13 @@ uint64_t dx_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Read a small /proc file into buf as a string; its length, or -errno. */
-static ssize_t read_proc(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	buf[n] = '\0';
-	return n;
-}
-
-/* Field 22 of /proc/PID/stat: with the pid, it names one process for good. */
-int dx_holder_start(pid_t pid, uint64_t *start)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_proc(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	if (n == 0)
-		return -EIO;
-	/* The command name may hold spaces and parentheses: skip to the
-	 * last ')', which the space before field 3 follows. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	p++;
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -EIO;
-	}
-	*start = strtoull(p + 1, NULL, 10);
-	return 0;
-}
-
-/*
- * The process of thread tid.  FUSE names the calling thread, which may
- * exit while its process (and its mapping of the pool) lives on, so the
- * holder is the thread group.  /proc/TID/ exists for every thread even
- * though readdir of /proc lists only processes.
- */
-static pid_t holder_tgid(pid_t tid)
-{
-	char path[64], buf[512], *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	if (read_proc(path, buf, sizeof(buf)) <= 0)
-		return tid;
-	p = strstr(buf, "\nTgid:");
-	return p ? (pid_t)strtol(p + 6, NULL, 10) : tid;
-}
-
-uint64_t dx_boot_id(void)
-{
-	static uint64_t cached;
-	uint64_t id = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-	char buf[64];
-	ssize_t n;
-	int digits = 0;
-
-	if (id)
-		return id;
-	n = read_proc("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
-	for (ssize_t i = 0; i < n && digits < 16; i++) {
-		char c = buf[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (v < 0)
-			continue; /* the dashes */
-		id = id << 4 | (uint64_t)v;
-		digits++;
-	}
-	if (digits < 16)
-		return 0;
-	__atomic_store_n(&cached, id, __ATOMIC_RELAXED);
-	return id;
-}
-
-bool dx_holder_alive(uint64_t pid, uint64_t start, uint64_t boot)
-{
-	uint64_t now;
-
-	/* A record of an earlier boot: its holder died with that boot,
-	 * whatever process has the pid now. */
-	if (boot && boot != dx_boot_id())
-		return false;
-	if (!pid || pid > INT32_MAX || dx_holder_start((pid_t)pid, &now))
-		return false;
-	return !start || now == start;
-}
-
 int dx_pins_init(struct daxfs *fs)
 {
 	size_t nrec = fs->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
 
 	dx_mutex_init(&fs->pin_lock, DX_LC_PIN);
-	dx_mutex_time(&fs->pin_lock);
+	dx_holders_init(fs);
+	dx_mutex_time(&fs->pin_lock, fs->lock_stat);
 	fs->npin_chunks = (fs->sb.nblocks >> DX_PIN_CHUNK_SHIFT) + 1;
 	fs->pins = calloc(fs->npin_chunks, sizeof(*fs->pins));
 	fs->rec_free = calloc(nrec, sizeof(*fs->rec_free));
@@ -172,6 +74,7 @@ void dx_pins_fini(struct daxfs *fs)
 {
 	struct dx_mapping *m, *next;
 
+	dx_holders_fini(fs);
 	for (m = fs->mhead; m; m = next) {
 		next = m->gnext;
 		free(m);
@@ -559,11 +462,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 			return ret;
 		}
 	}
-	if (pid > 0) {
-		pid = holder_tgid(pid);
-		if (dx_holder_start(pid, &start))
-			start = 0;
-	}
+	dx_holder_identify(fs, pid, &pid, &start);
 	m->ip = ip;
 	m->f = f;
 	m->flags = req->flags & ~(uint32_t)DAXFS_MAP_BACKED;

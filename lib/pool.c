@@ -98,6 +98,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 		return dx_err(-ENOMEM, "out of memory");
 	fs->readonly = o && o->readonly;
 	fs->errors = o ? o->errors : DAXFS_ERRORS_REMOUNT_RO;
+	fs->lock_stat = o && o->lock_stat;
 	fs->fd = -1;
 	ret = dx_fault_init(fs);
 	if (ret)

@@ -153,7 +153,7 @@ struct daxfs_stats {
 	uint64_t etxtbsy;		/* layout changes refused by exclusive leases */
 	uint64_t lease_break_time_s;	/* the mount's lease_break_time */
 	uint64_t pin_lock_max_hold_ns;	/* longest single hold of pin_lock */
-	uint64_t pin_lock_max_cpu_ns;	/* ... in the holder's CPU time */
+	uint64_t pin_lock_max_cpu_ns;	/* ... in its CPU time (-o lock_stat; else 0) */
 	uint64_t reserved[11];
 };
 #define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_stats)

@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "core.h"
 #include "csum.h"
@@ -133,6 +135,59 @@ static void test_record_names_process(void)
 	daxfs_close(fs);
 }
 
+/*
+ * The identity cache (holder.c): a leader's identity is remembered, and
+ * forgotten once the process is reaped, when its pid may go to anyone.
+ * Without the pidfd check the dead child's start time would come back.
+ */
+static void test_cache(void)
+{
+	struct daxfs *fs;
+	uint64_t ino, pblk, start, mine = 0, child_start = 0;
+	pid_t pid, child;
+	int status;
+
+	fs = make_pool("cache", &ino, &pblk);
+	dx_holder_start(getpid(), &mine);
+	for (int i = 0; i < 3; i++) {
+		dx_holder_identify(fs, getpid(), &pid, &start);
+		T(pid == getpid() && start == mine, "our identity, lookup %d", i + 1);
+	}
+	child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	T(child > 0, "fork");
+	dx_holder_start(child, &child_start);
+	dx_holder_identify(fs, child, &pid, &start);
+	T(pid == child && start == child_start && start != 0, "the child's identity");
+	dx_holder_identify(fs, child, &pid, &start);
+	T(pid == child && start == child_start, "... again, from the cache");
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	dx_holder_identify(fs, child, &pid, &start);
+	T(start == 0, "a reaped child's start time is not served from the cache");
+	/* More holders than entries: each still comes out right. */
+	for (int i = 0; i < DX_HOLDER_CACHE + 4; i++) {
+		pid_t c = fork();
+		uint64_t want = 0;
+
+		if (c == 0) {
+			pause();
+			_exit(0);
+		}
+		dx_holder_start(c, &want);
+		dx_holder_identify(fs, c, &pid, &start);
+		T(pid == c && start == want, "holder %d of %d", i + 1, DX_HOLDER_CACHE + 4);
+		kill(c, SIGKILL);
+		waitpid(c, &status, 0);
+	}
+	dx_holder_identify(fs, getpid(), &pid, &start);
+	T(pid == getpid() && start == mine, "our identity after the evictions");
+	daxfs_close(fs);
+}
+
 static void body(void)
 {
 	uint64_t start = 0, boot = dx_boot_id();
@@ -147,6 +202,7 @@ static void body(void)
 	T(!dx_holder_alive(0, 0, 0), "pid 0 is nobody");
 
 	test_record_names_process();
+	test_cache();
 	T_EQ(crash_with_record("live", (uint64_t)getpid(), start, boot), 2,
 	     "a live holder of this boot: its blocks are quarantined");
 	T_EQ(crash_with_record("old", (uint64_t)getpid(), start, 0), 2,

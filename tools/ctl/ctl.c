@@ -494,8 +494,12 @@ static int cmd_stats(int argc, char **argv)
 	printf("leases revoked:           %" PRIu64 "\n", s.lease_revokes);
 	printf("refused with ETXTBSY:     %" PRIu64 "\n", s.etxtbsy);
 	printf("lease_break_time:         %" PRIu64 " s\n", s.lease_break_time_s);
-	printf("longest pin_lock hold:    %" PRIu64 " ns (%" PRIu64 " ns of CPU)\n",
-	       s.pin_lock_max_hold_ns, s.pin_lock_max_cpu_ns);
+	if (s.pin_lock_max_cpu_ns)
+		printf("longest pin_lock hold:    %" PRIu64 " ns (%" PRIu64 " ns of CPU)\n",
+		       s.pin_lock_max_hold_ns, s.pin_lock_max_cpu_ns);
+	else
+		printf("longest pin_lock hold:    %" PRIu64 " ns (CPU time: mount with -o lock_stat)\n",
+		       s.pin_lock_max_hold_ns);
 	return 0;
 }
 
