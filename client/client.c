@@ -208,23 +208,106 @@ int daxfs_persist(struct daxfs_mapping *m, const void *addr, size_t len)
 	return 0;
 }
 
+/* Make what was written through a write mapping durable. */
+static void persist_all(const struct daxfs_mapping *m)
+{
+	if (!(m->flags & DAXFS_MAP_WRITE))
+		return;
+	if (m->c->is_pmem)
+		pmem_persist(m->addr, m->len);
+	else
+		pmem_msync(m->addr, m->len);
+}
+
 int daxfs_unmap(struct daxfs_mapping *m)
 {
 	struct daxfs_ioc_unmap u = {m->id};
 	int ret = 0;
 
-	if (m->flags & DAXFS_MAP_WRITE) {
-		if (m->c->is_pmem)
-			pmem_persist(m->addr, m->len);
-		else
-			pmem_msync(m->addr, m->len);
+	if (!m->id) {
+		/* A failed daxfs_remap() left nothing mapped. */
+		free(m);
+		return 0;
 	}
+	persist_all(m);
 	/* Stop using the blocks before the pins go. */
 	munmap(m->addr, m->len);
 	if (ioctl(m->fd, DAXFS_IOC_UNMAP, &u) < 0)
 		ret = fail(errno, "unmap ioctl: %s", strerror(errno));
 	free(m);
 	return ret;
+}
+
+/* After a failed remap: nothing is mapped, and m can only be unmapped. */
+static void *remap_failed(struct daxfs_mapping *m, char *base, size_t len, int e)
+{
+	struct daxfs_ioc_unmap u = {m->id};
+
+	if (base)
+		munmap(base, len);
+	/* The daemon keeps the old window when it refuses the request
+	 * outright: drop it, so that m is gone either way. */
+	if (u.id)
+		ioctl(m->fd, DAXFS_IOC_UNMAP, &u);
+	m->id = 0;
+	m->addr = NULL;
+	m->len = 0;
+	errno = e;
+	return NULL;
+}
+
+void *daxfs_remap(struct daxfs_mapping *m, off_t off, size_t len)
+{
+	struct daxfs_ioc_map req;
+	int prot = PROT_READ | ((m->flags & DAXFS_MAP_WRITE) ? PROT_WRITE : 0), e;
+	char *base;
+
+	if (!m->id) {
+		fail(EINVAL, "the mapping is gone (an earlier remap failed)");
+		return NULL;
+	}
+	persist_all(m);
+	/* Stop using the old blocks before their pins go, keeping the
+	 * addresses for the new window. */
+	if (mmap(m->addr, m->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+	    MAP_FAILED) {
+		e = errno;
+		fail(e, "cannot unmap the old window: %s", strerror(e));
+		return NULL; /* nothing changed */
+	}
+	memset(&req, 0, sizeof(req));
+	req.offset = (uint64_t)off;
+	req.length = len;
+	req.flags = m->flags | DAXFS_MAP_REPLACE;
+	req.id = m->id;
+	if (ioctl(m->fd, DAXFS_IOC_MAP, &req) < 0) {
+		e = errno;
+		fail(e, "remap to %zu bytes at %lld failed: %s", len, (long long)off, strerror(e));
+		return remap_failed(m, m->addr, m->len, e);
+	}
+	/* The old window is gone: from here m names the new one. */
+	m->id = req.id;
+	base = m->addr;
+	if (req.length != m->len) {
+		munmap(m->addr, m->len);
+		base = mmap(NULL, req.length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (base == MAP_FAILED) {
+			e = errno;
+			fail(e, "cannot map the pool: %s", strerror(e));
+			return remap_failed(m, NULL, 0, e);
+		}
+	}
+	for (uint32_t i = 0; i < req.nextents; i++)
+		if (map_extent(m->c, base + (req.ext[i].file_off - req.offset), req.ext[i].len,
+			       prot, req.ext[i].pool_off) < 0) {
+			e = errno;
+			fail(e, "cannot map the pool: %s", strerror(e));
+			return remap_failed(m, base, req.length, e);
+		}
+	m->off = req.offset;
+	m->len = req.length;
+	m->addr = base;
+	return base;
 }
 
 static int lease_op(int fd, uint32_t op, uint32_t flags, struct daxfs_ioc_lease *out)

@@ -212,6 +212,17 @@ static int ioc_map(struct dfs_ioc_call *call)
 	if (!call->file)
 		return -EISDIR;
 	call->out.map = call->in.map;
+	if (call->in.map.flags & DAXFS_MAP_REPLACE) {
+		uint64_t off = 0, len = 0;
+
+		/* What ioc_unmap does for the window the map drops; its
+		 * holder has stopped writing through it. */
+		if (daxfs_mapping_range(call_fs(call), call->file->file, call->in.map.id, &off,
+					&len) == -EINVAL)
+			return -EINVAL;
+		if (call->file->mapped_write)
+			inval_range(call, off, len);
+	}
 	/* Waits behind a pending layout change of the file, threadless. */
 	call_may_wait(call);
 	daxfs_mapping_create_async(call_fs(call), call->file->file, &call->out.map, &call->cred,

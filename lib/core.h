@@ -608,6 +608,8 @@ uint32_t dx_pin_count(struct daxfs *fs, uint64_t pblk);
 bool dx_pinned_range(struct daxfs *fs, uint64_t pblk, uint64_t len);
 /* Is any of file blocks [start, end) of ip pinned by a live mapping? */
 bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end);
+/* The checks of a map request that need no lock: -errno or 0. */
+int dx_map_check(const struct daxfs_file *f, const struct daxfs_ioc_map *req);
 /* Execute a map with ip->lock held; returns -errno or 0. */
 int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		  struct daxfs_ioc_map *m, pid_t pid, uid_t uid);

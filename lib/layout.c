@@ -395,6 +395,20 @@ DX_EXPORT void daxfs_mapping_create_async(struct daxfs *fs, struct daxfs_file *f
 		done(ctx, -EAGAIN);
 		return;
 	}
+	if (m->flags & DAXFS_MAP_REPLACE) {
+		/* Drop the old window before the new one queues: a change
+		 * waiting for its pins would otherwise wait for this map,
+		 * queued behind it.  Refused arguments leave it in place. */
+		int ret = dx_map_check(f, m);
+
+		if (!ret)
+			ret = daxfs_mapping_drop(fs, f, m->id);
+		if (ret) {
+			done(ctx, ret);
+			return;
+		}
+		m->flags &= ~(uint32_t)DAXFS_MAP_REPLACE;
+	}
 	iref(fs, f->ip);
 	op = dx_lop_alloc(fs, f->ip, DX_LOP_MAP, done, ctx);
 	if (!op)

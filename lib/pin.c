@@ -368,6 +368,24 @@ static uint64_t free_blocks(struct daxfs *fs, uint64_t need)
 	return n;
 }
 
+int dx_map_check(const struct daxfs_file *f, const struct daxfs_ioc_map *req)
+{
+	int acc = f->flags & O_ACCMODE;
+	uint32_t known = DAXFS_MAP_READ | DAXFS_MAP_WRITE | DAXFS_MAP_LONGTERM | DAXFS_MAP_REPLACE;
+
+	if (!(req->flags & ~(uint32_t)DAXFS_MAP_REPLACE) || req->flags & ~known)
+		return -EINVAL;
+	if (((req->flags & DAXFS_MAP_READ) && acc == O_WRONLY) ||
+	    ((req->flags & DAXFS_MAP_WRITE) && acc == O_RDONLY))
+		return -EACCES;
+	/* Both ends inside the largest file, so that nothing below wraps:
+	 * an offset past it would make DX_MAX_FILE_SIZE - offset huge. */
+	if (req->offset % DX_BLOCK_SIZE || !req->length || req->offset >= DX_MAX_FILE_SIZE ||
+	    req->length > DX_MAX_FILE_SIZE - req->offset)
+		return -EINVAL;
+	return 0;
+}
+
 int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		  struct daxfs_ioc_map *req, pid_t pid, uid_t uid)
 {
@@ -379,18 +397,9 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	int acc = f->flags & O_ACCMODE, ret;
 	uint32_t nrec;
 
-	if (!req->flags || req->flags & ~(uint32_t)(DAXFS_MAP_READ | DAXFS_MAP_WRITE |
-						    DAXFS_MAP_LONGTERM))
-		return -EINVAL;
+	if ((ret = dx_map_check(f, req)))
+		return ret;
 	req->flags &= ~(uint32_t)DAXFS_MAP_BACKED;
-	if (((req->flags & DAXFS_MAP_READ) && acc == O_WRONLY) ||
-	    ((req->flags & DAXFS_MAP_WRITE) && acc == O_RDONLY))
-		return -EACCES;
-	/* Both ends inside the largest file, so that nothing below wraps:
-	 * an offset past it would make DX_MAX_FILE_SIZE - offset huge. */
-	if (req->offset % DX_BLOCK_SIZE || !req->length || req->offset >= DX_MAX_FILE_SIZE ||
-	    req->length > DX_MAX_FILE_SIZE - req->offset)
-		return -EINVAL;
 	s = req->offset / DX_BLOCK_SIZE;
 	e = (req->offset + req->length + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE;
 	if (e > fsize_blocks || s >= e)
@@ -465,7 +474,7 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	dx_holder_identify(fs, pid, &pid, &start);
 	m->ip = ip;
 	m->f = f;
-	m->flags = req->flags & ~(uint32_t)DAXFS_MAP_BACKED;
+	m->flags = req->flags & ~(uint32_t)(DAXFS_MAP_BACKED | DAXFS_MAP_REPLACE);
 	m->pid = pid;
 	m->uid = uid;
 	m->lblk = (uint32_t)s;

@@ -51,6 +51,15 @@ void *daxfs_map(struct daxfs_client *c, int fd, off_t off, size_t len, unsigned 
 int daxfs_persist(struct daxfs_mapping *m, const void *addr, size_t len);
 /* Persist a write mapping, stop using it, and drop its pins. */
 int daxfs_unmap(struct daxfs_mapping *m);
+/*
+ * Move m to [off, off+len) of the same file, with the same flags, in one
+ * request to the daemon instead of an unmap and a map: persist the old
+ * window (a write mapping), stop using it, and map the new one, at the
+ * same address when the length is the same.  Returns the new address, or
+ * NULL; after a failure nothing is mapped and m may only be passed to
+ * daxfs_unmap().
+ */
+void *daxfs_remap(struct daxfs_mapping *m, off_t off, size_t len);
 
 /*
  * Layout leases (docs/leases.md).  A lease belongs to the open file of fd

@@ -56,6 +56,7 @@ struct daxfs_ioc_pool_info {
 #define DAXFS_MAP_WRITE	   0x2	/* file open for writing; holes are backed and zeroed */
 #define DAXFS_MAP_LONGTERM 0x4	/* needs a layout lease (EPERM without one) */
 #define DAXFS_MAP_BACKED   0x8	/* out: holes in the range were backed with blocks */
+#define DAXFS_MAP_REPLACE  0x10	/* in: drop mapping id first (see below) */
 
 #define DAXFS_MAP_MAX_EXTENTS 32
 
@@ -73,13 +74,21 @@ struct daxfs_map_extent {
  * DAXFS_MAP_MAX_EXTENTS extents, the mapping is shortened: length on return
  * says how much was mapped.  The call waits behind a pending layout change
  * of the same file.
+ *
+ * With DAXFS_MAP_REPLACE, id names a mapping made through the same open
+ * file, and the call drops it and then maps the new range: a window moved
+ * in one round trip instead of two.  As with mmap(2) MAP_FIXED, the old
+ * mapping is gone even if the new map then fails; but arguments the call
+ * refuses outright (EINVAL for an unknown id, bad flags or an unaligned
+ * offset, EACCES for the open mode, EAGAIN for a long-term map during a
+ * lease break) leave it in place.  Stop using the old range first.
  */
 struct daxfs_ioc_map {
 	uint64_t offset;	/* in */
 	uint64_t length;	/* in: wanted; out: mapped */
 	uint32_t flags;		/* in: DAXFS_MAP_*; out: DAXFS_MAP_BACKED added */
 	uint32_t nextents;	/* out */
-	uint64_t id;		/* out: the mapping */
+	uint64_t id;		/* out: the mapping (in: DAXFS_MAP_REPLACE's) */
 	struct daxfs_map_extent ext[DAXFS_MAP_MAX_EXTENTS];
 };
 #define DAXFS_IOC_MAP _IOWR(DAXFS_IOC_MAGIC, 3, struct daxfs_ioc_map)

@@ -196,6 +196,135 @@ static void test_deferral(struct daxfs_client *c)
 	close(fd);
 }
 
+/* The live mappings made through fd's open file. */
+static uint32_t file_pins(int fd, struct daxfs_pin_info *first)
+{
+	struct daxfs_ioc_pins pins;
+
+	memset(&pins, 0, sizeof(pins));
+	pins.flags = DAXFS_PINS_THIS_FILE;
+	if (ioctl(fd, DAXFS_IOC_PINS, &pins) < 0)
+		return UINT32_MAX;
+	if (first && pins.count)
+		*first = pins.pin[0];
+	return pins.count;
+}
+
+/* DAXFS_IOC_MAP with DAXFS_MAP_REPLACE of mapping id; errno or 0. */
+static int replace(int fd, uint64_t id, uint64_t off, uint64_t len, uint32_t flags,
+		   struct daxfs_ioc_map *out)
+{
+	struct daxfs_ioc_map m;
+
+	memset(&m, 0, sizeof(m));
+	m.offset = off;
+	m.length = len;
+	m.flags = flags | DAXFS_MAP_REPLACE;
+	m.id = id;
+	if (ioctl(fd, DAXFS_IOC_MAP, &m) < 0)
+		return errno;
+	if (out)
+		*out = m;
+	return 0;
+}
+
+/*
+ * A window moved in one request (DAXFS_MAP_REPLACE, daxfs_remap): refused
+ * arguments leave the old mapping in place; a change waiting for the old
+ * window's pins runs, and the new map after it, instead of each waiting
+ * for the other.
+ */
+static void test_remap(struct daxfs_client *c)
+{
+	int fd = make_file("remap", 64 * 4096, 'r'), rfd = open(path("remap"), O_RDONLY), err = 0;
+	struct daxfs_ioc_map m = {.offset = 0, .length = 8192, .flags = DAXFS_MAP_READ}, n, o;
+	struct daxfs_pin_info pi;
+	struct daxfs_mapping *dm;
+	struct bg g;
+	struct stat st;
+	char buf[4096], *p, *q;
+
+	check(ioctl(fd, DAXFS_IOC_MAP, &m) == 0, "map [0, 8K)");
+	check(replace(fd, 987654321, 4096, 4096, DAXFS_MAP_READ, NULL) == EINVAL,
+	      "replace of an unknown id: EINVAL");
+	check(replace(fd, m.id, 100, 4096, DAXFS_MAP_READ, NULL) == EINVAL,
+	      "replace to an unaligned offset: EINVAL");
+	check(replace(fd, m.id, 0, 4096, DAXFS_MAP_READ | 0x80, NULL) == EINVAL,
+	      "replace with an unknown flag: EINVAL");
+	check(replace(fd, m.id, 0, 4096, DAXFS_MAP_REPLACE, NULL) == EINVAL,
+	      "replace with no access flag: EINVAL");
+	check(replace(rfd, m.id, 0, 4096, DAXFS_MAP_READ, NULL) == EINVAL,
+	      "replace of another open file's mapping: EINVAL");
+	o = (struct daxfs_ioc_map){.offset = 0, .length = 4096, .flags = DAXFS_MAP_READ};
+	check(ioctl(rfd, DAXFS_IOC_MAP, &o) == 0 &&
+		  replace(fd, o.id, 0, 4096, DAXFS_MAP_READ, NULL) == EINVAL,
+	      "replace through one open file of the other's mapping: EINVAL");
+	check(replace(rfd, o.id, 0, 4096, DAXFS_MAP_WRITE, NULL) == EACCES,
+	      "replace with a write map on a read-only open file: EACCES");
+	check(ioctl(rfd, DAXFS_IOC_UNMAP, &(struct daxfs_ioc_unmap){o.id}) == 0,
+	      "... which kept its mapping");
+	check(file_pins(fd, &pi) == 1 && pi.id == m.id && pi.offset == 0 && pi.length == 8192,
+	      "after the refusals the old mapping is still there, unchanged");
+	check(replace(fd, m.id, 16 * 4096, 3 * 4096, DAXFS_MAP_READ, &n) == 0 && n.id != m.id &&
+		  n.length == 3 * 4096 && !(n.flags & DAXFS_MAP_REPLACE),
+	      "replace moves the window to [64K, 76K)");
+	check(file_pins(fd, &pi) == 1 && pi.id == n.id && pi.offset == 16 * 4096,
+	      "one mapping is left, the new one");
+	check(ioctl(fd, DAXFS_IOC_UNMAP, &(struct daxfs_ioc_unmap){m.id}) < 0 && errno == EINVAL,
+	      "the old id is gone");
+	check(replace(fd, n.id, 64 * 4096, 4096, DAXFS_MAP_READ, NULL) == EINVAL &&
+		  file_pins(fd, NULL) == 0,
+	      "a replace past EOF fails, having dropped the old window (as mmap MAP_FIXED)");
+
+	/* A truncate waiting for the window's pins, then the window moved
+	 * below it: the drop lets the truncate run, then the map runs. */
+	check(ioctl(fd, DAXFS_IOC_MAP, &m) == 0, "map [0, 8K) again");
+	g = bg_start(path("remap"), BG_TRUNC, 4096, 0);
+	check(!bg_done(&g, 300, &err), "a truncate to 4 KiB waits for the pins");
+	check(replace(fd, m.id, 0, 4096, DAXFS_MAP_READ, &o) == 0 && o.length == 4096,
+	      "the window moves to [0, 4K), behind the truncate");
+	check(bg_done(&g, 10000, &err) && err == 0, "... and the truncate has run");
+	fstat(fd, &st);
+	check(st.st_size == 4096, "size is the truncated one");
+	ioctl(fd, DAXFS_IOC_UNMAP, &(struct daxfs_ioc_unmap){o.id});
+	close(fd);
+	close(rfd);
+
+	/* daxfs_remap: writes through each window land in the file. */
+	fd = make_file("remap2", 64 * 4096, 'r');
+	p = daxfs_map(c, fd, 0, 8192, DAXFS_MAP_READ | DAXFS_MAP_WRITE, &dm);
+	check(p != NULL, "daxfs_map [0, 8K)");
+	if (!p) {
+		close(fd);
+		return;
+	}
+	memset(p, 'A', 8192);
+	q = daxfs_remap(dm, 8192, 8192);
+	check(q == p, "daxfs_remap to [8K, 16K) keeps the address (%s)",
+	      q ? "" : daxfs_client_errormsg());
+	if (q) {
+		memset(q, 'B', 8192);
+		q = daxfs_remap(dm, 16 * 4096, 4 * 4096);
+		check(q && daxfs_mapping_length(dm) == 4 * 4096 && q[0] == 'r',
+		      "daxfs_remap to a longer window [64K, 80K)");
+	}
+	if (q) {
+		memset(q, 'C', 4 * 4096);
+		check(file_pins(fd, &pi) == 1 && pi.offset == 16 * 4096, "one mapping, the last");
+	}
+	check(pread(fd, buf, 4096, 4096) == 4096 && buf[0] == 'A' && buf[4095] == 'A',
+	      "the first window's bytes are in the file");
+	check(pread(fd, buf, 4096, 12288) == 4096 && buf[0] == 'B', "... the second's");
+	check(pread(fd, buf, 4096, 19 * 4096) == 4096 && buf[0] == 'C' && buf[4095] == 'C',
+	      "... and the third's, read through the mount");
+	q = daxfs_remap(dm, 64 * 4096, 4096);
+	check(q == NULL && file_pins(fd, NULL) == 0,
+	      "daxfs_remap past EOF fails, and nothing stays mapped");
+	check(daxfs_remap(dm, 0, 4096) == NULL, "a failed mapping cannot be remapped");
+	check(daxfs_unmap(dm) == 0, "... only unmapped");
+	close(fd);
+}
+
 static void test_release_drops(struct daxfs_client *c)
 {
 	int fd = make_file("rel", 256 * 1024, 'r'), err = 0, ready[2];
@@ -532,6 +661,7 @@ int main(int argc, char **argv)
 		test_holes(c);
 		test_deferral(c);
 		test_release_drops(c);
+		test_remap(c);
 		test_collapse_waits(c);
 		test_thousand(c);
 		test_dma_stats(fd);
