@@ -213,9 +213,10 @@ void dx_holder_identify(struct daxfs *fs, pid_t tid, pid_t *pid, uint64_t *start
 			*start = 0;
 		return;
 	}
-	/* The pidfd is taken before the start time is read, so the start
-	 * time is the one of the process the pidfd names. */
-	if (dx_holder_start(tid, start)) {
+	/* The start time is read between two looks through the pidfd: if
+	 * the process still holds its pid after the read, the start time
+	 * is its own and not a successor's.  Else it is unknown (0). */
+	if (dx_holder_start(tid, start) || !pidfd_holds_pid(pidfd)) {
 		*start = 0;
 		close(pidfd);
 		return;
