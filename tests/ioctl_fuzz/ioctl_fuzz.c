@@ -8,16 +8,20 @@
  * Workers (three as root, two as nobody) keep a few descriptors of a few
  * shared files open in random modes and send random commands: the daxfs
  * ones with random and hostile fields (ranges that wrap, offsets past the
- * largest file, zero lengths, stale and made-up mapping ids, unknown lease
- * ops and flags, lease waits of up to 30 ms), unknown numbers and sizes in the daxfs and other ioctl
- * spaces, bad pointers, and between them truncates, punches, writes and
- * closes that meet the pins the maps left.  What must hold:
+ * largest file, zero lengths, stale and made-up mapping ids, maps that
+ * replace a window by a live, stale or another descriptor's id, unknown
+ * lease ops and flags, lease waits of up to 30 ms), unknown numbers and
+ * sizes in the daxfs and other ioctl spaces, bad pointers, and between
+ * them truncates, punches, writes and closes that meet the pins the maps
+ * left.  What must hold:
  *
  *   - the daemon answers every call (no ENOTCONN, no ECONNABORTED);
  *   - nobody, who has no direct access on the mount, gets EPERM for every
  *     well-formed MAP and LEASE;
  *   - a map that succeeds returns 1..32 extents inside the pool and the
  *     asked range, whole blocks, and a non-zero length;
+ *   - a map with DAXFS_MAP_REPLACE that succeeds has dropped the mapping
+ *     it named (an unmap of that id gives EINVAL);
  *   - once every descriptor is closed no mapping and no pin is left.
  *
  * The pool is checked (fsck.daxfs -n) by the script after the unmount.
@@ -53,7 +57,7 @@ static const char *mnt;
 static uint64_t rng;
 static uint64_t pool_size;
 static int is_root;
-static unsigned long calls, maps_ok, eperm, problems;
+static unsigned long calls, maps_ok, replaces, eperm, problems;
 
 static uint64_t rnd(void)
 {
@@ -127,6 +131,7 @@ static void answered(int ret, const char *what)
 struct fds {
 	int fd[NFDS];
 	uint64_t ids[64]; /* mapping ids seen, for unmap and sync */
+	int idfd[64];	  /* ... and the descriptor each was made through */
 	int nids;
 };
 
@@ -152,6 +157,21 @@ static void reopen(struct fds *s, int i)
 static uint64_t some_id(const struct fds *s)
 {
 	return s->nids && below(3) ? s->ids[below((uint64_t)s->nids)] : hostile();
+}
+
+/* The newest id made through fd, the likeliest to be live (else as
+ * some_id); it leaves the list, as a replace that works ends it. */
+static uint64_t own_id(struct fds *s, int fd)
+{
+	for (int i = s->nids - 1; i >= 0; i--)
+		if (s->idfd[i] == fd) {
+			uint64_t id = s->ids[i];
+
+			s->ids[i] = s->ids[--s->nids];
+			s->idfd[i] = s->idfd[s->nids];
+			return id;
+		}
+	return some_id(s);
 }
 
 static void check_map(const struct daxfs_ioc_map *in, const struct daxfs_ioc_map *m)
@@ -196,12 +216,26 @@ static void daxfs_cmd(struct fds *s, int fd, void *buf)
 			m->offset = below(4) ? below(256) * 4096 : hostile();
 			m->length = below(4) ? below(64) * 4096 + below(2) : hostile();
 			m->flags = (uint32_t)(below(4) ? 1 + below(3) : rnd() & 0x1ff);
+			/* A window moved: from a live, stale or hostile id. */
+			if (!below(4)) {
+				m->flags |= DAXFS_MAP_REPLACE;
+				m->id = below(4) ? own_id(s, fd) : some_id(s);
+			}
 		}
 		in = *m;
 		ret = ioctl(fd, DAXFS_IOC_MAP, m);
 		answered(ret, "MAP");
 		if (!is_root && (ret == 0 || errno != EPERM))
 			problem("nobody's MAP: %s, not EPERM", ret ? strerror(errno) : "success");
+		if (ret == 0 && (in.flags & DAXFS_MAP_REPLACE)) {
+			struct daxfs_ioc_unmap old = {in.id};
+
+			/* The window it named is gone. */
+			replaces++;
+			if (ioctl(fd, DAXFS_IOC_UNMAP, &old) == 0 || errno != EINVAL)
+				problem("MAP_REPLACE of %#llx left it mapped",
+					(unsigned long long)in.id);
+		}
 		if (ret == 0) {
 			check_map(&in, m);
 			/* Half are dropped at once, so that not every change
@@ -211,10 +245,12 @@ static void daxfs_cmd(struct fds *s, int fd, void *buf)
 				answered(ioctl(fd, DAXFS_IOC_UNMAP, &u), "UNMAP");
 				break;
 			}
-			if (s->nids < 64)
-				s->ids[s->nids++] = m->id;
-			else
-				s->ids[below(64)] = m->id;
+			{
+				int k = s->nids < 64 ? s->nids++ : (int)below(64);
+
+				s->ids[k] = m->id;
+				s->idfd[k] = fd;
+			}
 		}
 		eperm += ret < 0 && errno == EPERM;
 		break;
@@ -429,8 +465,9 @@ static int worker(int idx, uint64_t seed, int seconds)
 	for (int i = 0; i < NFDS; i++)
 		if (s.fd[i] >= 0)
 			close(s.fd[i]);
-	printf("# worker %d (%s): %lu calls, %lu maps, %lu EPERM, %lu problems\n", idx,
-	       is_root ? "root" : "nobody", calls, maps_ok, eperm, problems);
+	printf("# worker %d (%s): %lu calls, %lu maps (%lu replacing one), %lu EPERM, "
+	       "%lu problems\n",
+	       idx, is_root ? "root" : "nobody", calls, maps_ok, replaces, eperm, problems);
 	return problems ? 1 : 0;
 }
 
