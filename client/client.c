@@ -273,7 +273,9 @@ void *daxfs_remap(struct daxfs_mapping *m, off_t off, size_t len)
 	    MAP_FAILED) {
 		e = errno;
 		fail(e, "cannot unmap the old window: %s", strerror(e));
-		return NULL; /* nothing changed */
+		/* A failed MAP_FIXED may have unmapped part of the range:
+		 * end the old window, as every failure here does. */
+		return remap_failed(m, m->addr, m->len, e);
 	}
 	memset(&req, 0, sizeof(req));
 	req.offset = (uint64_t)off;
