@@ -138,6 +138,17 @@ static int map_extent(struct daxfs_client *c, void *addr, size_t len, int prot, 
 	return p == MAP_FAILED ? -1 : 0;
 }
 
+/* Map the extents of a map reply into the reservation at base. */
+static int map_extents(struct daxfs_client *c, char *base, const struct daxfs_ioc_map *req,
+		       int prot)
+{
+	for (uint32_t i = 0; i < req->nextents; i++)
+		if (map_extent(c, base + (req->ext[i].file_off - req->offset), req->ext[i].len,
+			       prot, req->ext[i].pool_off) < 0)
+			return -1;
+	return 0;
+}
+
 void *daxfs_map(struct daxfs_client *c, int fd, off_t off, size_t len, unsigned flags,
 		struct daxfs_mapping **mp)
 {
@@ -163,10 +174,8 @@ void *daxfs_map(struct daxfs_client *c, int fd, off_t off, size_t len, unsigned 
 	base = mmap(NULL, req.length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!m || base == MAP_FAILED)
 		goto undo;
-	for (uint32_t i = 0; i < req.nextents; i++)
-		if (map_extent(c, base + (req.ext[i].file_off - req.offset), req.ext[i].len, prot,
-			       req.ext[i].pool_off) < 0)
-			goto undo;
+	if (map_extents(c, base, &req, prot) < 0)
+		goto undo;
 	m->c = c;
 	m->fd = fd;
 	m->id = req.id;
@@ -299,13 +308,11 @@ void *daxfs_remap(struct daxfs_mapping *m, off_t off, size_t len)
 			return remap_failed(m, NULL, 0, e);
 		}
 	}
-	for (uint32_t i = 0; i < req.nextents; i++)
-		if (map_extent(m->c, base + (req.ext[i].file_off - req.offset), req.ext[i].len,
-			       prot, req.ext[i].pool_off) < 0) {
-			e = errno;
-			fail(e, "cannot map the pool: %s", strerror(e));
-			return remap_failed(m, base, req.length, e);
-		}
+	if (map_extents(m->c, base, &req, prot) < 0) {
+		e = errno;
+		fail(e, "cannot map the pool: %s", strerror(e));
+		return remap_failed(m, base, req.length, e);
+	}
 	m->off = req.offset;
 	m->len = req.length;
 	m->addr = base;
