@@ -28,6 +28,8 @@ union dfs_ioc_arg {
 	struct daxfs_stats stats;
 	struct daxfs_ioc_lease lease;
 	struct daxfs_ioc_leases leases;
+	struct daxfs_ioc_clone clone;
+	uint64_t token;
 };
 
 /*
@@ -327,7 +329,34 @@ static int ioc_leases(struct dfs_ioc_call *call)
 	return 0;
 }
 
+/* ---- block sharing (reflink) ---- */
+
+static int ioc_clone_src(struct dfs_ioc_call *call)
+{
+	if (!call->file)
+		return -EISDIR;
+	return daxfs_clone_token(call_fs(call), call->file->file, &call->out.token);
+}
+
+static int ioc_clone_range(struct dfs_ioc_call *call)
+{
+	int ret;
+
+	if (!call->file)
+		return -EISDIR;
+	call->out.clone = call->in.clone;
+	ret = daxfs_clone_ioctl(call_fs(call), call->file->file, &call->out.clone);
+	/* The kernel's pages of the range and its size are stale, as after
+	 * a layout change it did not see. */
+	if (!ret && call->out.clone.shared + call->out.clone.copied)
+		kernel_size_changed(dfs_ctx(call->req), call->ino,
+				    (off_t)call->in.clone.dest_offset);
+	return ret;
+}
+
 static const struct dfs_ioc_cmd dfs_ioc_cmds[] = {
+    {DAXFS_IOC_CLONE_SRC, ioc_clone_src},
+    {DAXFS_IOC_CLONE_RANGE, ioc_clone_range},
     {DAXFS_IOC_FALLOCATE, ioc_fallocate},
     {DAXFS_IOC_POOL_INFO, ioc_pool_info},
     {DAXFS_IOC_MAP, ioc_map},

@@ -180,10 +180,10 @@ uint64_t dx_alloc_blocks(struct daxfs *fs, uint64_t goal, uint64_t want, uint64_
 	return e - b;
 }
 
+static void free_run(struct daxfs *fs, uint64_t pblk, uint64_t len);
+
 void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len)
 {
-	struct dx_journal *jr = &fs->jr;
-
 	if (!len)
 		return;
 	/* The run came from the pool (an extent, a record): a wild one is
@@ -193,6 +193,26 @@ void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len)
 			   (unsigned long long)pblk, (unsigned long long)len);
 		return;
 	}
+	/* A shared block only loses the reference of the extent that lets
+	 * go of it; the last extent frees it. */
+	while (len) {
+		uint64_t n = dx_refc_run(fs, pblk, len, true);
+
+		if (n) {
+			dx_refc_drop(fs, pblk, n);
+		} else {
+			n = dx_refc_run(fs, pblk, len, false);
+			free_run(fs, pblk, n);
+		}
+		pblk += n;
+		len -= n;
+	}
+}
+
+static void free_run(struct daxfs *fs, uint64_t pblk, uint64_t len)
+{
+	struct dx_journal *jr = &fs->jr;
+
 	if (jr->nfrees == jr->frees_cap) {
 		size_t nc = jr->frees_cap ? jr->frees_cap * 2 : 64;
 		struct dx_range *v = realloc(jr->frees, nc * sizeof(*v));

@@ -273,6 +273,8 @@ struct daxfs_file {
 	uint64_t nlongterm;		/* pin_lock: DAXFS_MAP_LONGTERM ones */
 	struct dx_lease *lease;		/* pin_lock */
 	uint32_t nlwaits;		/* pin_lock: its queued DAXFS_LEASE_WAITs */
+	uint64_t token;			/* icache_lock: DAXFS_IOC_CLONE_SRC's, 0 = none */
+	struct daxfs_file *tnext;	/* icache_lock: fs->tokens bucket */
 };
 
 /* ---- in-memory inode (inode.c) ---- */
@@ -323,6 +325,7 @@ struct daxfs {
 	uint32_t csum_seed;
 	struct dx_inode *itable;
 	uint64_t *bitmap;
+	uint16_t *refc;		/* reference counts (format.h); NULL without reflink */
 	struct dx_maprec *maprecs;
 
 	dx_rwlock_t ns_lock;
@@ -361,8 +364,9 @@ struct daxfs {
 	} holders[DX_HOLDER_CACHE];
 	uint64_t holder_clock;
 
-	/* Inode cache (icache_lock). */
+	/* Inode cache (icache_lock), and the clone tokens of open files. */
 	dx_mutex_t icache_lock;
+	struct daxfs_file **tokens;
 	struct dx_ino **ihash;
 	size_t ihash_size;
 	size_t icount;
@@ -464,6 +468,35 @@ void dx_free_blocks(struct daxfs *fs, uint64_t pblk, uint64_t len);
 void dx_alloc_apply_frees(struct daxfs *fs);
 uint64_t dx_alloc_inode(struct daxfs *fs);	/* 0 = none free */
 void dx_alloc_apply_ifrees(struct daxfs *fs);
+
+/* refcount.c: pool blocks shared by several extents (DX_FEATURE_REFLINK).
+ * Each count is "extents beyond the first": 0 for a block of one file. */
+static inline uint16_t dx_refc(const struct daxfs *fs, uint64_t b)
+{
+	return fs->refc ? __atomic_load_n(&fs->refc[b], __ATOMIC_RELAXED) : 0;
+}
+/* Blocks from b (at most n) that are all shared, or all not (shared). */
+uint64_t dx_refc_run(const struct daxfs *fs, uint64_t b, uint64_t n, bool shared);
+/* In a transaction: one more extent maps [b, b+n); each count must be
+ * below DX_REFC_MAX. */
+void dx_refc_get(struct daxfs *fs, uint64_t b, uint64_t n);
+/* In a transaction: one extent fewer maps each block of [b, b+n), all of
+ * them shared (dx_free_blocks calls it for the shared runs it is given). */
+void dx_refc_drop(struct daxfs *fs, uint64_t b, uint64_t n);
+/* Does any extent of ip's file blocks [s, e) map a shared block? */
+bool dx_range_shared(const struct daxfs *fs, const struct dx_ino *ip, uint64_t s, uint64_t e);
+/* cow.c: give ip a block of its own, with the same bytes, for every shared
+ * one of file blocks [s, e).  ip->lock held for writing, no transaction
+ * open; commits its own.  0, or -ENOSPC when the pool cannot hold the
+ * copies (the file's bytes are the same either way). */
+int dx_cow_break(struct daxfs *fs, struct dx_ino *ip, uint64_t s, uint64_t e);
+
+/* clone.c: copy_file_range's sharing of whole blocks (both locks held):
+ * bytes shared, 0 when it does not apply, or -errno. */
+ssize_t dx_clone_copy(struct daxfs *fs, struct dx_ino *in, uint64_t off_in, struct dx_ino *out,
+		      uint64_t off_out, uint64_t len);
+/* clone.c: forget f's clone token (at release). */
+void dx_clone_token_drop(struct daxfs *fs, struct daxfs_file *f);
 
 /* superblock.c */
 int dx_super_check(const struct dx_super *sb, uint64_t pool_size);

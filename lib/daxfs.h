@@ -64,6 +64,7 @@ struct daxfs_mkfs_opts {
 	int force;		/* overwrite an existing filesystem or data */
 	int preallocate;	/* a pool file: reserve all of its blocks now */
 	int no_metadata_csum;	/* leave out the metadata_csum feature (on by default) */
+	int no_reflink;		/* leave out the reflink feature (on by default) */
 };
 
 struct daxfs_mkfs_info {
@@ -319,6 +320,19 @@ int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, off_t off, off_t l
 off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence);
 ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t off_in, uint64_t ino_out,
 			      off_t off_out, size_t len, unsigned flags);
+/*
+ * Share blocks of [off_in, off_in + len) of ino_in into ino_out at off_out
+ * (DAXFS_IOC_CLONE_RANGE says the rules; len 0: to the source's end).
+ * *shared and *copied (may be NULL) count the blocks shared and those
+ * copied instead.  0 or -errno; on an error nothing was changed.
+ */
+int daxfs_clone_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+		      uint64_t off_out, uint64_t len, uint64_t *shared, uint64_t *copied);
+/* The token of an open file for DAXFS_IOC_CLONE_SRC; -EBADF unless it is
+ * open for reading. */
+int daxfs_clone_token(struct daxfs *fs, struct daxfs_file *f, uint64_t *token);
+/* DAXFS_IOC_CLONE_RANGE on dst, an open file, with uid the caller's. */
+int daxfs_clone_ioctl(struct daxfs *fs, struct daxfs_file *dst, struct daxfs_ioc_clone *req);
 /* Everything is persistent at return of each call; fsync only fences. */
 int daxfs_fsync(struct daxfs *fs, uint64_t ino, int datasync);
 

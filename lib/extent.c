@@ -340,7 +340,9 @@ int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t
 		uint64_t es = e->lblk, ee = (uint64_t)e->lblk + e->len;
 		uint64_t cs = es > start ? es : start, ce = ee < end ? ee : end;
 
-		if (dx_tx_room(fs) < 256 + dx_tx_cost(((ce - cs) / 64 + 2) * 8)) {
+		/* Its bitmap words, and its reference counts if it may share. */
+		if (dx_tx_room(fs) < 256 + dx_tx_cost(((ce - cs) / 64 + 2) * 8) +
+					 (fs->refc ? dx_tx_cost((ce - cs) * 2) : 0)) {
 			/* Nothing logged yet and still no room: a retry cannot
 			 * do better, so fail instead of looping. */
 			if (!fs->jr.tail && !freed)

@@ -16,6 +16,9 @@ static const struct {
 	{"early-free", DX_FAULT_EARLY_FREE},
 	{"missing-drain", DX_FAULT_MISSING_DRAIN},
 	{"late-store", DX_FAULT_LATE_STORE},
+	{"cow-skip", DX_FAULT_COW_SKIP},
+	{"cow-map-skip", DX_FAULT_COW_MAP_SKIP},
+	{"refc-skip", DX_FAULT_REFC_SKIP},
 };
 
 const struct dx_inject *dx_inject_hook;

@@ -18,6 +18,13 @@
  *                    range it saves is changed (for daxfs-crashtest)
  *   late-store       the undo bytes are stored after their flush, so the
  *                    fence that follows does not cover them (daxfs-crashtest)
+ *   cow-skip         a write through the mount to a shared block stores
+ *                    into it in place: the other files sharing it see it
+ *   cow-map-skip     a direct-access mapping of a shared block does not
+ *                    break COW at map time (daxfs-fsx)
+ *   refc-skip        a reference-count change is stored without its undo
+ *                    entry, so a crash can tear it from its extent
+ *                    (daxfs-crashtest, fsck)
  *
  * Apart from those, every build has one test hook that costs a predicted
  * branch on a NULL pointer: dx_inject_hook, through which daxfs-crashtest
@@ -36,6 +43,9 @@ enum dx_fault {
 	DX_FAULT_EARLY_FREE = 1 << 3,
 	DX_FAULT_MISSING_DRAIN = 1 << 4,
 	DX_FAULT_LATE_STORE = 1 << 5,
+	DX_FAULT_COW_SKIP = 1 << 6,
+	DX_FAULT_COW_MAP_SKIP = 1 << 7,
+	DX_FAULT_REFC_SKIP = 1 << 8,
 };
 
 #include <stddef.h>

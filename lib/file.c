@@ -79,6 +79,7 @@ DX_EXPORT void daxfs_release(struct daxfs *fs, struct daxfs_file *f)
 	if (dx_unmap_file(fs, f))
 		dx_layout_run(fs, f->ip);
 	dx_lease_drop(fs, f);
+	dx_clone_token_drop(fs, f);
 	/* The last close of an unlinked file frees its blocks here. */
 	dx_open_unref(fs, f->ip);
 	free(f);
@@ -91,6 +92,7 @@ DX_EXPORT void daxfs_file_forget(struct daxfs *fs, struct daxfs_file *f)
 	/* Its lease holds only memory; its mappings stay recorded in the
 	 * pool, as after a crash, and daxfs_close() frees their memory. */
 	dx_lease_drop(fs, f);
+	dx_clone_token_drop(fs, f);
 	free(f);
 }
 
@@ -431,6 +433,17 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 		return 0;
 	end = off + size;
 
+	/* The shared blocks the write stores into, and a stale tail it
+	 * zeroes, become the file's own first (cow.c). */
+	if (fs->refc) {
+		int ret = dx_cow_break(fs, ip, blk_down(off), blk_up(end));
+
+		if (!ret && off > d->size && d->size % BLK)
+			ret = dx_cow_break(fs, ip, blk_down(d->size), blk_down(d->size) + 1);
+		if (ret)
+			return ret;
+	}
+
 	/* Any hole to back under the write, or a new size?  Then it is a
 	 * transaction, so that the size and times commit together. */
 	for (struct data_walk w = {s, 0, off, end}; !hole && next_data(&w, &lo, &hi);)
@@ -650,7 +663,15 @@ static int change(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t o
 static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to)
 {
 	uint64_t fb = blk_up(from), tb = blk_down(to);
+	int ret;
 
+	/* The partial blocks at the ends are zeroed in place: they must be
+	 * the file's own (the whole ones between only lose a reference). */
+	ret = dx_cow_break(fs, ip, blk_down(from), fb > blk_down(from) ? fb : blk_down(from));
+	if (!ret && to % BLK)
+		ret = dx_cow_break(fs, ip, tb, tb + 1);
+	if (ret)
+		return ret;
 	dx_tx_begin(fs);
 	if (fb < tb && covers(ip, fb, tb)) {
 		int ret = dx_xmap_split(fs, ip, tb);
@@ -681,7 +702,16 @@ static int fill(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t fro
 {
 	uint64_t size = ip->d->size, nsize = !keep && to > size ? to : size;
 	uint64_t s = blk_down(from), e = blk_up(to), holes, need;
+	int ret = 0;
 
+	/* What is zeroed in place must be the file's own: the stale tail,
+	 * and for zero range the range's blocks. */
+	if (nsize > size && size % BLK)
+		ret = dx_cow_break(fs, ip, blk_down(size), blk_down(size) + 1);
+	if (!ret && kind == DX_INTENT_ZERO)
+		ret = dx_cow_break(fs, ip, s, e);
+	if (ret)
+		return ret;
 	/* Bytes past the old end read as zero once the end moves over them
 	 * (stores past the end, invisible until the size commits). */
 	if (nsize > size)
@@ -934,12 +964,27 @@ DX_EXPORT ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, off_t
 	} else if (n) {
 		struct src s = {iov, 0, fs->zero};
 
-		n = map_read(fs, in, (uint64_t)off_in, n < COPY_MAX ? n : COPY_MAX, iov, &cnt);
+		if (n > COPY_MAX)
+			n = COPY_MAX;
+		/* Whole blocks at matching alignment are shared, not copied
+		 * (reflink pools); a misaligned head is copied first, so
+		 * that the caller's next call is aligned. */
+		if (fs->refc && (uint64_t)off_in % BLK == (uint64_t)off_out % BLK) {
+			uint64_t head = (BLK - (uint64_t)off_in % BLK) % BLK;
+
+			if (head && head < n)
+				n = head;
+			else if (!head && (ret = dx_clone_copy(fs, in, (uint64_t)off_in, out,
+							       (uint64_t)off_out, n)) != 0)
+				goto out;
+		}
+		n = map_read(fs, in, (uint64_t)off_in, n, iov, &cnt);
 		ret = reply_checked(fs, in, (ssize_t)n, iov, &cnt);
 		s.iovcnt = cnt;
 		if (ret > 0)
 			ret = write_locked(fs, out, &s, (size_t)n, (uint64_t)off_out);
 	}
+out:
 	dx_unlock_inodes(v, 2);
 	dx_iput(fs, out);
 	dx_iput(fs, in);

@@ -18,6 +18,8 @@
  *                      that outlive a daemon crash (see docs/pins.md)
  *   inode table        fixed-size inode slots; ino N lives in slot N - 1
  *   block bitmap       one bit per pool block, 1 = in use
+ *   reference counts   with the reflink feature only: one 16-bit count per
+ *                      pool block of the file extents that share it
  *   data               file data, directory blocks, extent blocks, xattrs
  *
  * Free-inode state is not stored: an inode slot whose mode is 0 is free,
@@ -83,7 +85,9 @@ struct dx_super {
 	uint64_t mkfs_time;	/* seconds since the epoch */
 	uint32_t features;	/* DX_FEATURE_*: a mount refuses bits it does not know */
 	uint32_t csum_seed;	/* metadata_csum: crc32c of the uuid at mkfs (tune may change the uuid) */
-	uint8_t reserved[3888];
+	uint64_t refc_blk;	/* reflink: first block of the reference counts, 0 = none */
+	uint64_t refc_blocks;
+	uint8_t reserved[3872];
 	uint64_t itable_mark;	/* inode slots initialised, with a check (above) */
 	uint32_t flags;		/* DX_SB_* state bits */
 	uint32_t csum;		/* crc32c of the block with csum = 0 */
@@ -108,7 +112,20 @@ _Static_assert(__builtin_offsetof(struct dx_super, flags) % 8 == 0 &&
  * the object and verified where it is read.
  */
 #define DX_FEATURE_METADATA_CSUM 0x1u
-#define DX_FEATURES_KNOWN DX_FEATURE_METADATA_CSUM
+/*
+ * reflink: file extents may share pool blocks (clone, copy_file_range).
+ * The reference-count table follows the bitmap: a 16-bit word per pool
+ * block holding how many extents beyond the first map the block (0 for a
+ * block of one file, as for every block of a pool without the feature).
+ * A word changes in the transaction that adds or removes the extent, so a
+ * crash cannot tear it from the extent maps; like the bitmap it has no crc
+ * of its own, since fsck can rebuild it from the extent maps.  A block is
+ * never shared more than DX_REFC_MAX times over: a clone past that copies.
+ */
+#define DX_FEATURE_REFLINK 0x2u
+#define DX_FEATURES_KNOWN (DX_FEATURE_METADATA_CSUM | DX_FEATURE_REFLINK)
+#define DX_REFC_PER_BLOCK (DX_BLOCK_SIZE / sizeof(uint16_t))
+#define DX_REFC_MAX	  UINT16_MAX
 
 struct dx_time {
 	int64_t sec;

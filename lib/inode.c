@@ -51,6 +51,8 @@ void dx_icache_fini(struct daxfs *fs)
 	}
 	free(fs->ihash);
 	fs->ihash = NULL;
+	free(fs->tokens);
+	fs->tokens = NULL;
 	dx_mutex_destroy(&fs->icache_lock);
 }
 
@@ -541,6 +543,14 @@ int dx_setattr_locked(struct daxfs *fs, struct dx_ino *ip, const struct daxfs_se
 	struct dx_time now;
 	bool shrink;
 
+	/* Growing zeroes the old last block's tail in place (below): it
+	 * must be the file's own first. */
+	if ((sa->valid & DX_SET_SIZE) && sa->size > d->size && d->size % DX_BLOCK_SIZE) {
+		int ret = dx_cow_break(fs, ip, d->size / DX_BLOCK_SIZE, d->size / DX_BLOCK_SIZE + 1);
+
+		if (ret)
+			return ret;
+	}
 	dx_now(&now);
 	dx_tx_begin(fs);
 	dx_tx_add(fs, d, sizeof(*d));

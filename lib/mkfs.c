@@ -282,6 +282,14 @@ DX_EXPORT int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o,
 	sb.bitmap_blk = sb.itable_blk + itable_blocks;
 	sb.bitmap_blocks = (n + DX_BLOCK_SIZE * 8 - 1) / (DX_BLOCK_SIZE * 8);
 	sb.data_blk = sb.bitmap_blk + sb.bitmap_blocks;
+	/* The reference counts sit between the bitmap and the data, so that
+	 * what clears and reserves [bitmap, data) covers them too. */
+	if (!o->no_reflink) {
+		sb.features |= DX_FEATURE_REFLINK;
+		sb.refc_blk = sb.data_blk;
+		sb.refc_blocks = (n + DX_REFC_PER_BLOCK - 1) / DX_REFC_PER_BLOCK;
+		sb.data_blk += sb.refc_blocks;
+	}
 	sb.mkfs_time = (uint64_t)time(NULL);
 	/* Lazy inode table: only the root's granule is initialised. */
 	sb.itable_mark = dx_imark_word(first_mark(&sb));

@@ -423,6 +423,20 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 			return err;
 	}
 	/*
+	 * COW is broken at map time, for every kind of mapping (seed 001's
+	 * enforced COW for FOLL_PIN): the mapping then points only at blocks
+	 * of this file alone, so a store through it never shows in another
+	 * file, and since a clone copies pinned blocks instead of sharing
+	 * them, they stay unshared while pinned (cow.c).  Read mappings too,
+	 * for now: a snapshot mapping of shared blocks would need the record
+	 * to hold a reference of its own.
+	 */
+	if (fs->refc && !dx_fault(fs, DX_FAULT_COW_MAP_SKIP)) {
+		ret = dx_cow_break(fs, ip, s, e);
+		if (ret)
+			return ret;
+	}
+	/*
 	 * Holes are backed with zeroed blocks, read mappings too (a hole
 	 * mapped to a shared zero block would not see a later write(2) fill
 	 * it), but only for an opener that may write: a read-only opener

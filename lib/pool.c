@@ -135,6 +135,7 @@ DX_EXPORT int daxfs_open(const char *pool, const struct daxfs_open_opts *o, stru
 	fs->itable = dx_blk(fs, sb.itable_blk);
 	fs->bitmap = dx_blk(fs, sb.bitmap_blk);
 	fs->maprecs = dx_blk(fs, sb.maprec_blk);
+	fs->refc = sb.features & DX_FEATURE_REFLINK ? dx_blk(fs, sb.refc_blk) : NULL;
 	/* Checksums only once the journal is rolled back: an interrupted
 	 * transaction leaves the crcs of what it changed stale. */
 	ret = validate_global(fs, false);

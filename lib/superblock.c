@@ -77,7 +77,8 @@ void dx_super_update_flags(const struct dx_pctx *pc, struct dx_super *sb, uint32
 
 /* daxfs_pool_info and the ioctl pass the on-media bits as they are. */
 _Static_assert(DAXFS_FEATURE_METADATA_CSUM == DX_FEATURE_METADATA_CSUM, "public feature bit");
-_Static_assert(DX_FEATURES_KNOWN == DAXFS_FEATURE_METADATA_CSUM,
+_Static_assert(DAXFS_FEATURE_REFLINK == DX_FEATURE_REFLINK, "public feature bit");
+_Static_assert(DX_FEATURES_KNOWN == (DAXFS_FEATURE_METADATA_CSUM | DAXFS_FEATURE_REFLINK),
 	       "every known feature has a public DAXFS_FEATURE_* bit");
 
 DX_EXPORT const char *daxfs_feature_name(uint32_t bit)
@@ -86,6 +87,8 @@ DX_EXPORT const char *daxfs_feature_name(uint32_t bit)
 	switch (bit) {
 	case DX_FEATURE_METADATA_CSUM:
 		return "metadata_csum";
+	case DX_FEATURE_REFLINK:
+		return "reflink";
 	default:
 		return NULL;
 	}

@@ -52,8 +52,16 @@ const char *dx_v_super_geometry(const struct dx_super *sb, uint64_t pool_size)
 	bits = DX_BLOCK_SIZE * 8;
 	if (sb->bitmap_blocks != n / bits + (n % bits != 0))
 		return "block bitmap size does not match the pool";
+	if (sb->features & DX_FEATURE_REFLINK) {
+		if (sb->refc_blk != bend ||
+		    sb->refc_blocks != n / DX_REFC_PER_BLOCK + (n % DX_REFC_PER_BLOCK != 0))
+			return "reference-count table does not follow the bitmap or does not match the pool";
+		bend += sb->refc_blocks;
+	} else if (sb->refc_blk || sb->refc_blocks) {
+		return "reference-count table without the reflink feature";
+	}
 	if (sb->data_blk != bend || sb->data_blk >= n)
-		return "data area does not follow the bitmap";
+		return "data area does not follow the bitmap and reference counts";
 	return NULL;
 }
 

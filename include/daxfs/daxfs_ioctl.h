@@ -48,6 +48,7 @@ struct daxfs_ioc_pool_info {
 #define DAXFS_POOL_READONLY   0x2u
 /* Features mkfs.daxfs turned on (mkfs.daxfs(8) -O). */
 #define DAXFS_FEATURE_METADATA_CSUM 0x1u	/* crc32c of every metadata structure */
+#define DAXFS_FEATURE_REFLINK	    0x2u	/* files may share blocks (DAXFS_IOC_CLONE_RANGE) */
 
 
 /* ---- direct access: mappings and pins (docs/pins.md) ---- */
@@ -163,7 +164,10 @@ struct daxfs_stats {
 	uint64_t lease_break_time_s;	/* the mount's lease_break_time */
 	uint64_t pin_lock_max_hold_ns;	/* longest single hold of pin_lock */
 	uint64_t pin_lock_max_cpu_ns;	/* ... in its CPU time (-o lock_stat; else 0) */
-	uint64_t reserved[11];
+	uint64_t cow_blocks;		/* shared blocks copied before a change (COW breaks) */
+	uint64_t clone_shared;		/* blocks shared by clones and copy_file_range */
+	uint64_t clone_copied;		/* blocks a clone copied instead (pinned, or too shared) */
+	uint64_t reserved[8];
 };
 #define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_stats)
 
@@ -231,5 +235,40 @@ struct daxfs_ioc_leases {
 	struct daxfs_lease_info lease[DAXFS_LEASES_MAX];
 };
 #define DAXFS_IOC_LEASES _IOWR(DAXFS_IOC_MAGIC, 9, struct daxfs_ioc_leases)
+
+/*
+ * Block sharing (reflink; pools with DAXFS_FEATURE_REFLINK).  A FUSE ioctl
+ * cannot carry a file descriptor, so the source is named by a token:
+ * DAXFS_IOC_CLONE_SRC on an open file readable by its opener returns one
+ * (the same for the life of that open file, unguessable, valid until it is
+ * released); DAXFS_IOC_CLONE_RANGE on the destination, opened for writing
+ * and not for appending, shares the source's blocks of
+ * [src_offset, src_offset + src_length) into it at dest_offset, as
+ * FICLONERANGE does.  Offsets are block aligned; so is the length unless
+ * the range ends at the source's end (src_length 0: up to it), and then it
+ * must end at or past the destination's end too.  The destination grows to
+ * cover the range.  Blocks that a mapping pins are copied rather than
+ * shared (a device may be writing them), and so are blocks already shared
+ * too often; a later write to either file copies the block it writes
+ * first (copy on write).  Errors: EOPNOTSUPP (no reflink feature), EBADF
+ * (a bad token, or a file open in the wrong mode), EINVAL (unaligned, or
+ * overlapping ranges of one file), EXDEV (not a regular file), EFBIG,
+ * ENOSPC (nothing was changed), EBUSY (a mapping pins a block of the
+ * destination's range: the leases over it are broken; try again once they
+ * are released).  A crash leaves a prefix of the range cloned: each step
+ * is atomic, the whole range is not (as on XFS).
+ */
+#define DAXFS_IOC_CLONE_SRC _IOR(DAXFS_IOC_MAGIC, 10, uint64_t)
+struct daxfs_ioc_clone {
+	uint64_t src;		/* in: the source's DAXFS_IOC_CLONE_SRC token */
+	uint64_t src_offset;
+	uint64_t src_length;	/* 0: to the source's end */
+	uint64_t dest_offset;
+	uint32_t flags;		/* must be 0 */
+	uint32_t pad;
+	uint64_t shared;	/* out: blocks shared */
+	uint64_t copied;	/* out: blocks copied instead (pinned, or shared too often) */
+};
+#define DAXFS_IOC_CLONE_RANGE _IOWR(DAXFS_IOC_MAGIC, 11, struct daxfs_ioc_clone)
 
 #endif

@@ -191,12 +191,14 @@ const char *t_path(const char *name)
 	return tab[i].path;
 }
 
+bool t_no_reflink;
+
 int t_mkfs(const char *path, uint64_t size, uint64_t bpi)
 {
 	/* Preallocated: the allocator's counts are then the pool's alone
 	 * (lib/backing.c reserves nothing); backing_enospc tests a sparse one. */
 	struct daxfs_mkfs_opts o = {.size = size, .bytes_per_inode = bpi, .force = 1,
-				    .preallocate = 1};
+				    .preallocate = 1, .no_reflink = t_no_reflink};
 
 	return daxfs_mkfs(path, &o, NULL);
 }

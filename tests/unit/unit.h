@@ -44,7 +44,9 @@ int t_run(const char *name, void (*body)(void));
 /* A path for a file named name in the test's private directory. */
 const char *t_path(const char *name);
 
-/* mkfs (with force) a pool of size bytes; bpi 0 = default bytes per inode. */
+/* mkfs (with force) a pool of size bytes; bpi 0 = default bytes per inode.
+ * With t_no_reflink set, without the reflink feature. */
+extern bool t_no_reflink;
 int t_mkfs(const char *path, uint64_t size, uint64_t bpi);
 /* daxfs_open read-write; aborts the test (a failed check and exit) on error. */
 struct daxfs *t_open(const char *path);

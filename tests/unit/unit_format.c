@@ -89,7 +89,10 @@ static void test_geometry(void)
 	T(sb.ninodes % DX_INODES_PER_BLOCK == 0 && sb.ninodes >= 64, "ninodes %llu whole blocks",
 	  (unsigned long long)sb.ninodes);
 	T(sb.bitmap_blk == sb.itable_blk + sb.ninodes / DX_INODES_PER_BLOCK, "bitmap follows");
-	T(sb.data_blk == sb.bitmap_blk + sb.bitmap_blocks && sb.data_blk < sb.nblocks,
+	T((sb.features & DX_FEATURE_REFLINK) && sb.refc_blk == sb.bitmap_blk + sb.bitmap_blocks &&
+	      sb.refc_blocks == (sb.nblocks + DX_REFC_PER_BLOCK - 1) / DX_REFC_PER_BLOCK,
+	  "reference counts follow, a word per pool block");
+	T(sb.data_blk == sb.refc_blk + sb.refc_blocks && sb.data_blk < sb.nblocks,
 	  "data area follows and is not empty");
 	T(sb.bitmap_blocks * DX_BLOCK_SIZE * 8 >= sb.nblocks &&
 	      (sb.bitmap_blocks - 1) * DX_BLOCK_SIZE * 8 < sb.nblocks,
@@ -282,6 +285,20 @@ static void bad_geometry(struct dx_super *sb, const char *pool)
 	write_super(pool, sb);
 }
 
+static void bad_refc(struct dx_super *sb, const char *pool)
+{
+	sb->refc_blocks -= 1; /* too short for the pool, with a valid checksum */
+	sb->csum = dx_super_csum(sb);
+	write_super(pool, sb);
+}
+
+static void refc_without_feature(struct dx_super *sb, const char *pool)
+{
+	sb->features &= ~DX_FEATURE_REFLINK; /* the table stays named */
+	sb->csum = dx_super_csum(sb);
+	write_super(pool, sb);
+}
+
 static void truncated(struct dx_super *sb, const char *pool)
 {
 	(void)sb;
@@ -314,6 +331,9 @@ static void test_open_refusals(void)
 	refuse_case("a version-1 pool", old_version, -EPROTONOSUPPORT, "version 1 is not supported");
 	refuse_case("a bad checksum", bad_csum, -EUCLEAN, "checksum");
 	refuse_case("inconsistent geometry", bad_geometry, -EUCLEAN, "geometry");
+	refuse_case("a short reference-count table", bad_refc, -EUCLEAN, "reference-count table");
+	refuse_case("a reference-count table without reflink", refc_without_feature, -EUCLEAN,
+		    "without the reflink feature");
 	refuse_case("a truncated pool file", truncated, -EUCLEAN, "smaller");
 	refuse_case("a file shorter than a superblock", tiny, -EINVAL, "short");
 	refuse_case("a damaged journal header", bad_journal, -EUCLEAN, "journal");

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clone.c - sharing a file's blocks with another file (reflink).
+ *
+ * A clone walks the source range in steps, each one transaction: the
+ * destination's blocks of the step are removed (a shared one only loses a
+ * reference), the source's are added to its map with one more reference
+ * each, and the destination's size moves up to the step's end.  So a crash
+ * leaves a prefix of the range cloned, each block old or new, and the
+ * counts in step with the maps (as XFS's reflink, which is not atomic over
+ * the whole range either).
+ *
+ * A source block that a mapping pins is copied instead of shared: a device
+ * may be writing it, and a shared block must never change in place (the
+ * fork-time copy of DMA-pinned pages, page_needs_cow_for_dma()).  So is a
+ * block already shared DX_REFC_MAX times over.  The source's lock is held
+ * throughout, and a pin needs it, so the test cannot go stale.
+ *
+ * The destination's range is a layout change: blocks pinned there are
+ * never replaced.  A clone over them breaks the leases in the way and
+ * fails with EBUSY, to be retried once they are released.
+ *
+ * Tokens: a FUSE ioctl carries no file descriptor, so the source is named
+ * by a random 64-bit token bound to one open file (DAXFS_IOC_CLONE_SRC),
+ * valid until that file is released.  Only an opener allowed to read gets
+ * one: holding a token is as good as holding a readable descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include "core.h"
+
+#define BLK DX_BLOCK_SIZE
+/* Blocks one step shares at most (its counts log 2 bytes each). */
+#define CLONE_STEP 16384u
+
+struct clone {
+	struct dx_ino *in, *out;
+	uint64_t sb, db;	/* first source and destination block */
+	uint64_t nb;		/* blocks */
+	uint64_t end;		/* destination byte where the range ends */
+	uint64_t shared, copied;
+};
+
+/* Can source block p be shared (not pinned, not shared too often)? */
+static bool can_share(struct daxfs *fs, uint64_t p)
+{
+	return dx_refc(fs, p) < DX_REFC_MAX - 1 && !dx_pin_count(fs, p);
+}
+
+/* Blocks from p (at most n) that can all be shared, or none can. */
+static uint64_t share_run(struct daxfs *fs, uint64_t p, uint64_t n, bool share)
+{
+	uint64_t i = 0;
+
+	while (i < n && can_share(fs, p + i) == share)
+		i++;
+	return i;
+}
+
+/* Worst-case new blocks of one step: extent blocks for its records, and
+ * the copies. */
+static uint64_t step_need(struct daxfs *fs, struct clone *c, uint64_t sb, uint64_t n,
+			  uint64_t *copies)
+{
+	const struct dx_xmap *m = &c->in->xmap;
+	/* The removal may split the destination's extents at both ends of
+	 * each step. */
+	uint64_t recs = 2 * (n / CLONE_STEP + 1), cp = 0;
+
+	for (size_t i = dx_xmap_find(m, sb); i < m->n && m->v[i].lblk < sb + n; i++) {
+		uint64_t es = m->v[i].lblk, ee = es + m->v[i].len;
+		uint64_t cs = es > sb ? es : sb, ce = ee < sb + n ? ee : sb + n;
+		uint64_t p = m->v[i].pblk + (cs - es);
+
+		for (uint64_t b = 0; b < ce - cs;) {
+			bool share = can_share(fs, p + b);
+			uint64_t k = share_run(fs, p + b, ce - cs - b, share);
+
+			if (!share)
+				cp += k;
+			recs++;
+			b += k;
+		}
+	}
+	*copies = cp;
+	return cp + dx_xmap_meta_need(c->out, recs);
+}
+
+/*
+ * One step in the open transaction: destination blocks [db, db + n) get
+ * the source's blocks [sb, sb + n).  The pool holds what it needs (checked
+ * by the caller), so nothing here fails once the removal has worked.
+ */
+static int clone_step(struct daxfs *fs, struct clone *c, uint64_t sb, uint64_t db, uint64_t n)
+{
+	struct dx_xmap *m = &c->in->xmap;
+	uint64_t pos = sb;
+	int ret;
+
+	/* The inode's fields a step stores: one entry, sealed below. */
+	dx_log_inode(fs, c->out, true);
+	ret = dx_xmap_remove(fs, c->out, db, db + n, false);
+	if (ret)
+		return ret;
+	while (pos < sb + n) {
+		size_t i = dx_xmap_find(m, pos);
+		uint64_t es, ee, ce, p, k, np, got;
+		bool share;
+
+		if (i == m->n || m->v[i].lblk >= sb + n)
+			break; /* the rest is a hole: the removal made it one */
+		es = m->v[i].lblk;
+		ee = es + m->v[i].len;
+		if (es > pos)
+			pos = es;
+		ce = ee < sb + n ? ee : sb + n;
+		p = m->v[i].pblk + (pos - es);
+		share = can_share(fs, p);
+		k = share_run(fs, p, ce - pos, share);
+		if (share) {
+			dx_refc_get(fs, p, k);
+			np = p;
+			got = k;
+			c->shared += k;
+		} else {
+			got = dx_alloc_blocks(fs, p, k, &np);
+			if (!got)
+				return -ENOSPC; /* excluded by the caller's check */
+			dx_memcpy_nodrain(&fs->pc, dx_blk(fs, np), dx_blk(fs, p), got * BLK);
+			c->copied += got;
+		}
+		ret = dx_xmap_insert(fs, c->out, (uint32_t)(db + (pos - sb)), np, (uint32_t)got);
+		if (ret)
+			return ret;
+		dx_add_blocks(fs, c->out, got);
+		pos += got;
+	}
+	return 0;
+}
+
+/*
+ * The whole clone, the inode locks held and the arguments checked.  What
+ * the pool must give (copies, extent blocks) is found and taken out of
+ * free_blocks before the first step, so that ENOSPC comes before anything
+ * changed and never midway; each step puts the reservation back for its
+ * own allocations and takes the rest out again.
+ */
+static int clone_locked(struct daxfs *fs, struct clone *c)
+{
+	struct dx_inode *d = c->out->d;
+	uint64_t done = 0, resv, copies;
+	int ret = 0;
+
+	/* Bytes past the destination's end in its last block read as zero
+	 * once the end moves over them: make that block its own first. */
+	if (c->db * BLK > d->size && d->size % BLK) {
+		ret = dx_cow_break(fs, c->out, d->size / BLK, d->size / BLK + 1);
+		if (ret)
+			return ret;
+	}
+	dx_tx_begin(fs);
+	resv = step_need(fs, c, c->sb, c->nb, &copies);
+	dx_space_grow(fs, resv + 1);
+	if (resv > fs->free_blocks) {
+		dx_tx_commit(fs);
+		return -ENOSPC;
+	}
+	fs->free_blocks -= resv;
+	dx_tx_commit(fs);
+	while (done < c->nb) {
+		uint64_t n = c->nb - done < CLONE_STEP ? c->nb - done : CLONE_STEP, before, used;
+		uint64_t nsize;
+		struct dx_time now;
+
+		dx_tx_begin(fs);
+		fs->free_blocks += resv;
+		before = fs->free_blocks;
+		/* A step needs journal for its counts, bitmap words and
+		 * records; a nearly full one takes a smaller step. */
+		while (n > 1 && dx_tx_room(fs) < 65536 + dx_tx_cost(n * 2) * 2 + n / 4)
+			n /= 2;
+		if (!done && d->size % BLK && c->db * BLK > d->size) {
+			/* The stale tail (its block is the file's own now):
+			 * past the end, so nobody reads it before the commit. */
+			void *b = dx_xmap_addr(fs, c->out, d->size / BLK);
+
+			if (b)
+				dx_memset_nodrain(&fs->pc, (char *)b + d->size % BLK, 0,
+						  BLK - d->size % BLK);
+		}
+		ret = clone_step(fs, c, c->sb + done, c->db + done, n);
+		if (ret) {
+			/* Only the first removal can fail (a split with the
+			 * pool full), before it changed anything. */
+			dx_tx_commit(fs);
+			return ret;
+		}
+		used = before - fs->free_blocks;
+		resv = resv > used ? resv - used : 0;
+		if (resv > fs->free_blocks)
+			resv = fs->free_blocks;
+		fs->free_blocks -= resv;
+		done += n;
+		nsize = done == c->nb ? c->end : (c->db + done) * BLK;
+		dx_now(&now);
+		dx_tx_add(fs, &d->size, sizeof(d->size));
+		if (nsize > d->size)
+			d->size = nsize;
+		dx_touch_time(fs, &d->mtime, &now);
+		dx_touch_time(fs, &d->ctime, &now);
+		dx_tx_commit(fs);
+	}
+	if (resv) {
+		dx_tx_begin(fs);
+		fs->free_blocks += resv;
+		dx_tx_commit(fs);
+	}
+	return 0;
+}
+
+/* The checks of FICLONERANGE, as the kernel's generic_remap_checks()
+ * makes them; fills c's range.  Inode locks held. */
+static int clone_check(struct clone *c, uint64_t off_in, uint64_t off_out, uint64_t *len)
+{
+	uint64_t isize = c->in->d->size, osize = c->out->d->size, l = *len;
+
+	if (off_in % BLK || off_out % BLK)
+		return -EINVAL;
+	if (off_in >= isize)
+		return l || off_in > isize ? -EINVAL : 0;
+	if (!l || l > isize - off_in)
+		l = isize - off_in;
+	if (l % BLK && off_in + l != isize)
+		return -EINVAL; /* a partial block only at the source's end */
+	if (off_out > DX_MAX_FILE_SIZE || l > DX_MAX_FILE_SIZE - off_out)
+		return -EFBIG;
+	/* The source's last block holds bytes past its end: they may not
+	 * land inside the destination. */
+	if (l % BLK && off_out + l < osize)
+		return -EINVAL;
+	c->sb = off_in / BLK;
+	c->db = off_out / BLK;
+	c->nb = (l + BLK - 1) / BLK;
+	c->end = off_out + l;
+	if (c->in == c->out && c->sb < c->db + c->nb && c->db < c->sb + c->nb)
+		return -EINVAL;
+	*len = l;
+	return 0;
+}
+
+/* Is a block of the destination's range pinned?  Then break the leases
+ * over it; EBUSY (or ETXTBSY under an exclusive lease). */
+static int clone_busy(struct daxfs *fs, struct clone *c)
+{
+	int ret = 0;
+
+	dx_mutex_lock(&fs->pin_lock);
+	if (dx_inode_busy(c->out, c->db, c->db + c->nb)) {
+		ret = dx_lease_check(fs, c->out, c->db, c->db + c->nb);
+		if (!ret)
+			ret = -EBUSY;
+	}
+	dx_mutex_unlock(&fs->pin_lock);
+	return ret;
+}
+
+/*
+ * copy_file_range's share of the work (file.c): with both inode locks
+ * held, share the blocks of [off_in, off_in + len) into out at off_out
+ * when both offsets are block aligned and nothing pins the destination's
+ * range: the whole blocks, and a partial last one as a clone would (at
+ * the source's end, over the destination's).  Returns the bytes shared,
+ * 0 when the range does not qualify (the caller copies), or -errno.
+ */
+ssize_t dx_clone_copy(struct daxfs *fs, struct dx_ino *in, uint64_t off_in, struct dx_ino *out,
+		      uint64_t off_out, uint64_t len)
+{
+	struct clone c = {.in = in, .out = out};
+	int ret;
+
+	if (!fs->refc || off_in % BLK || off_out % BLK)
+		return 0;
+	/* A partial last block only at the source's end, and over the
+	 * destination's (clone_check's rule); else it is copied. */
+	if (len % BLK && !(off_in + len == in->d->size && off_out + len >= out->d->size))
+		len -= len % BLK;
+	if (!len || clone_check(&c, off_in, off_out, &len) || !c.nb || clone_busy(fs, &c))
+		return 0;
+	ret = clone_locked(fs, &c);
+	__atomic_add_fetch(&fs->stats.clone_shared, c.shared, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&fs->stats.clone_copied, c.copied, __ATOMIC_RELAXED);
+	return ret ? ret : (ssize_t)len;
+}
+
+static int clone_inodes(struct daxfs *fs, struct dx_ino *in, struct dx_ino *out, uint64_t off_in,
+			uint64_t off_out, uint64_t len, uint64_t *shared, uint64_t *copied)
+{
+	struct clone c = {.in = in, .out = out};
+	struct dx_ino *v[2] = {in, out};
+	int ret;
+
+	dx_lock_inodes(v, 2);
+	ret = clone_check(&c, off_in, off_out, &len);
+	if (!ret && c.nb)
+		ret = clone_busy(fs, &c);
+	if (!ret && c.nb)
+		ret = clone_locked(fs, &c);
+	dx_unlock_inodes(v, 2);
+	__atomic_add_fetch(&fs->stats.clone_shared, c.shared, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&fs->stats.clone_copied, c.copied, __ATOMIC_RELAXED);
+	if (shared)
+		*shared = c.shared;
+	if (copied)
+		*copied = c.copied;
+	return ret;
+}
+
+DX_EXPORT int daxfs_clone_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in,
+				uint64_t ino_out, uint64_t off_out, uint64_t len, uint64_t *shared,
+				uint64_t *copied)
+{
+	struct dx_ino *in, *out;
+	int ret;
+
+	if (shared)
+		*shared = 0;
+	if (copied)
+		*copied = 0;
+	if (!fs->refc)
+		return -EOPNOTSUPP;
+	if (fs->readonly)
+		return -EROFS;
+	ret = dx_iget_loaded(fs, ino_in, S_IFREG, &in);
+	if (ret)
+		return ret;
+	ret = dx_iget_loaded(fs, ino_out, S_IFREG, &out);
+	if (ret) {
+		dx_iput(fs, in);
+		return ret;
+	}
+	ret = clone_inodes(fs, in, out, off_in, off_out, len, shared, copied);
+	dx_iput(fs, out);
+	dx_iput(fs, in);
+	return ret;
+}
+
+/* ---- tokens ---- */
+
+#define TOKEN_BUCKETS 256u
+
+static size_t token_bucket(uint64_t t)
+{
+	return (size_t)((t * 0x9e3779b97f4a7c15ULL) >> 56);
+}
+
+DX_EXPORT int daxfs_clone_token(struct daxfs *fs, struct daxfs_file *f, uint64_t *token)
+{
+	uint64_t t = 0;
+	int ret = 0;
+
+	if ((f->flags & O_ACCMODE) == O_WRONLY)
+		return -EBADF;
+	if (f->ip->type != S_IFREG)
+		return -EXDEV;
+	dx_mutex_lock(&fs->icache_lock);
+	if (!fs->tokens)
+		fs->tokens = calloc(TOKEN_BUCKETS, sizeof(*fs->tokens));
+	if (!fs->tokens)
+		ret = -ENOMEM;
+	while (!ret && !f->token) {
+		bool taken = false;
+
+		if (getrandom(&t, sizeof(t), 0) != sizeof(t)) {
+			ret = -EAGAIN;
+			break;
+		}
+		for (struct daxfs_file *g = fs->tokens[token_bucket(t)]; g; g = g->tnext)
+			taken |= g->token == t;
+		if (t && !taken) {
+			f->token = t;
+			f->tnext = fs->tokens[token_bucket(t)];
+			fs->tokens[token_bucket(t)] = f;
+		}
+	}
+	*token = f->token;
+	dx_mutex_unlock(&fs->icache_lock);
+	return ret;
+}
+
+/* At release: the token dies with its open file. */
+void dx_clone_token_drop(struct daxfs *fs, struct daxfs_file *f)
+{
+	if (!f->token)
+		return;
+	dx_mutex_lock(&fs->icache_lock);
+	for (struct daxfs_file **pp = &fs->tokens[token_bucket(f->token)]; *pp;
+	     pp = &(*pp)->tnext)
+		if (*pp == f) {
+			*pp = f->tnext;
+			break;
+		}
+	f->token = 0;
+	dx_mutex_unlock(&fs->icache_lock);
+}
+
+/* The inode of the open file that token names, with a reference (its
+ * open file keeps it alive while the lock is held), or NULL. */
+static struct dx_ino *token_inode(struct daxfs *fs, uint64_t token)
+{
+	struct dx_ino *ip = NULL;
+
+	if (!token)
+		return NULL;
+	dx_mutex_lock(&fs->icache_lock);
+	if (fs->tokens)
+		for (struct daxfs_file *g = fs->tokens[token_bucket(token)]; g; g = g->tnext)
+			if (g->token == token) {
+				ip = g->ip;
+				ip->refs++;
+				break;
+			}
+	dx_mutex_unlock(&fs->icache_lock);
+	return ip;
+}
+
+DX_EXPORT int daxfs_clone_ioctl(struct daxfs *fs, struct daxfs_file *dst,
+				struct daxfs_ioc_clone *req)
+{
+	struct dx_ino *in;
+	int ret;
+
+	req->shared = req->copied = 0;
+	if (req->flags || req->pad)
+		return -EINVAL;
+	if (!fs->refc)
+		return -EOPNOTSUPP;
+	if ((dst->flags & O_ACCMODE) == O_RDONLY || (dst->flags & O_APPEND))
+		return -EBADF;
+	if (dst->ip->type != S_IFREG)
+		return -EXDEV;
+	if (fs->readonly)
+		return -EROFS;
+	in = token_inode(fs, req->src);
+	if (!in)
+		return -EBADF;
+	ret = dx_iload(fs, in);
+	if (!ret)
+		ret = clone_inodes(fs, in, dst->ip, req->src_offset, req->dest_offset,
+				   req->src_length, &req->shared, &req->copied);
+	dx_iput(fs, in);
+	return ret;
+}
