@@ -9,7 +9,8 @@
  *      before anything else is read, as a mount would;
  *   1  inodes: type, extent records and chains, xattr block.  Every block
  *      is claimed in an owner map as it is met, so a block claimed twice is
- *      caught on the second claim;
+ *      caught on the second claim; on a reflink pool, regular-file data
+ *      extents may share a block, and their claims are counted instead;
  *   1b blocks claimed twice: the later claimant gets a copy of them;
  *      mapping records (pins and quarantined runs) are noted;
  *   2  directory entries, walked breadth first from the root, which gives
@@ -17,7 +18,8 @@
  *   3  ".." (parent) fields, orphans, and inodes cut off from the tree,
  *      which go to /lost+found as "#INO" the way e2fsck does it;
  *   4  link counts, and orphans freed;
- *   5  the block bitmap against the owner map.
+ *   5  the block bitmap against the owner map;
+ *   5b reflink: the reference counts against the claims counted in pass 1.
  *
  * Decisions are kept in DRAM whatever the mode, so -n reports the same
  * cascade of problems that -y goes on to fix.  Repairs are written straight
@@ -46,6 +48,7 @@
 
 /* Owner map values besides an inode number (ninodes < 0xFFFFFFF0). */
 #define OWN_FREE  0u
+#define OWN_SHARE 0xFFFFFFFBu /* file data whose first claimant was freed (pass 4) */
 #define OWN_QFREE 0xFFFFFFFCu /* released by a repair; its bit is cleared quietly */
 #define OWN_QUAR  0xFFFFFFFDu /* quarantined by a mapping record */
 #define OWN_HELD  0xFFFFFFFEu /* in an extent that shares blocks; see pass 1b */
@@ -58,7 +61,7 @@ static inline bool own_used(uint32_t o)
 
 static inline bool own_ino(uint32_t o)
 {
-	return o != OWN_FREE && o < OWN_QFREE;
+	return o != OWN_FREE && o < OWN_SHARE;
 }
 
 /* An extent record as pass 1 accepted it. */
@@ -89,6 +92,14 @@ struct ist {
 	uint8_t reach;	  /* reachable from the root */
 	uint8_t orphan;
 	uint8_t freed;
+};
+
+/* Reflink: a data extent of an unlinked regular file, accepted in pass 1,
+ * for pass 4 to take back its claims if it frees the file. */
+struct oext {
+	uint64_t ino;
+	uint64_t pblk;
+	uint32_t len;
 };
 
 /* An extent that shares blocks with an earlier claim. */
@@ -124,6 +135,17 @@ struct ck {
 	size_t ndirs, dirs_cap;
 	struct dupent *dups;
 	size_t ndups, dups_cap;
+	/*
+	 * Reflink only (NULL without the feature): the pool's reference
+	 * counts; per block the regular-file data claims beyond the first,
+	 * and whether its first claim was one (only such a block may be
+	 * claimed again); the extents of unlinked files.
+	 */
+	uint16_t *refc;
+	uint16_t *extra;
+	uint64_t *fdata;
+	struct oext *oxs;
+	size_t noxs, oxs_cap;
 	uint64_t alloc_hint;
 	uint64_t lf; /* /lost+found once found or made */
 	struct dx_csum_bad *csbad; /* checksums that did not match at the start */
@@ -249,6 +271,11 @@ static inline bool bit(const uint64_t *map, uint64_t b)
 static inline void bit_set(uint64_t *map, uint64_t b)
 {
 	map[b >> 6] |= 1ULL << (b & 63);
+}
+
+static inline void bit_clear(uint64_t *map, uint64_t b)
+{
+	map[b >> 6] &= ~(1ULL << (b & 63));
 }
 
 /* Set bitmap bits [b, b+len) in the pool, persisted word by word. */
@@ -437,6 +464,14 @@ static int ck_open(struct ck *ck)
 	if (!ck->owner || !ck->pinned || !ck->is)
 		return dx_err(-ENOMEM, "out of memory for the block and inode maps of %s",
 			      ck->pool);
+	if (ck->sb.features & DX_FEATURE_REFLINK) {
+		ck->refc = blk(ck, ck->sb.refc_blk);
+		ck->extra = calloc(ck->N, sizeof(*ck->extra));
+		ck->fdata = calloc((ck->N + 63) / 64, sizeof(uint64_t));
+		if (!ck->extra || !ck->fdata)
+			return dx_err(-ENOMEM, "out of memory for the reference counts of %s",
+				      ck->pool);
+	}
 	for (uint64_t b = 0; b < ck->D; b++)
 		ck->owner[b] = OWN_META;
 	dx_now(&ck->now);
@@ -457,6 +492,9 @@ static void ck_close(struct ck *ck)
 		free(ck->dirs[i].x);
 	free(ck->dirs);
 	free(ck->dups);
+	free(ck->extra);
+	free(ck->fdata);
+	free(ck->oxs);
 	free(ck->csbad);
 	free(ck->owner);
 	free(ck->pinned);
@@ -626,23 +664,49 @@ static void write_empty_dir(struct ck *ck, uint64_t ino, uint64_t parent, uint32
 	put32(ck, &d->mode, S_IFDIR | perm);
 }
 
-/* Claim an accepted extent's blocks for ino; a shared one waits for 1b. */
-static int claim(struct ck *ck, uint64_t ino, const struct xrec *x)
+/* Reflink: may one more regular-file data extent map claimed block b? */
+static inline bool may_share(const struct ck *ck, uint64_t b)
+{
+	return ck->fdata && bit(ck->fdata, b) && ck->extra[b] < DX_REFC_MAX;
+}
+
+/*
+ * Claim an accepted extent's blocks for ino; a shared one waits for 1b.
+ * data: a regular file's data extent, which on a reflink pool may share
+ * blocks with other such extents (counted in extra).
+ */
+static int claim(struct ck *ck, uint64_t ino, const struct xrec *x, bool data)
 {
 	uint64_t first = 0, nbusy = 0, end = x->pblk + x->len;
 	uint32_t other = 0;
 	char who[64];
 	bool fix;
 
+	data = data && ck->fdata;
 	for (uint64_t b = x->pblk; b < end; b++) {
-		if (ck->owner[b] != OWN_FREE && !nbusy++) {
+		if (ck->owner[b] == OWN_FREE || (data && may_share(ck, b)))
+			continue;
+		if (!nbusy++) {
 			first = b;
 			other = ck->owner[b];
 		}
 	}
 	if (!nbusy) {
-		for (uint64_t b = x->pblk; b < end; b++)
+		for (uint64_t b = x->pblk; b < end; b++) {
+			if (ck->owner[b] != OWN_FREE) {
+				ck->extra[b]++;
+				continue;
+			}
 			ck->owner[b] = (uint32_t)ino;
+			if (data)
+				bit_set(ck->fdata, b);
+		}
+		/* An orphan's claims go if pass 4 frees it. */
+		if (data && !ck->itable[ino - 1].nlink) {
+			if (grow((void **)&ck->oxs, &ck->oxs_cap, ck->noxs + 1, sizeof(*ck->oxs)))
+				return -ENOMEM;
+			ck->oxs[ck->noxs++] = (struct oext){ino, x->pblk, x->len};
+		}
 		return 0;
 	}
 	for (uint64_t b = x->pblk; b < end; b++)
@@ -882,7 +946,7 @@ static int pass1_inode(struct ck *ck, uint64_t ino)
 
 	ck->is[ino].used = 1;
 	for (size_t i = 0; i < n; i++) {
-		if (claim(ck, ino, &v[i]))
+		if (claim(ck, ino, &v[i], S_ISREG(mode)))
 			goto out;
 		sum += v[i].len;
 	}
@@ -1009,8 +1073,12 @@ static void pass1b(struct ck *ck)
 		if (nb) {
 			/* In use first, then the copy, then the record moves. */
 			bitmap_set(ck, nb, u->len);
-			for (uint64_t j = 0; j < u->len; j++)
+			for (uint64_t j = 0; j < u->len; j++) {
 				ck->owner[nb + j] = (uint32_t)u->ino;
+				/* Its own copy: claimed once, by file data. */
+				if (ck->fdata && S_ISREG(d->mode))
+					bit_set(ck->fdata, nb + j);
+			}
 			dx_memcpy_nodrain(&ck->pc, blk(ck, nb), blk(ck, u->pblk),
 					  (size_t)u->len * DX_BLOCK_SIZE);
 			dx_drain(&ck->pc);
@@ -1567,6 +1635,40 @@ static void pass3(struct ck *ck)
 
 /* ---- pass 4: link counts, orphans ---- */
 
+/*
+ * Reflink: the data extents of the orphans just freed stop counting.  A
+ * block that another extent still maps stays in use (OWN_SHARE when the
+ * freed inode was its first claimant) and its count drops with the claim,
+ * quietly, as the bitmap bits of the freed blocks are cleared: the word is
+ * part of freeing the file.  A word that was wrong already is left for
+ * pass 5b to report.  The blocks no extent maps any more go with the inode.
+ */
+static void unshare_freed(struct ck *ck)
+{
+	for (size_t i = 0; i < ck->noxs; i++) {
+		const struct oext *e = &ck->oxs[i];
+
+		if (!ck->is[e->ino].freed)
+			continue;
+		for (uint64_t b = e->pblk; b < e->pblk + e->len; b++) {
+			if (ck->extra[b]) {
+				if (ck->refc[b] == ck->extra[b]) {
+					__atomic_store_n(&ck->refc[b], (uint16_t)(ck->extra[b] - 1),
+							 __ATOMIC_RELAXED);
+					dx_flush(&ck->pc, &ck->refc[b], sizeof(ck->refc[b]));
+				}
+				ck->extra[b]--;
+				if (ck->owner[b] == e->ino)
+					ck->owner[b] = OWN_SHARE;
+			} else if (ck->owner[b] == e->ino || ck->owner[b] == OWN_SHARE) {
+				ck->owner[b] = OWN_QFREE;
+				bit_clear(ck->fdata, b);
+			}
+		}
+	}
+	dx_drain(&ck->pc);
+}
+
 static void pass4(struct ck *ck)
 {
 	bool freed = false;
@@ -1604,6 +1706,8 @@ static void pass4(struct ck *ck)
 			    U(ino), type_name(d->mode), d->nlink, U(want)))
 			put32(ck, &d->nlink, (uint32_t)want);
 	}
+	if (freed && ck->fdata)
+		unshare_freed(ck);
 	/* Their blocks go with them, without counting as bitmap errors. */
 	if (freed)
 		for (uint64_t b = ck->D; b < ck->N; b++)
@@ -1695,6 +1799,134 @@ static void pass5(struct ck *ck)
 		}
 	}
 	dx_drain(&ck->pc);
+}
+
+/* ---- pass 5b: reference counts (reflink) ---- */
+
+/* What a block is, for the reference-count messages; runs of one kind and
+ * one wrong count are reported together. */
+enum rkind { RK_SHARED, RK_ONE, RK_NOTDATA, RK_META, RK_QUAR, RK_FREE };
+
+struct rrun {
+	uint64_t start, n;
+	uint16_t want, have;
+	enum rkind kind;
+	uint32_t owner; /* of the first block */
+};
+
+static enum rkind rkind_of(const struct ck *ck, uint64_t b)
+{
+	uint32_t o = ck->owner[b];
+
+	if (bit(ck->fdata, b) && own_used(o))
+		return ck->extra[b] ? RK_SHARED : RK_ONE;
+	if (o == OWN_META)
+		return RK_META;
+	if (o == OWN_QUAR)
+		return RK_QUAR;
+	if (own_used(o))
+		return RK_NOTDATA;
+	return RK_FREE;
+}
+
+/* Runs reported one by one; the rest in a line of their own. */
+#define REFC_REPORT_MAX 32
+
+static void refc_report(struct ck *ck, const struct rrun *u)
+{
+	bool one = u->n == 1, ino = own_ino(u->owner);
+	const char *it = one ? "it" : "each";
+	char what[64], who[64] = "";
+
+	if (one)
+		snprintf(what, sizeof(what), "block %llu: reference count %u", U(u->start),
+			 u->have);
+	else
+		snprintf(what, sizeof(what), "blocks %llu-%llu: reference counts %u", U(u->start),
+			 U(u->start + u->n - 1), u->have);
+	switch (u->kind) {
+	case RK_SHARED:
+		if (ino)
+			snprintf(who, sizeof(who), " (inode %u and others)", u->owner);
+		problem(ck, true, "fixed", "%s, but %u extents share %s%s", what, u->want + 1U, it,
+			who);
+		break;
+	case RK_ONE:
+		if (ino)
+			snprintf(who, sizeof(who), " (inode %u)", u->owner);
+		problem(ck, true, "fixed", "%s, but only one extent maps %s%s", what, it, who);
+		break;
+	case RK_NOTDATA:
+		problem(ck, true, "fixed",
+			"%s, but %s not file data (inode %u), which is never shared", what,
+			one ? "it is" : "they are", u->owner);
+		break;
+	case RK_META:
+		problem(ck, true, "fixed", "%s, but %s metadata", what, one ? "it is" : "they are");
+		break;
+	case RK_QUAR:
+		problem(ck, true, "fixed", "%s, but %s quarantined, which is never shared", what,
+			one ? "it is" : "they are");
+		break;
+	case RK_FREE:
+		problem(ck, true, "fixed", "%s, but %s free", what, one ? "it is" : "they are");
+		break;
+	}
+}
+
+/*
+ * Each block's word against the claims of pass 1 (less those of the
+ * orphans pass 4 freed): the regular-file data extents mapping it, less
+ * one; 0 for every other block.  The table has no crc of its own: a wrong
+ * word is rewritten, word by word, as the bitmap is.
+ */
+static void pass5b(struct ck *ck)
+{
+	struct rrun u = {0};
+	uint64_t nruns = 0, more = 0;
+	bool fix;
+
+	if (!ck->refc)
+		return;
+	verbose(ck, "pass 5b: block reference counts");
+	/* Every report says "fixed" or none does: preen may fix these. */
+	fix = ck->repair && !ck->stopped;
+	/* One step past the last block, to end the last run. */
+	for (uint64_t b = 0; b <= ck->N; b++) {
+		uint16_t want = 0, have = 0;
+		enum rkind kind = RK_FREE;
+		uint32_t owner = OWN_FREE;
+
+		if (b < ck->N) {
+			kind = rkind_of(ck, b);
+			want = kind == RK_SHARED ? ck->extra[b] : 0;
+			have = __atomic_load_n(&ck->refc[b], __ATOMIC_RELAXED);
+			owner = ck->owner[b];
+		}
+		if (u.n && (want == have || want != u.want || have != u.have || kind != u.kind ||
+			    owner != u.owner)) {
+			if (nruns++ < REFC_REPORT_MAX)
+				refc_report(ck, &u);
+			else
+				more += u.n;
+			if (fix) {
+				for (uint64_t i = u.start; i < u.start + u.n; i++)
+					__atomic_store_n(&ck->refc[i], u.want, __ATOMIC_RELAXED);
+				dx_flush(&ck->pc, &ck->refc[u.start], u.n * sizeof(*ck->refc));
+			}
+			u.n = 0;
+		}
+		if (want == have)
+			continue;
+		if (!u.n)
+			u = (struct rrun){b, 0, want, have, kind, owner};
+		u.n++;
+	}
+	if (more)
+		problem(ck, true, "fixed", "reference counts: %llu more blocks have a wrong count",
+			U(more));
+	if (fix)
+		dx_drain(&ck->pc);
 }
 
 /* A mount that found corruption marked the pool; a check that leaves no
@@ -1826,6 +2058,7 @@ DX_EXPORT int daxfs_check(const char *pool, const struct daxfs_check_opts *o,
 		pass3(&ck);
 		pass4(&ck);
 		pass5(&ck);
+		pass5b(&ck);
 		pass_csum_fix(&ck);
 		pass_flags(&ck);
 		stats(&ck);

@@ -112,6 +112,8 @@ struct daxfs_pool_super {
 	uint64_t map_records, map_records_live, map_records_quarantine;
 	uint32_t features;	/* DAXFS_FEATURE_* */
 	uint32_t csum_seed;	/* metadata_csum: the checksums' seed (0 without) */
+	uint64_t refc_blk;	/* reflink: the reference counts (0 without) */
+	uint64_t refc_blocks;
 };
 /* The superblock of POOL and the counts behind it, read without mounting
  * or writing (also from a pool in use: then a snapshot). */

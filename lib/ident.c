@@ -201,6 +201,8 @@ DX_EXPORT int daxfs_read_super(const char *pool, struct daxfs_pool_super *ps)
 	ps->needs_fsck = !!(sb.flags & DX_SB_NEEDS_FSCK);
 	ps->features = sb.features;
 	ps->csum_seed = sb.features & DX_FEATURE_METADATA_CSUM ? sb.csum_seed : 0;
+	ps->refc_blk = sb.refc_blk;
+	ps->refc_blocks = sb.refc_blocks;
 	/* The same counts as the mount's allocators start from. */
 	bitmap = (const void *)(base + sb.bitmap_blk * DX_BLOCK_SIZE);
 	for (uint64_t w = 0; w < sb.nblocks / 64; w++)

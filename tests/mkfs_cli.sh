@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The mkfs.daxfs command line: refusals without -f, -f, sizes, summary, help.
+# The mkfs.daxfs command line: refusals without -f, -f, sizes, features (-O),
+# summary, help.
 . "$(dirname "$0")/lib.sh"
 dx_need "$DX_MKFS"
 dx_watchdog 120
@@ -111,9 +112,26 @@ expect_fail "missing file without -s" "$DX_MKFS" -q "$P"
 grep -q "does not exist" "$T/err" || dx_fail "missing file without -s: $(cat "$T/err")"
 [ -e "$P" ] && dx_fail "mkfs without -s created a file"
 
+# features (-O): all on by default, each off with ^NAME, the summary lists them
+rm -f "$P"
+expect_ok "default features" "$DX_MKFS" -s 16M "$P"
+grep -q "^  features: *metadata_csum,reflink$" "$T/out" ||
+	dx_fail "default features: $(grep features "$T/out")"
+for f in "reflink:metadata_csum,reflink" "^reflink:metadata_csum" "^metadata_csum:reflink" \
+	"^reflink,^metadata_csum:(none)" "^reflink,reflink:metadata_csum,reflink"; do
+	expect_ok "-O ${f%%:*}" "$DX_MKFS" -f -s 16M -O "${f%%:*}" "$P"
+	grep -qxF "  features:    ${f#*:}" "$T/out" ||
+		dx_fail "-O ${f%%:*}: $(grep features "$T/out"), expected ${f#*:}"
+done
+expect_fail "unknown feature" "$DX_MKFS" -f -s 16M -O reflink,dedup "$P"
+grep -q "unknown feature 'dedup' (known: metadata_csum, reflink)" "$T/err" ||
+	dx_fail "unknown feature: $(cat "$T/err")"
+rm -f "$P"
+
 # usage
 expect_ok "--help" "$DX_MKFS" --help
 [ -s "$T/out" ] || dx_fail "--help printed nothing on stdout"
+grep -q "metadata_csum, reflink" "$T/out" || dx_fail "--help does not list the features"
 expect_ok "-h" "$DX_MKFS" -h
 expect_fail "no pool argument" "$DX_MKFS" -s 16M
 expect_fail "two pool arguments" "$DX_MKFS" -s 16M "$P" "$P.2"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # tune.daxfs: the superblock of an unmounted pool in text and JSON (label,
-# UUID, geometry, state, features and the checksum seed, free counts as the
-# mount's statfs has them, the needs-fsck mark), label and UUID changes that the mount then shows, and
+# UUID, geometry (with the reference counts of reflink), state, features and
+# the checksum seed, free counts as the mount's statfs has them, the
+# needs-fsck mark), label and UUID changes that the mount then shows, and
 # every refusal changing nothing: a pool mounted read-write or read-only,
 # a bad UUID, a label too long.  The crash safety of a change is
 # unit-tune's.
@@ -43,11 +44,18 @@ uuid=$(awk '/UUID/ { print $2 }' "$T/mkfs.out")
 grep -q "^Label: *first$" "$T/sb.txt" || dx_fail "text: no label line: $(cat "$T/sb.txt")"
 grep -q "^UUID: *$uuid$" "$T/sb.txt" || dx_fail "text: no UUID line"
 grep -q "^State: *clean$" "$T/sb.txt" || dx_fail "text: not clean"
-grep -q "^Features: *metadata_csum$" "$T/sb.txt" || dx_fail "text: no metadata_csum feature"
+grep -q "^Features: *metadata_csum,reflink$" "$T/sb.txt" ||
+	dx_fail "text: not the default features: $(grep Features "$T/sb.txt")"
 grep -q "^Checksum type: *crc32c$" "$T/sb.txt" || dx_fail "text: no checksum type"
-grep -q "^  features: *metadata_csum$" "$T/mkfs.out" || dx_fail "mkfs: no features line"
+grep -q "^  features: *metadata_csum,reflink$" "$T/mkfs.out" || dx_fail "mkfs: no features line"
 dump
-expect features "$(jq -c .features "$T/sb.json")" '["metadata_csum"]'
+expect features "$(jq -c .features "$T/sb.json")" '["metadata_csum","reflink"]'
+# the reference counts (reflink) sit between the bitmap and the data
+expect refc_blk "$(j .refc_blk)" $(($(j .bitmap_blk) + $(j .bitmap_blocks)))
+expect refc_blocks "$(j .refc_blocks)" 8
+expect "data_blk after the reference counts" "$(j .data_blk)" $(($(j .refc_blk) + 8))
+grep -q "^Reference counts: *$(j .refc_blk)-$(($(j .refc_blk) + 7)) (8 blocks)$" "$T/sb.txt" ||
+	dx_fail "text: no reference-count line: $(grep -i reference "$T/sb.txt")"
 seed=$(j .csum_seed)
 [ "$seed" != null ] || dx_fail "no csum_seed with metadata_csum"
 grep -q "^Checksum seed: *$(printf '0x%08x' "$seed")$" "$T/sb.txt" ||
@@ -138,12 +146,27 @@ dx_umount
 
 # a pool made without checksums says so
 dx_mkfs 64M -O ^metadata_csum >"$T/mkfs.out"
-grep -q "^  features: *(none)$" "$T/mkfs.out" || dx_fail "mkfs -O ^metadata_csum: features"
-"$DX_TUNE" "$DX_POOL" | grep -q "^Features: *(none)$" || dx_fail "text: features of a plain pool"
+grep -q "^  features: *reflink$" "$T/mkfs.out" || dx_fail "mkfs -O ^metadata_csum: features"
+"$DX_TUNE" "$DX_POOL" | grep -q "^Features: *reflink$" || dx_fail "text: features without csums"
 "$DX_TUNE" "$DX_POOL" | grep -q "^Checksum" && dx_fail "text: a checksum line without the feature"
 dump
-expect "features without metadata_csum" "$(jq -c .features "$T/sb.json")" '[]'
+expect "features without metadata_csum" "$(jq -c .features "$T/sb.json")" '["reflink"]'
 expect "csum_seed without metadata_csum" "$(j .csum_seed)" null
+# and without reference counts, or without either
+dx_mkfs 64M -O ^reflink >"$T/mkfs.out"
+grep -q "^  features: *metadata_csum$" "$T/mkfs.out" || dx_fail "mkfs -O ^reflink: features"
+"$DX_TUNE" "$DX_POOL" >"$T/sb.txt"
+grep -q "^Features: *metadata_csum$" "$T/sb.txt" || dx_fail "text: features without reflink"
+grep -q "^Reference counts" "$T/sb.txt" && dx_fail "text: reference counts without reflink"
+dump
+expect "features without reflink" "$(jq -c .features "$T/sb.json")" '["metadata_csum"]'
+expect "refc_blk without reflink" "$(jq -c 'has("refc_blk")' "$T/sb.json")" false
+expect "data_blk without reflink" "$(j .data_blk)" $(($(j .bitmap_blk) + $(j .bitmap_blocks)))
+dx_mkfs 64M -O ^metadata_csum,^reflink >"$T/mkfs.out"
+grep -q "^  features: *(none)$" "$T/mkfs.out" || dx_fail "mkfs -O ^metadata_csum,^reflink"
+"$DX_TUNE" "$DX_POOL" | grep -q "^Features: *(none)$" || dx_fail "text: features of a plain pool"
+dump
+expect "features of a plain pool" "$(jq -c .features "$T/sb.json")" '[]'
 
 # the needs-fsck mark shows, and fsck -y clears it
 "$POKE" "$DX_POOL" set sb.flags 1 || dx_fail "dx-poke"

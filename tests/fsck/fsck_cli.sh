@@ -3,7 +3,8 @@
 # fsck.daxfs from the command line: the e2fsck exit codes (0 clean, 1 fixed,
 # 4 left uncorrected, 8 operational error, 16 usage), -n changing nothing,
 # -p stopping where it must, a mounted pool refused; -n on a read-only
-# mounted pool allowed.
+# mounted pool allowed; on a reflink pool, a wrong reference count of a
+# block shared through copy_file_range or of a free block.
 . "$(dirname "$0")/../lib.sh"
 dx_need_root
 dx_need "$DX_MKFS" "$DX_DAEMON" "$DX_FSCK"
@@ -42,13 +43,36 @@ put8() {
 	printf "$(printf '\\%03o' "$2")" | dd of="$DX_POOL" bs=1 seek="$1" conv=notrunc status=none
 }
 
+# put16 OFFSET VALUE
+put16() {
+	printf "$(printf '\\%03o\\%03o' $(($2 & 255)) $(($2 >> 8 & 255)))" |
+		dd of="$DX_POOL" bs=1 seek="$1" conv=notrunc status=none
+}
+
 # Superblock fields (lib/format.h, struct dx_super).
 sb_field() {
 	case $1 in
 	nblocks) u64 96 ;;
 	itable_blk) u64 136 ;;
 	bitmap_blk) u64 152 ;;
+	refc_blk) u64 192 ;;
 	esac
+}
+
+# refc_off BLOCK: pool offset of the block's reference count (reflink)
+refc_off() {
+	echo $(($(sb_field refc_blk) * 4096 + $1 * 2))
+}
+
+# refc BLOCK: the block's reference count
+refc() {
+	od -An -tu2 -j "$(refc_off "$1")" -N2 "$DX_POOL" | tr -d ' '
+}
+
+# first_shared: the first block with a reference count, if any
+first_shared() {
+	od -An -tu2 -v -w2 -j "$(refc_off 0)" -N $(($(sb_field nblocks) * 2)) "$DX_POOL" |
+		awk '$1 != 0 { print NR - 1; exit }'
 }
 
 # inode_off INO: pool offset of the inode slot
@@ -151,4 +175,47 @@ dx_mount
 [ -f "$DX_MNT/pieces" ] || dx_fail "the rest of the tree is gone"
 dx_umount
 fsck 0 -n "$DX_POOL"
+
+# ---- reflink: blocks shared through copy_file_range, and their counts ----
+dx_mkfs 64M -q
+[ "$(sb_field refc_blk)" != 0 ] || dx_fail "a default pool has no reference-count table"
+dx_mount
+head -c 65536 /dev/urandom >"$DX_MNT/orig"
+python3 - "$DX_MNT/orig" "$DX_MNT/copy" <<'PY' || dx_fail "copy_file_range through the mount failed"
+import os, sys
+i = os.open(sys.argv[1], os.O_RDONLY)
+o = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
+n, off = os.fstat(i).st_size, 0
+while off < n:
+    off += os.copy_file_range(i, o, n - off, off, off)
+PY
+cmp -s "$DX_MNT/orig" "$DX_MNT/copy" || dx_fail "the copy differs"
+orig_ino=$(stat -c %i "$DX_MNT/orig")
+dx_umount
+fsck 0 -n "$DX_POOL"
+shared=$(first_shared)
+[ -n "$shared" ] && [ "$(refc "$shared")" = 1 ] ||
+	dx_fail "copy_file_range shared no block (first count at '${shared}')"
+# the count zeroed: 4 with -n (no change), 1 with -y, then clean
+put16 "$(refc_off "$shared")" 0
+cp "$DX_POOL" "$T/orig"
+fsck 4 -n "$DX_POOL"
+grep -q "block $shared: reference count 0, but 2 extents share it (inode $orig_ino and others)" \
+	"$T/fsck.out" || dx_fail "-n did not name the shared block: $(cat "$T/fsck.out")"
+cmp -s "$T/orig" "$DX_POOL" || dx_fail "fsck -n changed the pool"
+fsck 1 -y "$DX_POOL"
+fsck 0 -n "$DX_POOL"
+[ "$(refc "$shared")" = 1 ] || dx_fail "fsck -y did not restore the count"
+# a count on a free block: preen fixes it
+last=$(($(sb_field nblocks) - 1))
+put16 "$(refc_off "$last")" 7
+fsck 4 -n "$DX_POOL"
+grep -q "block $last: reference count 7, but it is free" "$T/fsck.out" ||
+	dx_fail "-n did not name the free block: $(cat "$T/fsck.out")"
+fsck 1 -p "$DX_POOL"
+fsck 0 -n "$DX_POOL"
+[ "$(refc "$last")" = 0 ] || dx_fail "fsck -p did not clear the count"
+dx_mount
+cmp -s "$DX_MNT/orig" "$DX_MNT/copy" || dx_fail "the copy differs after the repairs"
+dx_umount
 dx_pass

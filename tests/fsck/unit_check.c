@@ -6,7 +6,9 @@
  * For each case: a check-only run finds the damage and changes no byte of
  * the pool; a repair run fixes it; a second check is clean; the pool
  * mounts and what should have survived is there.  A fresh pool and a pool
- * after heavy use are clean, and repairing them changes nothing.
+ * after heavy use are clean, and repairing them changes nothing.  Pools
+ * are made with the reflink feature (mkfs's default) unless a case says
+ * otherwise; its blocks are shared with daxfs_clone_range() or by hand.
  *
  * The cases run in a child; the parent removes the private directory of
  * pools however the child ends.  Set FSCK_UNIT_VERBOSE=1 to see every
@@ -104,9 +106,10 @@ static int check(enum daxfs_check_mode mode, struct daxfs_check_result *r)
 
 /* ---- building pools ---- */
 
-static struct daxfs *fresh(void)
+/* A new pool; reflink false: without the reflink feature (-O ^reflink). */
+static struct daxfs *fresh_pool(bool reflink)
 {
-	struct daxfs_mkfs_opts mo = {.size = POOL_SIZE, .force = 1};
+	struct daxfs_mkfs_opts mo = {.size = POOL_SIZE, .force = 1, .no_reflink = !reflink};
 	struct daxfs *fs = NULL;
 
 	unlink(pool);
@@ -115,6 +118,11 @@ static struct daxfs *fresh(void)
 		exit(1);
 	}
 	return fs;
+}
+
+static struct daxfs *fresh(void)
+{
+	return fresh_pool(true);
 }
 
 static struct daxfs *reopen(void)
@@ -497,10 +505,11 @@ static void t_bitmap(void)
 		daxfs_close(fs);
 }
 
+/* Without the reflink feature two files may never share a block. */
 static void t_double(void)
 {
 	const char *name = "block owned by two files";
-	struct daxfs *fs = fresh();
+	struct daxfs *fs = fresh_pool(false);
 	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 8192, 1),
 		 b = mkfile(fs, DX_ROOT_INO, "b", 8192, 2);
 	char ba[8192], bb[8192];
@@ -654,6 +663,378 @@ static void t_quarantine_owned(void)
 	expect(daxfs_getattr(fs, f, &st) == 0 && st.st_size == 3 * 4096 && st.st_blocks == 3 * 8,
 	       name, "the file lost its blocks");
 	daxfs_close(fs);
+}
+
+/* ---- reflink: shared blocks and their reference counts ---- */
+
+static uint64_t refc_off(uint64_t b)
+{
+	return sb().refc_blk * DX_BLOCK_SIZE + b * sizeof(uint16_t);
+}
+
+static uint16_t refc_get(uint64_t b)
+{
+	uint16_t v;
+
+	rd(refc_off(b), &v, sizeof(v));
+	return v;
+}
+
+static void refc_put(uint64_t b, uint16_t v)
+{
+	wr(refc_off(b), &v, sizeof(v));
+}
+
+/* Did one of the latest checks say this? */
+static bool logged(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static bool logged(const char *fmt, ...)
+{
+	char want[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof(want), fmt, ap);
+	va_end(ap);
+	return strstr(log_buf, want) != NULL;
+}
+
+/* The pool block of ino's file block lblk (inline extents only), or 0. */
+static uint64_t pblk_at(uint64_t ino, uint32_t lblk)
+{
+	struct dx_inode d = iget(ino);
+
+	for (int i = 0; i < DX_INLINE_EXTENTS; i++)
+		if (d.ext[i].len && lblk >= d.ext[i].lblk && lblk - d.ext[i].lblk < d.ext[i].len)
+			return d.ext[i].pblk + (lblk - d.ext[i].lblk);
+	return 0;
+}
+
+/* Share n blocks of src from block s into dst at block d; all must be shared. */
+static void clone_blocks(struct daxfs *fs, uint64_t src, uint64_t s, uint64_t dst, uint64_t d,
+			 uint64_t n)
+{
+	uint64_t shared = 0, copied = 0;
+	int ret = daxfs_clone_range(fs, src, s * DX_BLOCK_SIZE, dst, d * DX_BLOCK_SIZE,
+				    n * DX_BLOCK_SIZE, &shared, &copied);
+
+	if (ret || shared != n || copied) {
+		printf("FAIL clone of %llu blocks of %llu into %llu: %d (%s), %llu shared, %llu "
+		       "copied\n",
+		       (unsigned long long)n, (unsigned long long)src, (unsigned long long)dst, ret,
+		       strerror(-ret), (unsigned long long)shared, (unsigned long long)copied);
+		exit(1);
+	}
+}
+
+/* -n alone: the errors it counts, all left uncorrected, nothing changed. */
+static uint64_t errors_n(const char *name)
+{
+	struct daxfs_check_result r;
+	char *before = slurp(), *after;
+	int ret;
+
+	log_reset();
+	ret = check(DAXFS_CHECK_ONLY, &r);
+	after = slurp();
+	expect(ret == 0 && r.uncorrected == r.errors && !r.fixed &&
+		   !memcmp(before, after, POOL_SIZE),
+	       name, "-n: ret %d, %llu errors, %llu uncorrected, %llu fixed, or the pool changed",
+	       ret, (unsigned long long)r.errors, (unsigned long long)r.uncorrected,
+	       (unsigned long long)r.fixed);
+	free(before);
+	free(after);
+	return r.errors;
+}
+
+/*
+ * Files a (three blocks), b sharing all three, c sharing the first, and a
+ * mapping its first block a second time at block 3: the first block has
+ * four claims (count 3), the others two (count 1).
+ */
+static void shared_pool(uint64_t *a, uint64_t *b, uint64_t *c)
+{
+	struct daxfs *fs = fresh();
+
+	*a = mkfile(fs, DX_ROOT_INO, "a", 3 * 4096, 1);
+	*b = mkfile(fs, DX_ROOT_INO, "b", 0, 0);
+	*c = mkfile(fs, DX_ROOT_INO, "c", 0, 0);
+	clone_blocks(fs, *a, 0, *b, 0, 3);
+	clone_blocks(fs, *a, 0, *c, 0, 1);
+	clone_blocks(fs, *a, 0, *a, 3, 1);
+	daxfs_close(fs);
+}
+
+static void t_reflink_clean(void)
+{
+	const char *name = "blocks shared by clones are clean";
+	uint64_t a, b, c, p;
+
+	shared_pool(&a, &b, &c);
+	p = pblk_at(a, 0);
+	if (!expect(p && pblk_at(a, 3) == p && pblk_at(b, 0) == p && pblk_at(c, 0) == p &&
+			pblk_at(b, 2) == p + 2,
+		    name, "the clones do not share the blocks"))
+		return;
+	if (!expect(refc_get(p) == 3 && refc_get(p + 1) == 1 && refc_get(p + 2) == 1, name,
+		    "counts %u %u %u after the clones, want 3 1 1", refc_get(p), refc_get(p + 1),
+		    refc_get(p + 2)))
+		return;
+	clean_pool(name);
+}
+
+/*
+ * An orphan sharing blocks: freeing it takes its claims off the counts
+ * (quietly, as part of freeing it) and leaves the blocks the other files
+ * map in use, also when it was their first claimant (a).
+ */
+static void t_reflink_orphan(void)
+{
+	for (int first = 0; first < 2; first++) {
+		const char *name =
+		    first ? "orphan sharing blocks it claimed first" : "orphan sharing blocks";
+		uint64_t a, b, c, o, p;
+		uint16_t want[2][3] = {{2, 0, 0}, {1, 0, 0}};
+		struct dx_inode d;
+		struct daxfs *fs;
+		char buf[4 * 4096], *ref;
+
+		shared_pool(&a, &b, &c);
+		o = first ? a : b;
+		p = pblk_at(a, 0);
+		rd(p * DX_BLOCK_SIZE, buf, 3 * 4096);
+		wr(dirent_off(DX_ROOT_INO, first ? "a" : "b"), &(uint64_t){0}, 8);
+		d = iget(o);
+		d.nlink = 0;
+		iput(o, &d);
+		csum_sync();
+		fs = verdict(name, ORPHAN);
+		if (!expect(fs != NULL, name, "does not mount"))
+			continue;
+		ref = malloc(3 * 4096);
+		memcpy(ref, buf, 3 * 4096);
+		memset(buf, 0, sizeof(buf));
+		/* What is left of the sharing reads as before. */
+		if (first)
+			expect(daxfs_pread(fs, b, buf, 3 * 4096, 0) == 3 * 4096 &&
+				   !memcmp(buf, ref, 3 * 4096),
+			       name, "b lost its data");
+		expect(daxfs_pread(fs, c, buf, 4096, 0) == 4096 && !memcmp(buf, ref, 4096), name,
+		       "c lost its data");
+		free(ref);
+		daxfs_close(fs);
+		expect(bm_get(p) && bm_get(p + 1) && bm_get(p + 2) && !iget(o).mode, name,
+		       "blocks still mapped were freed, or the orphan was not");
+		expect(refc_get(p) == want[first][0] && refc_get(p + 1) == want[first][1] &&
+			   refc_get(p + 2) == want[first][2],
+		       name, "counts %u %u %u, want %u %u %u", refc_get(p), refc_get(p + 1),
+		       refc_get(p + 2), want[first][0], want[first][1], want[first][2]);
+	}
+}
+
+/* A count word zeroed (as a torn update would leave it): the blocks stay
+ * shared and the count is rewritten. */
+static void t_reflink_zeroed(void)
+{
+	const char *name = "reference count zeroed";
+	struct daxfs_check_result r;
+	int ret;
+	struct daxfs *fs = fresh();
+	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 3 * 4096, 1),
+		 b = mkfile(fs, DX_ROOT_INO, "b", 0, 0), p;
+
+	clone_blocks(fs, a, 0, b, 0, 3);
+	daxfs_close(fs);
+	p = pblk_at(a, 0);
+	refc_put(p + 1, 0);
+	expect(errors_n(name) == 1 &&
+		   logged("[-n] block %llu: reference count 0, but 2 extents share it (inode %llu "
+			  "and others) (not fixed)",
+			  (unsigned long long)p + 1, (unsigned long long)a),
+	       name, "not reported as one error naming the block and the inode");
+	fs = verdict(name, NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(refc_get(p + 1) == 1 && pblk_at(b, 1) == p + 1, name,
+	       "count %u, b's block %llu: want 1, %llu", refc_get(p + 1),
+	       (unsigned long long)pblk_at(b, 1), (unsigned long long)p + 1);
+
+	/* A run of them is one problem; preen fixes it. */
+	refc_put(p, 0);
+	refc_put(p + 1, 0);
+	refc_put(p + 2, 0);
+	expect(errors_n(name) == 1 &&
+		   logged("[-n] blocks %llu-%llu: reference counts 0, but 2 extents share each",
+			  (unsigned long long)p, (unsigned long long)p + 2),
+	       name, "a run of zeroed counts is not one problem");
+	log_reset();
+	ret = check(DAXFS_CHECK_PREEN, &r);
+	if (expect(ret == 0 && r.fixed == 1 && !r.uncorrected && !r.preen_stopped,
+		   "preen fixes reference counts", "ret %d, fixed %llu uncorrected %llu stopped %d",
+		   ret, (unsigned long long)r.fixed, (unsigned long long)r.uncorrected,
+		   r.preen_stopped) &&
+	    expect(refc_get(p) == 1 && refc_get(p + 1) == 1 && refc_get(p + 2) == 1,
+		   "preen fixes reference counts", "counts %u %u %u", refc_get(p), refc_get(p + 1),
+		   refc_get(p + 2)))
+		ok("preen fixes reference counts");
+}
+
+/* Two files made to share a block by hand, with no count: on a reflink pool
+ * that is a wrong count, not a duplicate claim; the files keep sharing. */
+static void t_reflink_by_hand(void)
+{
+	const char *name = "block shared without its count";
+	struct daxfs *fs = fresh();
+	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 8192, 1),
+		 b = mkfile(fs, DX_ROOT_INO, "b", 8192, 2), pa, pb;
+	char ba[8192], bb[8192];
+	struct dx_inode d;
+
+	daxfs_pread(fs, a, ba, sizeof(ba), 0);
+	daxfs_close(fs);
+	pa = pblk_at(a, 0);
+	pb = pblk_at(b, 0);
+	d = iget(b);
+	xt(&d)->pblk = pa;
+	iput(b, &d);
+	csum_sync();
+	/* The count, and b's old blocks left marked in use. */
+	expect(errors_n(name) == 2 &&
+		   logged("[-n] blocks %llu-%llu: reference counts 0, but 2 extents share each "
+			  "(inode %llu and others)",
+			  (unsigned long long)pa, (unsigned long long)pa + 1,
+			  (unsigned long long)a),
+	       name, "wrong problems reported");
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	memset(bb, 0, sizeof(bb));
+	daxfs_pread(fs, b, bb, sizeof(bb), 0);
+	daxfs_close(fs);
+	expect(pblk_at(b, 0) == pa && refc_get(pa) == 1 && refc_get(pa + 1) == 1 &&
+		   !memcmp(ba, bb, sizeof(ba)) && !bm_get(pb),
+	       name, "not shared with counts 1 1 (%u %u), or b's old blocks kept", refc_get(pa),
+	       refc_get(pa + 1));
+}
+
+/* Counts on blocks that no two extents share: free, metadata, a directory
+ * block, a block of one file. */
+static void t_reflink_unshared(void)
+{
+	const char *name = "reference counts on blocks not shared";
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 4096, 1), free_b, root_b, fb;
+
+	daxfs_close(fs);
+	free_b = sb().nblocks - 3;
+	root_b = pblk_at(DX_ROOT_INO, 0);
+	fb = pblk_at(f, 0);
+	refc_put(free_b, 5);
+	refc_put(0, 1);
+	refc_put(root_b, 1);
+	refc_put(fb, 2);
+	expect(errors_n(name) == 4, name, "not four problems");
+	expect(logged("[-n] block %llu: reference count 5, but it is free",
+		      (unsigned long long)free_b),
+	       name, "the free block is not named");
+	expect(logged("[-n] block 0: reference count 1, but it is metadata"), name,
+	       "the metadata block is not named");
+	expect(logged("[-n] block %llu: reference count 1, but it is not file data (inode 1)",
+		      (unsigned long long)root_b),
+	       name, "the directory block is not named");
+	expect(logged("[-n] block %llu: reference count 2, but only one extent maps it (inode "
+		      "%llu)",
+		      (unsigned long long)fb, (unsigned long long)f),
+	       name, "the file's block is not named");
+	fs = verdict(name, NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(!refc_get(free_b) && !refc_get(0) && !refc_get(root_b) && !refc_get(fb), name,
+	       "counts not cleared");
+}
+
+/* Only regular-file data is shared: a file's block that is also a directory
+ * block is a duplicate claim on a reflink pool too, whatever the count. */
+static void t_reflink_dir(void)
+{
+	const char *name = "file block shared with a directory block";
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 4096, 1), root_b;
+	struct dx_inode d;
+
+	daxfs_close(fs);
+	root_b = pblk_at(DX_ROOT_INO, 0);
+	d = iget(f);
+	xt(&d)->pblk = root_b;
+	iput(f, &d);
+	refc_put(root_b, 1);
+	csum_sync();
+	errors_n(name);
+	expect(logged("[-n] inode %llu: 1 of the 1 blocks of its extent at file block 0 (pool "
+		      "block %llu) are also used by inode 1",
+		      (unsigned long long)f, (unsigned long long)root_b),
+	       name, "no duplicate claim reported");
+	fs = verdict(name, NORMAL);
+	if (!expect(fs != NULL, name, "does not mount"))
+		return;
+	expect(lookup(fs, DX_ROOT_INO, "f") == f, name, "the root lost its entry");
+	daxfs_close(fs);
+	expect(pblk_at(f, 0) != root_b && !refc_get(root_b) && !refc_get(pblk_at(f, 0)), name,
+	       "the file did not get a copy, or a count was left");
+}
+
+/*
+ * One block mapped by 65537 extents of a file (the inline one and a chain
+ * of 65536 one-block records): the first 65536 may share it (count 65535,
+ * DX_REFC_MAX), the last is a duplicate claim and gets a copy.
+ */
+static void t_reflink_max(void)
+{
+	const char *name = "a block claimed more than 65536 times";
+	const uint64_t nrec = DX_REFC_MAX + 1ULL;
+	const uint64_t neb = (nrec + DX_EXTENTS_PER_BLOCK - 1) / DX_EXTENTS_PER_BLOCK;
+	struct daxfs *fs = fresh();
+	uint64_t f = mkfile(fs, DX_ROOT_INO, "f", 4096, 1), p, first;
+	struct dx_extent_block eb;
+	struct dx_inode d;
+
+	daxfs_close(fs);
+	p = pblk_at(f, 0);
+	/* Free blocks near the end of the pool for the chain. */
+	first = sb().nblocks - 16 - neb;
+	for (uint64_t i = 0; i < neb; i++) {
+		if (!expect(!bm_get(first + i), name, "block %llu is in use",
+			    (unsigned long long)(first + i)))
+			return;
+		memset(&eb, 0, sizeof(eb));
+		eb.next = i + 1 < neb ? first + i + 1 : 0;
+		eb.owner = (uint32_t)f;
+		for (uint64_t k = 0; k < DX_EXTENTS_PER_BLOCK; k++) {
+			uint64_t l = 1 + i * DX_EXTENTS_PER_BLOCK + k;
+			if (l > nrec)
+				break;
+			eb.ext[k] = (struct dx_extent){.lblk = (uint32_t)l, .len = 1, .pblk = p};
+		}
+		wr((first + i) * DX_BLOCK_SIZE, &eb, sizeof(eb));
+		bm_put(first + i, true);
+	}
+	d = iget(f);
+	d.ext_next = first;
+	d.blocks = nrec + 1;
+	d.size = (nrec + 1) * DX_BLOCK_SIZE;
+	iput(f, &d);
+	refc_put(p, DX_REFC_MAX);
+	csum_sync();
+	expect(errors_n(name) == 1 &&
+		   logged("[-n] inode %llu: 1 of the 1 blocks of its extent at file block %llu "
+			  "(pool block %llu) are also used by inode %llu",
+			  (unsigned long long)f, (unsigned long long)nrec, (unsigned long long)p,
+			  (unsigned long long)f),
+	       name, "the 65537th claim is not the one duplicate claim");
+	fs = verdict(name, NORMAL);
+	if (fs)
+		daxfs_close(fs);
+	expect(refc_get(p) == DX_REFC_MAX, name, "count %u, want %u", refc_get(p), DX_REFC_MAX);
 }
 
 /* A transaction interrupted after changing an inode's nlink (7 instead of 1). */
@@ -1010,7 +1391,7 @@ static void t_root(void)
 static void t_preen(void)
 {
 	struct daxfs_check_result r;
-	struct daxfs *fs = fresh();
+	struct daxfs *fs = fresh_pool(false);
 	uint64_t a = mkfile(fs, DX_ROOT_INO, "a", 4096, 1),
 		 b = mkfile(fs, DX_ROOT_INO, "b", 4096, 2);
 	struct dx_inode d;
@@ -1193,6 +1574,13 @@ static void body(void)
 	t_free_target();
 	t_orphan();
 	t_quarantine_owned();
+	t_reflink_clean();
+	t_reflink_orphan();
+	t_reflink_zeroed();
+	t_reflink_by_hand();
+	t_reflink_unshared();
+	t_reflink_dir();
+	t_reflink_max();
 	t_journal();
 	t_disconnected();
 	t_many_lost();

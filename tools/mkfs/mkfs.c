@@ -23,6 +23,29 @@ static void fmt_bytes(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, d == (double)(uint64_t)d ? "%.0f %s" : "%.1f %s", d, unit[u]);
 }
 
+/* The features on, by name and comma-separated as -O takes them (a bit
+ * this build has no name for in hex). */
+static void feature_list(uint32_t features, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (uint32_t bit = 1; bit && n < len; bit <<= 1) {
+		const char *name = daxfs_feature_name(bit);
+		char hex[16];
+
+		if (!(features & bit))
+			continue;
+		if (!name) {
+			snprintf(hex, sizeof(hex), "0x%x", bit);
+			name = hex;
+		}
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "(none)");
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
@@ -36,7 +59,8 @@ static void usage(FILE *f, const char *prog)
 		"  -L, --label LABEL      volume label (up to 63 bytes)\n"
 		"  -i, --bytes-per-inode N  one inode per N bytes of pool (default 16K)\n"
 		"  -O, --features LIST    comma-separated features to turn on, or off with\n"
-		"                         a leading ^: metadata_csum (on by default)\n"
+		"                         a leading ^: metadata_csum, reflink (both on by\n"
+		"                         default)\n"
 		"  -q, --quiet            print nothing on success\n"
 		"  -h, --help             show this help\n"
 		"  -V, --version          show the version\n",
@@ -54,13 +78,16 @@ static int parse_features(const char *arg, struct daxfs_mkfs_opts *o)
 	}
 	for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
 		int off = *f == '^';
-		if (strcmp(f + off, "metadata_csum")) {
-			fprintf(stderr, "mkfs.daxfs: unknown feature '%s' (known: metadata_csum)\n",
-				f + off);
+		if (!strcmp(f + off, "metadata_csum")) {
+			o->no_metadata_csum = off;
+		} else if (!strcmp(f + off, "reflink")) {
+			o->no_reflink = off;
+		} else {
+			fprintf(stderr, "mkfs.daxfs: unknown feature '%s' (known: %s)\n", f + off,
+				"metadata_csum, reflink");
 			free(list);
 			return -1;
 		}
-		o->no_metadata_csum = off;
 	}
 	free(list);
 	return 0;
@@ -143,7 +170,7 @@ int main(int argc, char **argv)
 			pool, fs);
 	}
 	if (!quiet) {
-		char uuid[37];
+		char uuid[37], feats[128];
 		const uint8_t *u = info.uuid;
 		snprintf(uuid, sizeof(uuid),
 			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
@@ -156,9 +183,8 @@ int main(int argc, char **argv)
 		printf("  blocks:      %" PRIu64 " (%" PRIu64 " for data)\n", info.nblocks,
 		       info.data_blocks);
 		printf("  inodes:      %" PRIu64 "\n", info.ninodes);
-		printf("  features:    %s\n", info.features & DAXFS_FEATURE_METADATA_CSUM
-						     ? daxfs_feature_name(DAXFS_FEATURE_METADATA_CSUM)
-						     : "(none)");
+		feature_list(info.features, feats, sizeof(feats));
+		printf("  features:    %s\n", feats);
 		printf("  UUID:        %s\n", uuid);
 		if (o.label)
 			printf("  label:       %s\n", o.label);

@@ -204,6 +204,11 @@ static int show_json(const char *pool, const struct daxfs_pool_super *ps)
 	put_u64(o, "itable_blk", ps->itable_blk);
 	put_u64(o, "bitmap_blk", ps->bitmap_blk);
 	put_u64(o, "bitmap_blocks", ps->bitmap_blocks);
+	/* Only on a pool that has the table (reflink). */
+	if (ps->features & DAXFS_FEATURE_REFLINK) {
+		put_u64(o, "refc_blk", ps->refc_blk);
+		put_u64(o, "refc_blocks", ps->refc_blocks);
+	}
 	put_u64(o, "mkfs_time", ps->mkfs_time);
 	/* Not recorded by this format: null rather than a made-up value. */
 	json_object_object_add(o, "last_mount_time", NULL);
@@ -264,6 +269,8 @@ static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 	       ps->map_records_quarantine);
 	range("Inode table:", ps->itable_blk, ps->ninodes / (4096 / 256));
 	range("Block bitmap:", ps->bitmap_blk, ps->bitmap_blocks);
+	if (ps->features & DAXFS_FEATURE_REFLINK)
+		range("Reference counts:", ps->refc_blk, ps->refc_blocks);
 	printf("%-26s%s\n", "Created:", when);
 	printf("%-26s%s\n", "Last mount time:", "not recorded");
 	printf("%-26s%s\n", "Last checked:", "not recorded");
