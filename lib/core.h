@@ -486,10 +486,26 @@ void dx_refc_drop(struct daxfs *fs, uint64_t b, uint64_t n);
 /* Does any extent of ip's file blocks [s, e) map a shared block? */
 bool dx_range_shared(const struct daxfs *fs, const struct dx_ino *ip, uint64_t s, uint64_t e);
 /* cow.c: give ip a block of its own, with the same bytes, for every shared
- * one of file blocks [s, e).  ip->lock held for writing, no transaction
- * open; commits its own.  0, or -ENOSPC when the pool cannot hold the
- * copies (the file's bytes are the same either way). */
-int dx_cow_break(struct daxfs *fs, struct dx_ino *ip, uint64_t s, uint64_t e);
+ * one of the file blocks of ranges r[0..nr) ([s, e) each; they may
+ * overlap).  ip->lock held for writing, no transaction open; commits its
+ * own.  0, or -ENOSPC when the pool cannot hold the copies: then nothing
+ * changed, unless the break was too large for one transaction; *done (may
+ * be NULL) then says below which file block everything is private.  The
+ * file's bytes are the same either way. */
+struct dx_brange {
+	uint64_t s, e;
+};
+int dx_cow_break_ranges(struct daxfs *fs, struct dx_ino *ip, const struct dx_brange *r, int nr,
+			uint64_t *done);
+/* The file block up to which [s, e) could be made private from the free
+ * space now, extra blocks kept back (a write then stores a prefix). */
+uint64_t dx_cow_fit(struct daxfs *fs, struct dx_ino *ip, uint64_t s, uint64_t e, uint64_t extra);
+static inline int dx_cow_break(struct daxfs *fs, struct dx_ino *ip, uint64_t s, uint64_t e)
+{
+	struct dx_brange r = {s, e};
+
+	return dx_cow_break_ranges(fs, ip, &r, 1, NULL);
+}
 
 /* clone.c: copy_file_range's sharing of whole blocks (both locks held):
  * bytes shared, 0 when it does not apply, or -errno. */
@@ -574,6 +590,13 @@ int dx_xmap_remove(struct daxfs *fs, struct dx_ino *ip, uint64_t start, uint64_t
  * those that start in [*next, to) (delta < 0) or [from, *next). */
 int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to, int64_t delta,
 		  uint64_t *next);
+/* At least n free record slots, chaining extent blocks as needed.  In a
+ * tx; -ENOSPC when the pool is full, and then nothing changed. */
+int dx_xmap_reserve(struct daxfs *fs, struct dx_ino *ip, uint64_t n);
+/* Map file blocks [lblk, lblk+n), all inside one extent, to pool blocks
+ * from pblk instead (splitting it: up to two slots, see dx_xmap_reserve).
+ * In a tx; the old blocks keep their bitmap bits and counts. */
+int dx_xmap_repoint(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n, uint64_t pblk);
 /* File blocks of [start, end) that are backed. */
 uint64_t dx_xmap_mapped(const struct dx_ino *ip, uint64_t start, uint64_t end);
 /* Split the extent containing lblk so that an extent starts at lblk. */

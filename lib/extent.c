@@ -198,31 +198,63 @@ uint64_t dx_xmap_meta_need(struct dx_ino *ip, uint64_t n)
 	return n <= nfree ? 0 : (n - nfree + DX_EXTENTS_PER_BLOCK - 1) / DX_EXTENTS_PER_BLOCK;
 }
 
+/* Chain a new extent block to ip's map: DX_EXTENTS_PER_BLOCK more free
+ * slots.  In a tx; -ENOSPC (nothing changed) when the pool is full. */
+static int chain_block(struct daxfs *fs, struct dx_ino *ip)
+{
+	struct dx_xmap *m = &ip->xmap;
+	struct dx_extent_block *eb;
+	uint64_t b;
+
+	if (!dx_alloc_blocks(fs, 0, 1, &b))
+		return -ENOSPC;
+	eb = dx_blk(fs, b);
+	/* A fresh block: nothing to roll back inside it. */
+	dx_tx_touch(fs, eb, sizeof(*eb));
+	dx_csum_note_block(fs, DX_CS_EXTBLK, eb);
+	memset(eb, 0, sizeof(*eb));
+	eb->next = ip->d->ext_next;
+	eb->owner = (uint32_t)ip->ino;
+	dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+	ip->d->ext_next = b;
+	for (int i = DX_EXTENTS_PER_BLOCK - 1; i >= 0; i--)
+		if (push_free(m, &eb->ext[i]))
+			abort(); /* inside a transaction */
+	return 0;
+}
+
 /* A free record slot, chaining a new extent block when none is left. */
 static struct dx_extent *get_slot(struct daxfs *fs, struct dx_ino *ip)
 {
 	struct dx_xmap *m = &ip->xmap;
 
-	if (!m->nfree) {
-		struct dx_extent_block *eb;
-		uint64_t b;
-
-		if (!dx_alloc_blocks(fs, 0, 1, &b))
-			return NULL;
-		eb = dx_blk(fs, b);
-		/* A fresh block: nothing to roll back inside it. */
-		dx_tx_touch(fs, eb, sizeof(*eb));
-		dx_csum_note_block(fs, DX_CS_EXTBLK, eb);
-		memset(eb, 0, sizeof(*eb));
-		eb->next = ip->d->ext_next;
-		eb->owner = (uint32_t)ip->ino;
-		dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
-		ip->d->ext_next = b;
-		for (int i = DX_EXTENTS_PER_BLOCK - 1; i >= 0; i--)
-			if (push_free(m, &eb->ext[i]))
-				abort(); /* inside a transaction */
-	}
+	if (!m->nfree && chain_block(fs, ip))
+		return NULL;
 	return m->free[--m->nfree];
+}
+
+int dx_xmap_reserve(struct daxfs *fs, struct dx_ino *ip, uint64_t n)
+{
+	struct dx_xmap *m = &ip->xmap;
+	uint64_t first = ip->d->ext_next;
+
+	while (m->nfree < n) {
+		if (!chain_block(fs, ip))
+			continue;
+		/* Unchain what this call chained (each block's slots are the
+		 * last pushed, all still free): nothing changed. */
+		while (ip->d->ext_next != first) {
+			uint64_t b = ip->d->ext_next;
+			struct dx_extent_block *eb = dx_blk(fs, b);
+
+			m->nfree -= DX_EXTENTS_PER_BLOCK;
+			dx_tx_add(fs, &ip->d->ext_next, sizeof(ip->d->ext_next));
+			ip->d->ext_next = eb->next;
+			dx_free_blocks(fs, b, 1);
+		}
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 /* A record in an extent block changes: so does the block's crc (the
@@ -405,6 +437,26 @@ int dx_xmap_shift(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t t
 		else
 			j--;
 	}
+	return 0;
+}
+
+int dx_xmap_repoint(struct daxfs *fs, struct dx_ino *ip, uint64_t lblk, uint64_t n, uint64_t pblk)
+{
+	struct dx_xmap *m = &ip->xmap;
+	struct dx_xent *e;
+	size_t i;
+	int ret = dx_xmap_split(fs, ip, lblk);
+
+	if (!ret)
+		ret = dx_xmap_split(fs, ip, lblk + n);
+	if (ret)
+		return ret;
+	i = dx_xmap_find(m, lblk);
+	if (i == m->n || m->v[i].lblk != lblk || m->v[i].len != n)
+		abort(); /* the caller's range is not inside one extent */
+	e = &m->v[i];
+	e->pblk = pblk;
+	slot_set(fs, ip, e);
 	return 0;
 }
 

@@ -436,10 +436,29 @@ static ssize_t write_locked(struct daxfs *fs, struct dx_ino *ip, const struct sr
 	/* The shared blocks the write stores into, and a stale tail it
 	 * zeroes, become the file's own first (cow.c). */
 	if (fs->refc) {
-		int ret = dx_cow_break(fs, ip, blk_down(off), blk_up(end));
+		struct dx_brange r[2] = {{blk_down(off), blk_up(end)}, {0, 0}};
+		int ret;
 
-		if (!ret && off > d->size && d->size % BLK)
-			ret = dx_cow_break(fs, ip, blk_down(d->size), blk_down(d->size) + 1);
+		if (off > d->size && d->size % BLK)
+			r[1] = (struct dx_brange){blk_down(d->size), blk_down(d->size) + 1};
+		uint64_t done;
+
+		ret = dx_cow_break_ranges(fs, ip, r, 2, &done);
+		if (ret == -ENOSPC) {
+			/* Not room for all of it: a short write of the blocks
+			 * that are or can be made the file's own, as over
+			 * holes. */
+			uint64_t fit = dx_cow_fit(fs, ip, r[0].s, r[0].e, r[1].e > r[1].s ? 2 : 0);
+
+			if (done > fit)
+				fit = done;
+			if (fit * BLK > off && fit < r[0].e) {
+				r[0].e = fit;
+				end = fit * BLK;
+				size = (size_t)(end - off);
+				ret = dx_cow_break_ranges(fs, ip, r, 2, NULL);
+			}
+		}
 		if (ret)
 			return ret;
 	}
@@ -667,9 +686,11 @@ static int punch(struct daxfs *fs, struct dx_ino *ip, uint64_t from, uint64_t to
 
 	/* The partial blocks at the ends are zeroed in place: they must be
 	 * the file's own (the whole ones between only lose a reference). */
-	ret = dx_cow_break(fs, ip, blk_down(from), fb > blk_down(from) ? fb : blk_down(from));
-	if (!ret && to % BLK)
-		ret = dx_cow_break(fs, ip, tb, tb + 1);
+	{
+		struct dx_brange r[2] = {{blk_down(from), fb}, {tb, to % BLK ? tb + 1 : tb}};
+
+		ret = dx_cow_break_ranges(fs, ip, r, 2, NULL);
+	}
 	if (ret)
 		return ret;
 	dx_tx_begin(fs);
@@ -706,10 +727,15 @@ static int fill(struct daxfs *fs, struct dx_ino *ip, uint16_t kind, uint64_t fro
 
 	/* What is zeroed in place must be the file's own: the stale tail,
 	 * and for zero range the range's blocks. */
-	if (nsize > size && size % BLK)
-		ret = dx_cow_break(fs, ip, blk_down(size), blk_down(size) + 1);
-	if (!ret && kind == DX_INTENT_ZERO)
-		ret = dx_cow_break(fs, ip, s, e);
+	{
+		struct dx_brange r[2] = {{0, 0}, {0, 0}};
+
+		if (nsize > size && size % BLK)
+			r[0] = (struct dx_brange){blk_down(size), blk_down(size) + 1};
+		if (kind == DX_INTENT_ZERO)
+			r[1] = (struct dx_brange){s, e};
+		ret = dx_cow_break_ranges(fs, ip, r, 2, NULL);
+	}
 	if (ret)
 		return ret;
 	/* Bytes past the old end read as zero once the end moves over them

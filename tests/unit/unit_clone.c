@@ -407,6 +407,57 @@ static void test_copy_range(void)
 	free(a);
 }
 
+/*
+ * A break of two shared runs with room for one copy: a punch that needs
+ * both fails with ENOSPC having changed nothing, not even the free count
+ * (the runs used to be copied one transaction each, so the first stayed
+ * copied); a write stores the prefix it could make private.
+ */
+static void test_atomic(void)
+{
+	const char *pool = t_path("atomic");
+	char a[3 * BLK], bb[3 * BLK], one[BLK], x[2 * BLK];
+	uint64_t ia, ib, ifill, f0, sz;
+	struct daxfs *fs;
+	ssize_t n;
+
+	t_mkfs(pool, 16ULL << 20, 0);
+	fs = t_open(pool);
+	ia = mkfile(fs, "a");
+	ib = mkfile(fs, "b");
+	ifill = mkfile(fs, "fill");
+	t_pattern(a, sizeof(a), 7);
+	T_EQ(daxfs_write(fs, ia, a, sizeof(a), 0, 0), (ssize_t)sizeof(a), "write a");
+	/* b: a's first and last blocks, a hole between: two shared runs,
+	 * two records (two inline slots free). */
+	T_EQ(daxfs_clone_range(fs, ia, 0, ib, 0, BLK, NULL, NULL), 0, "clone a's block 0");
+	T_EQ(daxfs_clone_range(fs, ia, 2 * BLK, ib, 2 * BLK, BLK, NULL, NULL), 0,
+	     "clone a's block 2");
+	memcpy(bb, a, sizeof(bb));
+	memset(bb + BLK, 0, BLK);
+	memset(one, 1, sizeof(one));
+	for (sz = 0; (n = daxfs_write(fs, ifill, one, BLK, (off_t)sz, 0)) == BLK;)
+		sz += BLK;
+	T_EQ(n, -ENOSPC, "the filler fills the pool");
+	T_EQ(daxfs_truncate(fs, ifill, (off_t)(sz - BLK)), 0, "one block back");
+	f0 = nfree(fs);
+	T_EQ(f0, 1, "one block free");
+	T_EQ(daxfs_fallocate(fs, ib, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 2 * BLK),
+	     -ENOSPC, "a punch that must copy two shared blocks");
+	T_EQ(nfree(fs), f0, "the failed punch took no block");
+	T(same(fs, ib, bb, sizeof(bb), 0) && same(fs, ia, a, sizeof(a), 0), "nor changed a byte");
+	memset(x, 9, sizeof(x));
+	/* Block 0 can be made private, then the hole finds no block. */
+	T_EQ(daxfs_write(fs, ib, x, sizeof(x), 100, 0), BLK - 100,
+	     "a write over both stores the prefix it could make private");
+	T(same(fs, ib, x, BLK - 100, 100) && same(fs, ib, bb + BLK, 2 * BLK, BLK),
+	  "b: the prefix written, the rest as before");
+	T(same(fs, ia, a, sizeof(a), 0), "a unchanged");
+	T_EQ(daxfs_write(fs, ib, x, BLK, 2 * BLK, 0), -ENOSPC, "then ENOSPC");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	daxfs_close(fs);
+}
+
 static void body(void)
 {
 	test_basic();
@@ -417,6 +468,7 @@ static void body(void)
 	test_refc_max();
 	test_no_reflink();
 	test_copy_range();
+	test_atomic();
 }
 
 int main(void)
