@@ -246,7 +246,8 @@ static int cow_one_tx(struct daxfs *fs, struct dx_ino *ip, const struct dx_brang
 	for (size_t i = 0; i < pl->n; i++) {
 		const struct cow_piece *c = &pl->v[i];
 
-		dx_memcpy_nodrain(&fs->pc, dx_blk(fs, c->np), dx_blk(fs, c->old), c->n * DX_BLOCK_SIZE);
+		dx_memcpy_nodrain(&fs->pc, dx_blk(fs, c->np), dx_blk(fs, c->old),
+				  c->n * DX_BLOCK_SIZE);
 		/* Slots reserved, so the splits cannot fail. */
 		if (dx_xmap_repoint(fs, ip, c->lblk, c->n, c->np))
 			abort();
