@@ -170,8 +170,16 @@ static int clone_step(struct daxfs *fs, struct clone *c, uint64_t sb, uint64_t d
 	struct cpieces pc = {NULL, 0, 0};
 	int ret = step_plan(fs, c, sb, n, &pc);
 
-	/* A slot per run, and two for the removal's splits at the ends. */
-	if (!ret && (ret = dx_xmap_reserve(fs, c->out, pc.n + 2)) != 0)
+	bool copies = false;
+
+	for (size_t i = 0; i < pc.n; i++)
+		copies |= !pc.v[i].share;
+	/* The slots reserved before the first step hold a record per
+	 * source run and the splits at the range's ends (shared pieces of
+	 * one run are contiguous, so the later ones extend the record of
+	 * the first).  Copies may come in more pieces: a slot each, and one
+	 * for a split. */
+	if (!ret && copies && (ret = dx_xmap_reserve(fs, c->out, pc.n + 1)) != 0)
 		for (size_t i = 0; i < pc.n; i++)
 			if (!pc.v[i].share)
 				dx_free_blocks(fs, pc.v[i].np, pc.v[i].k);
