@@ -13,6 +13,12 @@
  * after the operation in flight, and then emptied: every file deleted and
  * every block and inode free again.  For a sample of images the recovery
  * is recorded as well and crashed at each of its own fences.
+ *
+ * Reflink: a clone may stop after any of its steps (each dst block old or
+ * the source's, in order), so the states after each step are accepted
+ * too; the files an op does not write must keep their bytes (isolation);
+ * and every recovered pool's reference counts are counted again from its
+ * extents (rawpool.c) besides the checker's own pass.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +41,7 @@
 #include "persist_record.h"
 #include "crashtest.h"
 #include "oracle.h"
+#include "rawpool.h"
 
 #define PAGE	       4096u
 #define MAX_EXHAUSTIVE 6
@@ -125,6 +132,13 @@ struct expect {
 	const struct orelax *rx;
 	const struct ostate *mid; /* after each step of a compound op */
 	size_t nmid;
+	const struct ostate *cmid; /* after each step of a clone */
+	size_t ncmid;
+	/* Isolation (NULL: none): the files of iso but those of the inodes
+	 * in iso_skip keep their bytes. */
+	const struct ostate *iso;
+	const uint64_t *iso_skip;
+	size_t niso_skip;
 };
 
 struct ckmsg {
@@ -155,6 +169,17 @@ static int run_check(char *why, size_t wl)
 		return 1;
 	}
 	return 0;
+}
+
+/* The reference counts of the recovered pool, counted from its extents. */
+static int audit(char *why, size_t wl)
+{
+	int ret = raw_refc_audit(ct.crash, why, wl);
+
+	if (ret < 0)
+		snprintf(why, wl, "the pool cannot be read for the reference counts: %s",
+			 strerror(-ret));
+	return ret != 0;
 }
 
 /*
@@ -203,6 +228,8 @@ static int recover(struct ostate *got, char *why, size_t wl)
 		return 1;
 	}
 	ret = run_check(why, wl);
+	if (!ret)
+		ret = audit(why, wl);
 	ct.quarantined += !ret && q.collect && st.quarantined_blocks;
 	if (!ret && q.collect && st.quarantined_blocks && q.n < Q_KEEP) {
 		struct stat sb;
@@ -259,19 +286,26 @@ static int delete_all(char *why, size_t wl)
 			 ct.empty_bfree, ct.empty_ffree);
 		return 1;
 	}
-	return run_check(why, wl);
+	return run_check(why, wl) || audit(why, wl);
 }
 
 static int match(const struct expect *e, const struct ostate *got, char *why, size_t wl)
 {
 	char wa[400], wb[400] = "";
 
+	/* First, with its own message: a file that shares blocks with the
+	 * one written must not have changed with it. */
+	if (e->iso && !ostate_isolated(e->iso, got, e->iso_skip, e->niso_skip, why, wl))
+		return 1;
 	if (ostate_equal(e->after, got, e->rx, wa, sizeof(wa)))
 		return 0;
 	if (e->before && ostate_equal(e->before, got, e->rx, wb, sizeof(wb)))
 		return 0;
 	for (size_t i = 0; e->before && i < e->nmid; i++)
 		if (ostate_equal(&e->mid[i], got, e->rx, wb, sizeof(wb)))
+			return 0;
+	for (size_t i = 0; e->before && i < e->ncmid; i++)
+		if (ostate_equal(&e->cmid[i], got, e->rx, wb, sizeof(wb)))
 			return 0;
 	if (e->before)
 		snprintf(why, wl, "neither the state before (%s) nor after (%s)", wb, wa);
@@ -706,16 +740,126 @@ static void mark_nz(uint8_t *nz, const char *img, size_t len)
 		nz[p] = memcmp(img + p * PAGE, zero, PAGE) != 0;
 }
 
+/* ---- what one op must leave ---- */
+
+/* File blocks of a clone's source and destination whose maps are read. */
+#define CLONE_MAP 1024
+
+struct opcheck {
+	struct orelax rx;
+	uint64_t skip[2]; /* the inodes the op writes */
+	size_t nskip;
+	uint8_t smap[CLONE_MAP], dmap[CLONE_MAP];
+	struct ostate *cmid; /* after each step of a clone */
+	size_t ncmid;
+	struct daxfs_stats st0;
+	bool cow, clone; /* it broke a sharing, it cloned */
+};
+
+/* Before op o on the live pool, whose state is before. */
+static void op_before(struct live *lv, const struct op *o, const struct ostate *before,
+		      struct opcheck *oc)
+{
+	const char *ip = wl_inplace(o), *p[2];
+
+	memset(oc, 0, sizeof(*oc));
+	if (ip) {
+		const struct ofile *f = ostate_find(before, ip);
+		oc->rx.path = ip;
+		oc->rx.group = f ? f->group : NULL;
+		oc->rx.old = f ? f->content : "";
+		oc->rx.old_size = f && f->content ? f->clen : 0;
+	}
+	wl_changes(o, &p[0], &p[1]);
+	for (int k = 0; k < 2; k++) {
+		const struct ofile *f = p[k] ? ostate_find(before, p[k]) : NULL;
+		if (f)
+			oc->skip[oc->nskip++] = f->ino;
+	}
+	if (o->kind == OP_CLONE || o->kind == OP_COPY) {
+		/* Which blocks each side maps, for the block counts of the
+		 * clone's steps (lib/ has no call that tells). */
+		const struct ofile *s = ostate_find(before, o->a), *d = ostate_find(before, o->b);
+		if (s && d) {
+			raw_file_map(ct.live, s->ino, oc->smap, CLONE_MAP);
+			raw_file_map(ct.live, d->ino, oc->dmap, CLONE_MAP);
+		}
+	}
+	daxfs_get_stats(lv->run.fs, &oc->st0);
+}
+
+/* After it returned ret, with the live pool's state after. */
+static void op_after(struct live *lv, const struct op *o, long ret, const struct ostate *before,
+		     const struct ostate *after, struct opcheck *oc)
+{
+	const struct ofile *s = ostate_find(before, o->a);
+	struct daxfs_stats st;
+	struct wl_clone c;
+
+	daxfs_get_stats(lv->run.fs, &st);
+	oc->cow = st.cow_blocks > oc->st0.cow_blocks;
+	oc->clone = st.clone_shared + st.clone_copied > oc->st0.clone_shared + oc->st0.clone_copied;
+	if (oc->rx.path) {
+		const struct ofile *f = ostate_find(after, oc->rx.path);
+		oc->rx.new = f && f->content ? f->content : "";
+		oc->rx.new_size = f && f->content ? f->clen : 0;
+	}
+	if (!s || !wl_clone_of(o, ret, s->size, &c))
+		return;
+	/* Whole blocks change in transactions: no byte of them is torn. */
+	oc->rx.path = NULL;
+	oc->clone = true;
+	oc->cmid = calloc(c.nb, sizeof(*oc->cmid));
+	if (!oc->cmid)
+		return;
+	/* Steps 1 .. nb-1: step 0 is before, step nb after. */
+	for (uint64_t k = 1; k < c.nb; k++) {
+		struct ostate_clone oc1 = {c.src,   c.dst,	 c.sb,	   c.db,
+					   k,	    oc->smap, oc->dmap, CLONE_MAP};
+		if (ostate_clone_step(before, &oc1, &oc->cmid[oc->ncmid]))
+			oc->ncmid++;
+	}
+}
+
+static void op_free(struct opcheck *oc)
+{
+	for (size_t i = 0; i < oc->ncmid; i++)
+		ostate_free(&oc->cmid[i]);
+	free(oc->cmid);
+	oc->cmid = NULL;
+	oc->ncmid = 0;
+}
+
+/* The expectations of op i at its fences (final: the point after it
+ * returned, where only the state after it is right). */
+static struct expect op_expect(const struct live *lv, const struct opcheck *oc,
+			       const struct ostate *before, const struct ostate *after, bool final)
+{
+	struct expect e = {final ? NULL : before,
+			   after,
+			   &oc->rx,
+			   final ? NULL : lv->mid,
+			   final ? 0 : lv->nmid,
+			   final ? NULL : oc->cmid,
+			   final ? 0 : oc->ncmid,
+			   before,
+			   oc->skip,
+			   oc->nskip};
+
+	return e;
+}
+
 static void crash_op(struct live *lv, const struct workload *w, size_t i,
 		     const struct ostate *before, const struct ostate *after,
-		     const struct orelax *rx)
+		     const struct opcheck *oc)
 {
 	struct dx_recorder *r = lv->rec;
 	size_t np = dx_record_npoints(r);
 	char *img = malloc(lv->len);
 	uint8_t *nz = malloc(lv->len / PAGE);
 	static struct units us;
-	struct expect e = {before, after, rx, lv->mid, lv->nmid}, ef = {NULL, after, rx, NULL, 0};
+	struct expect e = op_expect(lv, oc, before, after, false),
+		      ef = op_expect(lv, oc, before, after, true);
 
 	if (!img || !nz) {
 		fprintf(stderr, "daxfs-crashtest: out of memory\n");
@@ -809,15 +953,6 @@ static void reap_kept(const struct workload *w, size_t opi, size_t len)
 	free(nz);
 }
 
-/* The in-place file's content after the op. */
-static void relax_new(struct orelax *rx, const struct ostate *after)
-{
-	const struct ofile *f = rx->path ? ostate_find(after, rx->path) : NULL;
-
-	rx->new = f && f->content ? f->content : "";
-	rx->new_size = f && f->content ? f->clen : 0;
-}
-
 void ct_crash_workload(const struct workload *w)
 {
 	struct live lv;
@@ -833,9 +968,9 @@ void ct_crash_workload(const struct workload *w)
 	}
 	for (size_t i = 0; i < w->nops; i++) {
 		struct ostate before, after;
-		struct orelax rx = {0};
-		const char *ip = wl_inplace(&w->ops[i]);
-		uint64_t f0 = ct.failed;
+		struct opcheck oc;
+		uint64_t f0 = ct.failed, s0 = ct.states;
+		long ret;
 
 		if (ostate_take(lv.run.fs, &before, why, sizeof(why))) {
 			fprintf(stderr, "daxfs-crashtest: %s: op %zu: %s\n", w->name, i, why);
@@ -843,24 +978,41 @@ void ct_crash_workload(const struct workload *w)
 			ostate_free(&before);
 			break;
 		}
-		if (ip) {
-			const struct ofile *f = ostate_find(&before, ip);
-			rx.path = ip;
-			rx.group = f ? f->group : NULL;
-			rx.old = f ? f->content : "";
-			rx.old_size = f && f->content ? f->clen : 0;
-		}
+		op_before(&lv, &w->ops[i], &before, &oc);
 		if (w->ops[i].kind == OP_QMAP) {
 			lv.run.live_pid = holder_spawn();
 			q.collect = lv.run.live_pid > 0;
 		}
-		live_op(&lv, w, i);
+		ret = live_op(&lv, w, i);
 		if (ostate_take(lv.run.fs, &after, why, sizeof(why))) {
 			fprintf(stderr, "daxfs-crashtest: %s: after op %zu: %s\n", w->name, i, why);
 			ct.failed++;
-		} else if (i >= w->first_crashed) {
-			relax_new(&rx, &after);
-			crash_op(&lv, w, i, &before, &after, &rx);
+		} else {
+			op_after(&lv, &w->ops[i], ret, &before, &after, &oc);
+			/* At run time, crash or not: a file the op does not write
+			 * (one sharing blocks with it above all) kept its bytes. */
+			if (!ostate_isolated(&before, &after, oc.skip, oc.nskip, why, sizeof(why))) {
+				ct.failed++;
+				if (ct.failed <= ct.max_failures_shown)
+					fprintf(stderr,
+						"FAIL %s: op %zu (%s) at run time: %s\n     again: "
+						"daxfs-crashtest --only '%s' --no-inject\n",
+						w->name, i, wl_kind_name(w->ops[i].kind), why, w->name);
+			}
+			if (i >= w->first_crashed) {
+				size_t np = dx_record_npoints(lv.rec);
+				crash_op(&lv, w, i, &before, &after, &oc);
+				if (oc.cow) {
+					ct.cow_ops++;
+					ct.cow_points += np;
+					ct.cow_states += ct.states - s0;
+				}
+				if (oc.clone) {
+					ct.clone_ops++;
+					ct.clone_points += np;
+					ct.clone_states += ct.states - s0;
+				}
+			}
 		}
 		if (lv.run.live_pid > 0) {
 			q.collect = false;
@@ -871,6 +1023,7 @@ void ct_crash_workload(const struct workload *w)
 		}
 		ostate_free(&before);
 		ostate_free(&after);
+		op_free(&oc);
 		live_free_steps(&lv);
 		if (ct.verbose > 1)
 			fprintf(stderr, "  op %zu %s: %" PRIu64 " states so far%s\n", i,
@@ -929,27 +1082,22 @@ int ct_replay(const char *file)
 	}
 	for (size_t i = 0; i <= target; i++) {
 		struct ostate before, after;
-		struct orelax rx = {0};
-		const char *ip = wl_inplace(&w.ops[i]);
+		struct opcheck oc;
 		char why[1024];
+		long ret;
 
 		ostate_take(lv.run.fs, &before, why, sizeof(why));
-		if (ip) {
-			const struct ofile *of = ostate_find(&before, ip);
-			rx.path = ip;
-			rx.group = of ? of->group : NULL;
-			rx.old = of ? of->content : "";
-			rx.old_size = of && of->content ? of->clen : 0;
-		}
-		printf("op %zu: %s -> %ld\n", i, wl_kind_name(w.ops[i].kind), live_op(&lv, &w, i));
+		op_before(&lv, &w.ops[i], &before, &oc);
+		ret = live_op(&lv, &w, i);
+		printf("op %zu: %s -> %ld\n", i, wl_kind_name(w.ops[i].kind), ret);
 		ostate_take(lv.run.fs, &after, why, sizeof(why));
-		relax_new(&rx, &after);
+		op_after(&lv, &w.ops[i], ret, &before, &after, &oc);
 		if (i == target) {
 			size_t len;
 			char *buf = NULL;
 			int fd = open(image, O_RDONLY);
 			struct stat st;
-			struct expect e = {final ? NULL : &before, &after, &rx, lv.mid, lv.nmid};
+			struct expect e = op_expect(&lv, &oc, &before, &after, final);
 			if (fd >= 0 && !fstat(fd, &st) && (buf = malloc((size_t)st.st_size)) &&
 			    read(fd, buf, (size_t)st.st_size) == st.st_size) {
 				len = (size_t)st.st_size;
@@ -965,6 +1113,7 @@ int ct_replay(const char *file)
 		}
 		ostate_free(&before);
 		ostate_free(&after);
+		op_free(&oc);
 		live_free_steps(&lv);
 	}
 	dx_record_free(lv.rec);

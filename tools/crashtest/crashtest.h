@@ -31,6 +31,10 @@ struct ct {
 	uint64_t workloads, states, failed, rec_states, inject_runs;
 	uint64_t quarantined; /* states whose recovery quarantined blocks */
 	uint64_t reaped;      /* of those, reaped after the holder exited */
+	/* Ops that broke a block's sharing (copy on write) and that cloned,
+	 * with their fences and crash states. */
+	uint64_t cow_ops, cow_points, cow_states;
+	uint64_t clone_ops, clone_points, clone_states;
 	uint64_t max_failures_shown;
 };
 extern struct ct ct;

@@ -122,6 +122,7 @@ static int make_templates(void)
 
 struct counts {
 	uint64_t states, failed, rec_states, inject_runs, quarantined, reaped;
+	uint64_t cow_ops, cow_points, cow_states, clone_ops, clone_points, clone_states;
 };
 
 /* Children running workloads (ct.jobs at once). */
@@ -156,6 +157,12 @@ static void reap_one(void)
 	ct.inject_runs += c.inject_runs;
 	ct.quarantined += c.quarantined;
 	ct.reaped += c.reaped;
+	ct.cow_ops += c.cow_ops;
+	ct.cow_points += c.cow_points;
+	ct.cow_states += c.cow_states;
+	ct.clone_ops += c.clone_ops;
+	ct.clone_points += c.clone_points;
+	ct.clone_states += c.clone_states;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		char p[200];
 		/* A child that died left its pools behind. */
@@ -203,14 +210,18 @@ static void run_isolated(const struct workload *w, bool crash, bool inject)
 		snprintf(ct.crash, sizeof(ct.crash), "%s/crash-%d.pool", ct.dir, (int)getpid());
 		ct.states = ct.failed = ct.rec_states = ct.inject_runs = ct.quarantined =
 		    ct.reaped = 0;
+		ct.cow_ops = ct.cow_points = ct.cow_states = 0;
+		ct.clone_ops = ct.clone_points = ct.clone_states = 0;
 		if (crash)
 			ct_crash_workload(w);
 		if (inject)
 			ct_inject_workload(w);
 		unlink(ct.live);
 		unlink(ct.crash);
-		c = (struct counts){ct.states,	    ct.failed,	    ct.rec_states,
-				    ct.inject_runs, ct.quarantined, ct.reaped};
+		c = (struct counts){ct.states,	    ct.failed,	     ct.rec_states,
+				    ct.inject_runs, ct.quarantined,  ct.reaped,
+				    ct.cow_ops,	    ct.cow_points,   ct.cow_states,
+				    ct.clone_ops,   ct.clone_points, ct.clone_states};
 		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
 			_exit(3);
 		fflush(NULL);
@@ -575,6 +586,11 @@ int main(int argc, char **argv)
 	       " of the crash states crash the recovery, %" PRIu64
 	       " recover into quarantine (%" PRIu64 " reaped after the holder exited)\n",
 	       ct.inject_runs, ct.rec_states, ct.quarantined, ct.reaped);
+	printf("crashtest: reflink: %" PRIu64 " ops cloned (%" PRIu64 " fences, %" PRIu64
+	       " crash states), %" PRIu64 " broke a sharing (%" PRIu64 " fences, %" PRIu64
+	       " crash states)\n",
+	       ct.clone_ops, ct.clone_points, ct.clone_states, ct.cow_ops, ct.cow_points,
+	       ct.cow_states);
 	printf("crashtest: %" PRIu64 " workloads, %" PRIu64 " crash states, %" PRIu64 " failed\n",
 	       ct.workloads, ct.states, ct.failed);
 	if (expect_failures) {

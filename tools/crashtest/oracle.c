@@ -336,6 +336,81 @@ bool ostate_equal(const struct ostate *want, const struct ostate *got, const str
 	return true;
 }
 
+bool ostate_isolated(const struct ostate *ref, const struct ostate *got, const uint64_t *skip,
+		     size_t nskip, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < ref->n; i++) {
+		const struct ofile *r = &ref->f[i];
+		bool named = false;
+
+		for (size_t j = 0; j < nskip; j++)
+			named |= skip[j] == r->ino;
+		/* Links of one inode: the first path stands for all. */
+		if (!S_ISREG(r->mode) || named || r->group != r->path)
+			continue;
+		for (size_t j = 0; j < got->n; j++) {
+			const struct ofile *g = &got->f[j];
+			if (g->ino != r->ino || !S_ISREG(g->mode))
+				continue;
+			if (g->clen != r->clen ||
+			    (r->clen && memcmp(g->content, r->content, r->clen))) {
+				size_t b = 0;
+				while (b < r->clen && b < g->clen && g->content[b] == r->content[b])
+					b++;
+				snprintf(why, whylen,
+					 "isolation: %s (inode %llu), which the op does not write, "
+					 "changed: %zu bytes, was %zu, first difference at byte %zu",
+					 g->path, (unsigned long long)r->ino, g->clen, r->clen, b);
+				return false;
+			}
+			break;
+		}
+	}
+	return true;
+}
+
+bool ostate_clone_step(const struct ostate *before, const struct ostate_clone *c,
+		       struct ostate *out)
+{
+	const struct ofile *s = ostate_find(before, c->src), *d = ostate_find(before, c->dst);
+	const uint64_t B = 4096;
+	uint64_t size, nsize, old;
+	int64_t dblocks = 0;
+	char *buf;
+
+	if (!s || !d || !S_ISREG(s->mode) || !S_ISREG(d->mode) || c->sb + c->k > c->nmap ||
+	    c->db + c->k > c->nmap)
+		return false;
+	old = d->size;
+	nsize = (c->db + c->k) * B;
+	size = nsize > old ? nsize : old;
+	buf = xmalloc(size);
+	memset(buf, 0, size);
+	memcpy(buf, d->content, old);
+	for (uint64_t j = 0; j < c->k; j++) {
+		uint64_t from = (c->sb + j) * B, to = (c->db + j) * B;
+		/* Zero where the source has no bytes (its holes read as 0 too). */
+		memset(buf + to, 0, B);
+		if (from < s->size)
+			memcpy(buf + to, s->content + from, s->size - from < B ? s->size - from : B);
+		dblocks += (int64_t)c->smap[c->sb + j] - (int64_t)c->dmap[c->db + j];
+	}
+	ostate_copy(out, before);
+	for (size_t i = 0; i < out->n; i++) {
+		struct ofile *f = &out->f[i];
+		if (strcmp(f->group, d->group))
+			continue;
+		free(f->content);
+		f->content = dup_or_null(buf, size);
+		f->clen = size;
+		f->size = size;
+		/* st_blocks counts 512-byte units. */
+		f->blocks = (uint64_t)((int64_t)f->blocks + dblocks * (int64_t)(B / 512));
+	}
+	free(buf);
+	return true;
+}
+
 static int delete_dir(struct daxfs *fs, uint64_t dir, const char *path, char *why, size_t wl)
 {
 	struct names nm = {0};

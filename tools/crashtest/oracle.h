@@ -57,6 +57,33 @@ struct orelax {
 bool ostate_equal(const struct ostate *want, const struct ostate *got, const struct orelax *rx,
 		  char *why, size_t whylen);
 
+/*
+ * Isolation: every regular file of ref, other than the inodes in skip,
+ * that got has too (looked up by inode: a rename may move it) has the
+ * same size and bytes.  An op on one file of a set sharing blocks must
+ * never show up in another (the classic reflink bug).
+ */
+bool ostate_isolated(const struct ostate *ref, const struct ostate *got, const uint64_t *skip,
+		     size_t nskip, char *why, size_t whylen);
+
+/*
+ * A clone after its first k steps: destination blocks [db, db + k) hold
+ * source blocks [sb, sb + k) of before, the size is the old one or the
+ * end of block db + k if that is larger, and the block count moved by
+ * the source blocks mapped less the destination blocks unmapped
+ * (smap/dmap: which file blocks of each were mapped before, nmap of
+ * them).  Every link of the destination shows it.  Returns false (and
+ * leaves out is unset) when the maps do not reach the range.
+ */
+struct ostate_clone {
+	const char *src, *dst;
+	uint64_t sb, db, k;
+	const uint8_t *smap, *dmap;
+	size_t nmap;
+};
+bool ostate_clone_step(const struct ostate *before, const struct ostate_clone *c,
+		       struct ostate *out);
+
 /* Unlink and rmdir everything, deepest first; 0 or -errno (*why). */
 int ostate_delete_all(struct daxfs *fs, char *why, size_t whylen);
 #endif

@@ -25,7 +25,8 @@ static const struct daxfs_cred cred = {.uid = 0, .gid = 0, .pid = 1};
 static const char *const kind_names[OP_NKINDS] = {
 	"create", "mkdir",    "write",	    "append", "link",	    "unlink", "rmdir",
 	"rename", "symlink",  "truncate",   "falloc", "setxattr",   "removexattr",
-	"copy",	  "unlink-open", "map",	    "lease",  "qmap",	"revoke", "fsync",
+	"copy",	  "unlink-open", "map",	    "lease",  "qmap",	"revoke", "clone",
+	"fsync",
 };
 /* clang-format on */
 
@@ -42,6 +43,7 @@ const char *wl_kind_name(enum op_kind k)
 #define OPAB(k, a_, b_, fl) {.kind = k, .a = a_, .b = b_, .flags = fl}
 #define OPW(k, a_, o, l, s) {.kind = k, .a = a_, .off = o, .len = l, .seed = s}
 #define OPF(a_, m, o, l) {.kind = OP_FALLOC, .a = a_, .off = o, .len = l, .flags = m}
+#define OPC(a_, o2, b_, o, l) {.kind = OP_CLONE, .a = a_, .b = b_, .off = o, .len = l, .off2 = o2}
 
 static const struct op fixed[] = {
 	OPA(OP_CREATE, "/A/new"),
@@ -87,6 +89,22 @@ static const struct op fixed[] = {
 	OPW(OP_LEASE, "/big", 0, 2 * BLK, 0),
 	OPW(OP_QMAP, "/big", BLK, 3 * BLK, 0),	/* recovery quarantines, the reaper frees */
 	OPW(OP_REVOKE, "/big", 0, 2 * BLK, 0), /* quarantine at run time */
+	/* Reflink.  Appended, so that the names above (seq1:12-rename of the
+	 * mutation tests) keep their numbers. */
+	OPC("/A/f1", 0, "/B/g2", 0, 2 * BLK),		   /* between files, over blocks, grows */
+	OPC("/A/f1", BLK, "/B/g1", BLK, 0),		   /* to the source's EOF, over prealloc */
+	OPC("/big", 0, "/big", 8 * BLK, 4 * BLK),	   /* within one file, holes too */
+	OPC("/C/s", 0, "/A/f2", 0, 0),			   /* blocks shared a third time */
+	OPC("/big", 0, "/big", 2 * BLK, 4 * BLK),	   /* overlapping: EINVAL */
+	OPW(OP_WRITE, "/C/d", BLK, BLK, 30),		   /* COW: a whole shared block */
+	OPW(OP_WRITE, "/C/d", 2 * BLK - 50, 100, 31),	   /* COW: parts of two shared blocks */
+	OPW(OP_WRITE, "/C/d", 3 * BLK + 100, 200, 32),	   /* COW: past a shared, stale tail */
+	OPW(OP_WRITE, "/C/s", BLK + 10, 100, 33),	   /* COW on the source side */
+	OPF("/C/d", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, BLK + 100, 2 * BLK),
+	OPW(OP_TRUNCATE, "/C/d", 0, BLK + 10, 0),	   /* down through shared blocks */
+	OPW(OP_TRUNCATE, "/C/d", 0, 5 * BLK, 0),	   /* up: zeroes a shared, stale tail */
+	OPF("/C/d", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 100, BLK), /* own + shared */
+	OPA(OP_UNLINK, "/C/d"),				   /* drops the shared blocks' counts */
 };
 /* clang-format on */
 
@@ -107,8 +125,8 @@ uint64_t wl_rand(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
-static const char *const rnd_files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2",  "/big",
-					"/A/x",	 "/B/y",  "/E/z",  "/A/sd/w"};
+static const char *const rnd_files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2",   "/big", "/A/x",
+					"/B/y",	 "/E/z",  "/A/sd/w", "/C/s",  "/C/d"};
 static const char *const rnd_dirs[] = {"/A/sd", "/E", "/B/d", "/A/sd/e", "/E/q"};
 
 void wl_random_op(uint64_t *rng, struct op *o)
@@ -165,6 +183,17 @@ void wl_random_op(uint64_t *rng, struct op *o)
 		break;
 	case OP_TRUNCATE:
 		o->len = o->off;
+		break;
+	case OP_CLONE:
+		/* Aligned mostly (else EINVAL), to the source's EOF a third
+		 * of the time; the same file now and then. */
+		o->off &= ~(BLK - 1);
+		o->off2 = ((r >> 44) % 8) * BLK;
+		o->len = r % 3 == 0 ? 0 : o->len & ~(BLK - 1);
+		if (r % 11 == 0)
+			o->off2 += 100;
+		if (r % 5 == 0)
+			snprintf(o->b, sizeof(o->b), "%s", f);
 		break;
 	default:
 		break;
@@ -265,14 +294,15 @@ static long mk(struct daxfs *fs, const char *path, mode_t mode, const char *targ
 int wl_setup(struct wl_run *r, enum variant v)
 {
 	struct daxfs *fs = r->fs;
-	static const char *const dirs[] = {"/A", "/B", "/E", "/A/sd"};
-	static const char *const files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2", "/big"};
-	uint64_t ino;
+	static const char *const dirs[] = {"/A", "/B", "/E", "/A/sd", "/C"};
+	static const char *const files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2",
+					    "/big",  "/C/s",  "/C/d"};
+	uint64_t ino, s;
 	long ret = 0;
 
-	for (size_t i = 0; i < 4 && !ret; i++)
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs) && !ret; i++)
 		ret = mk(fs, dirs[i], S_IFDIR | 0755, NULL);
-	for (size_t i = 0; i < 5 && !ret; i++)
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files) && !ret; i++)
 		ret = mk(fs, files[i], S_IFREG | 0644, NULL);
 	if (ret)
 		return (int)ret;
@@ -288,6 +318,21 @@ int wl_setup(struct wl_run *r, enum variant v)
 	    daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, (off_t)BLK, 3 * (off_t)BLK) ||
 	    ino_of(fs, "/A/f1", &ino) || daxfs_setxattr(fs, ino, "user.a", "one", 3, 0))
 		return -EIO;
+	/* Shared blocks for the copy-on-write ops: /C/d clones all of /C/s,
+	 * a write makes its first block its own again, and it ends 50 bytes
+	 * before /C/s does: its last block, still shared, holds bytes of
+	 * /C/s past its end, which extending it must not zero in place. */
+	if (write_at(fs, "/C/s", 0, 3 * BLK + 100, 15, 0) != 3 * BLK + 100 ||
+	    ino_of(fs, "/C/s", &s) || ino_of(fs, "/C/d", &ino) ||
+	    daxfs_clone_range(fs, s, 0, ino, 0, 0, NULL, NULL) ||
+	    write_at(fs, "/C/d", 0, 100, 16, 0) != 100)
+		return -EIO;
+	{
+		struct daxfs_setattr sa = {.valid = DX_SET_SIZE, .size = 3 * BLK + 50};
+		struct stat st;
+		if (daxfs_setattr(fs, ino, &sa, &cred, &st))
+			return -EIO;
+	}
 	if (v == V_FULL_POOL) {
 		struct statvfs sv;
 		/* Preallocated (zeroed) blocks fill the pool; then give back
@@ -384,6 +429,16 @@ static long op_copy(struct daxfs *fs, const struct op *o)
 	if (!ret)
 		ret = ino_of(fs, o->b, &b);
 	return ret ? ret : daxfs_copy_file_range(fs, a, 0, b, (off_t)o->off, o->len, 0);
+}
+
+static long op_clone(struct daxfs *fs, const struct op *o)
+{
+	uint64_t a, b;
+	int ret = ino_of(fs, o->a, &a);
+
+	if (!ret)
+		ret = ino_of(fs, o->b, &b);
+	return ret ? ret : daxfs_clone_range(fs, a, o->off2, b, o->off, o->len, NULL, NULL);
 }
 
 static long op_unlink_open(struct wl_run *r, const struct op *o)
@@ -505,6 +560,56 @@ const char *wl_inplace(const struct op *o)
 	}
 }
 
+void wl_changes(const struct op *o, const char **p1, const char **p2)
+{
+	*p1 = *p2 = NULL;
+	switch (o->kind) {
+	case OP_WRITE:
+	case OP_APPEND:
+	case OP_TRUNCATE:
+	case OP_FALLOC:
+	case OP_UNLINK_OPEN:
+	case OP_MAP:
+	case OP_LEASE:
+	case OP_QMAP:
+	case OP_REVOKE:
+		*p1 = o->a;
+		break;
+	case OP_COPY:
+	case OP_CLONE:
+		*p1 = o->b; /* never the source */
+		break;
+	default:
+		break; /* names and attributes only: no file's bytes */
+	}
+}
+
+bool wl_clone_of(const struct op *o, long ret, uint64_t src_size, struct wl_clone *c)
+{
+	uint64_t off_in = o->kind == OP_CLONE ? o->off2 : 0, len;
+
+	if (ret < 0 || (o->kind != OP_CLONE && o->kind != OP_COPY))
+		return false;
+	if (o->kind == OP_CLONE) {
+		if (off_in >= src_size)
+			return false; /* nothing to share */
+		len = !o->len || o->len > src_size - off_in ? src_size - off_in : o->len;
+	} else {
+		/* copy_file_range shares whole blocks at aligned offsets and
+		 * returns just those (lib/file.c); anything else is a write. */
+		if (o->off % BLK || ret < (long)BLK || ret % (long)BLK)
+			return false;
+		len = (uint64_t)ret;
+	}
+	c->src = o->a;
+	c->dst = o->b;
+	c->sb = off_in / BLK;
+	c->db = o->off / BLK;
+	c->nb = (len + BLK - 1) / BLK;
+	c->end = o->off + len;
+	return c->nb != 0;
+}
+
 long wl_run_op(struct wl_run *r, const struct op *o)
 {
 	struct daxfs *fs = r->fs;
@@ -540,6 +645,8 @@ long wl_run_op(struct wl_run *r, const struct op *o)
 	}
 	case OP_COPY:
 		return op_copy(fs, o);
+	case OP_CLONE:
+		return op_clone(fs, o);
 	case OP_UNLINK_OPEN:
 		return op_unlink_open(r, o);
 	case OP_MAP:
@@ -556,21 +663,24 @@ long wl_run_op(struct wl_run *r, const struct op *o)
 	}
 }
 
+/* The eighth field, off2, came with OP_CLONE: older replay files have
+ * seven, which still parse (off2 0). */
 void wl_format_op(const struct op *o, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %s %s %" PRIu64 " %" PRIu64 " %" PRIu32 " %" PRIu32,
+	snprintf(buf, len, "%s %s %s %" PRIu64 " %" PRIu64 " %" PRIu32 " %" PRIu32 " %" PRIu64,
 		 wl_kind_name(o->kind), o->a[0] ? o->a : "-", o->b[0] ? o->b : "-", o->off, o->len,
-		 o->flags, o->seed);
+		 o->flags, o->seed, o->off2);
 }
 
 int wl_parse_op(const char *line, struct op *o)
 {
 	char k[32], a[64], b[64];
-	int i;
+	int i, n;
 
 	memset(o, 0, sizeof(*o));
-	if (sscanf(line, "%31s %63s %63s %" SCNu64 " %" SCNu64 " %" SCNu32 " %" SCNu32, k, a, b,
-		   &o->off, &o->len, &o->flags, &o->seed) != 7)
+	n = sscanf(line, "%31s %63s %63s %" SCNu64 " %" SCNu64 " %" SCNu32 " %" SCNu32 " %" SCNu64,
+		   k, a, b, &o->off, &o->len, &o->flags, &o->seed, &o->off2);
+	if (n != 7 && n != 8)
 		return -EINVAL;
 	for (i = 0; i < OP_NKINDS && strcmp(k, kind_names[i]); i++)
 		;

@@ -9,6 +9,9 @@
  *   /A/f1  (2 blocks + 100 bytes, xattr user.a)   /A/f2 (300 bytes)
  *   /A/sd/ (empty)   /B/g1 (1 block, 3 more preallocated past its end)
  *   /B/g2  (5000 bytes)   /E/ (empty)   /big (8 one-block extents)
+ *   /C/s   (3 blocks + 100 bytes)   /C/d (a clone of /C/s, its first 100
+ *          bytes rewritten, cut to 3 blocks + 50: block 0 its own, blocks
+ *          1-3 shared, the last one holding 50 bytes past its end)
  */
 #ifndef CRASHTEST_WORKLOAD_H
 #define CRASHTEST_WORKLOAD_H
@@ -40,7 +43,8 @@ enum op_kind {
 	OP_LEASE,	/* take a lease, map, a truncate breaks it, unmap */
 	OP_QMAP,	/* map for a live holder (a crash quarantines), unmap */
 	OP_REVOKE,	/* lease, map, a truncate breaks it, revoked: quarantine */
-	OP_FSYNC,
+	OP_CLONE,	/* daxfs_clone_range of a at off2 into b at off, len (0: to EOF) */
+	OP_FSYNC,	/* last: the random ops are drawn from the kinds before it */
 	OP_NKINDS
 };
 
@@ -48,6 +52,7 @@ struct op {
 	enum op_kind kind;
 	char a[24], b[24]; /* paths */
 	uint64_t off, len;
+	uint64_t off2;	/* clone: the source offset */
 	uint32_t flags; /* rename flags, fallocate mode, xattr flags */
 	uint32_t seed;	/* data pattern */
 };
@@ -88,6 +93,25 @@ int wl_setup(struct wl_run *r, enum variant v);
 long wl_run_op(struct wl_run *r, const struct op *o);
 /* The path whose data o writes in place without a transaction, or NULL. */
 const char *wl_inplace(const struct op *o);
+/*
+ * The paths whose file's bytes o may change (NULL: none): every other
+ * file must keep its bytes, above all one that shares blocks with them.
+ */
+void wl_changes(const struct op *o, const char **p1, const char **p2);
+
+/*
+ * The blocks o shared into a file, when it cloned: OP_CLONE, or an
+ * OP_COPY of whole blocks at block-aligned offsets, which the core shares
+ * instead of copying (and then returns the bytes shared).  ret is what o
+ * returned, src_size the source's size before it.  Source blocks
+ * [sb, sb + nb) went to destination blocks [db, db + nb); end is the
+ * destination byte the range ends at.
+ */
+struct wl_clone {
+	const char *src, *dst;
+	uint64_t sb, db, nb, end;
+};
+bool wl_clone_of(const struct op *o, long ret, uint64_t src_size, struct wl_clone *c);
 /* How every pool of a workload is opened: a lease is revoked 1 s after
  * its break. */
 extern const struct daxfs_open_opts wl_open_opts;
