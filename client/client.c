@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <libpmem.h>
@@ -382,6 +383,83 @@ int daxfs_lease_wait_break(int fd, int timeout_ms, struct daxfs_ioc_lease *state
 	if (state)
 		*state = l;
 	return 1;
+}
+
+/* ---- block sharing ---- */
+
+/* Both open files, on one mount.  0 or -1 with errno. */
+static int same_mount(int dst_fd, int src_fd, struct stat *ds, struct stat *ss)
+{
+	if (fstat(src_fd, ss) < 0 || fstat(dst_fd, ds) < 0)
+		return fail(errno, "fstat: %s", strerror(errno));
+	/* A token means nothing to another mount's daemon: say so, as
+	 * FICLONERANGE does, instead of a puzzling EBADF. */
+	if (ss->st_dev != ds->st_dev)
+		return fail(EXDEV, "the source and the destination are on different mounts");
+	return 0;
+}
+
+/* A FUSE ioctl carries no descriptor: the source goes by a token. */
+static int clone_token(int src_fd, uint64_t *token)
+{
+	int e;
+
+	if (ioctl(src_fd, DAXFS_IOC_CLONE_SRC, token) == 0)
+		return 0;
+	e = errno == ENOSYS ? ENOTTY : errno;
+	if (e == ENOTTY)
+		return fail(e, "the source is not a file on a daxfs mount that can share blocks");
+	return fail(e, "clone source: %s", strerror(e));
+}
+
+static int clone_ioctl(int dst_fd, uint64_t dst_off, uint64_t token, uint64_t src_off, uint64_t len,
+		       struct daxfs_reflink_stats *st)
+{
+	struct daxfs_ioc_clone req;
+	int e;
+
+	memset(&req, 0, sizeof(req));
+	req.src = token;
+	req.src_offset = src_off;
+	req.src_length = len;
+	req.dest_offset = dst_off;
+	if (ioctl(dst_fd, DAXFS_IOC_CLONE_RANGE, &req) < 0) {
+		e = errno == ENOSYS ? ENOTTY : errno;
+		return fail(e, "clone of %llu bytes at %llu to %llu failed: %s",
+			    (unsigned long long)len, (unsigned long long)src_off,
+			    (unsigned long long)dst_off, strerror(e));
+	}
+	if (st) {
+		st->shared = req.shared;
+		st->copied = req.copied;
+	}
+	return 0;
+}
+
+int daxfs_reflink_range(int dst_fd, uint64_t dst_off, int src_fd, uint64_t src_off, uint64_t len,
+			struct daxfs_reflink_stats *st)
+{
+	struct stat ss, ds;
+	uint64_t token;
+
+	if (st)
+		st->shared = st->copied = 0;
+	if (same_mount(dst_fd, src_fd, &ds, &ss) < 0 || clone_token(src_fd, &token) < 0)
+		return -1;
+	return clone_ioctl(dst_fd, dst_off, token, src_off, len, st);
+}
+
+int daxfs_reflink(int dst_fd, int src_fd, struct daxfs_reflink_stats *st)
+{
+	struct stat ss, ds;
+	uint64_t token;
+
+	if (st)
+		st->shared = st->copied = 0;
+	if (same_mount(dst_fd, src_fd, &ds, &ss) < 0 || clone_token(src_fd, &token) < 0)
+		return -1;
+	/* As FICLONE: all of the source at offset 0 of the destination. */
+	return clone_ioctl(dst_fd, 0, token, 0, 0, st);
 }
 
 uint64_t daxfs_mapping_id(const struct daxfs_mapping *m)

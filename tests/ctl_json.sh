@@ -35,9 +35,9 @@ expect "info.pool" "$(j "$T/info.json" .pool)" "$DX_POOL"
 expect "info.persistence" "$(j "$T/info.json" .persistence)" pmem
 expect "info.needs_fsck" "$(jq -r .needs_fsck "$T/info.json")" false
 expect "info.readonly" "$(jq -r .readonly "$T/info.json")" false
-expect "info.features" "$(jq -c .features "$T/info.json")" '["metadata_csum"]'
+expect "info.features" "$(jq -c .features "$T/info.json")" '["metadata_csum","reflink"]'
 "$DX_CTL" info "$DX_MNT" >"$T/info.txt" || dx_fail "info"
-grep -qx 'features:    metadata_csum' "$T/info.txt" ||
+grep -qx 'features:    metadata_csum reflink' "$T/info.txt" ||
 	dx_fail "info does not list the features: $(cat "$T/info.txt")"
 # no direct access for nobody: no pool path
 setpriv --reuid=65534 --regid=65534 --clear-groups "$DX_CTL" --json info "$DX_MNT" \

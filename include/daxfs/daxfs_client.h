@@ -80,6 +80,30 @@ int daxfs_lease_query(int fd, struct daxfs_ioc_lease *state);
  */
 int daxfs_lease_wait_break(int fd, int timeout_ms, struct daxfs_ioc_lease *state);
 
+/*
+ * Block sharing (reflink; since 0.3.0), on pools with the reflink feature.
+ * Share the blocks of [src_off, src_off+len) of the file open as src_fd
+ * (open for reading) into the file open as dst_fd (open for writing, not
+ * O_APPEND) at dst_off, as FICLONERANGE does (DAXFS_IOC_CLONE_SRC, then
+ * DAXFS_IOC_CLONE_RANGE; the header says the rules).  len 0: to the
+ * source's end.  Both files must be on the same mount (EXDEV).  st (may be
+ * NULL) gets the blocks shared and those copied instead (pinned by a
+ * mapping, or shared too often).
+ */
+struct daxfs_reflink_stats {
+	uint64_t shared;
+	uint64_t copied;
+};
+int daxfs_reflink_range(int dst_fd, uint64_t dst_off, int src_fd, uint64_t src_off, uint64_t len,
+			struct daxfs_reflink_stats *st);
+/*
+ * The whole of src_fd into dst_fd at offset 0, as FICLONE, with its rules:
+ * a source whose size is not a multiple of 4096 needs a destination no
+ * longer than it (EINVAL otherwise; cut the destination first, as
+ * cp --reflink does).  A clone that fails leaves the destination as it was.
+ */
+int daxfs_reflink(int dst_fd, int src_fd, struct daxfs_reflink_stats *st);
+
 uint64_t daxfs_mapping_id(const struct daxfs_mapping *m);
 size_t daxfs_mapping_length(const struct daxfs_mapping *m);
 void *daxfs_mapping_addr(const struct daxfs_mapping *m);

@@ -25,7 +25,8 @@
 #include "size_arg.h"
 
 static const char *prog = "daxfsctl";
-/* --json: info, pins, stats and leases print one JSON object instead. */
+/* --json: info, pins, stats, leases and the clones print one JSON object
+ * instead. */
 static int json;
 
 static void usage(FILE *f)
@@ -40,7 +41,7 @@ static void usage(FILE *f)
 		"                                map a range, print its pool extents, hold the pins\n"
 		"                                (SECONDS 0: until interrupted; no --hold: unmap at once)\n"
 		"  pins MOUNT|FILE               list mappings and their pins (of FILE only, for a file)\n"
-		"  stats MOUNT                   show pin, deferral and lease counters\n"
+		"  stats MOUNT                   show pin, deferral, lease and clone counters\n"
 		"  lease FILE [--exclusive] [--ignore-break] [--map OFFSET LENGTH] [--hold SECONDS]\n"
 		"                                take a layout lease (and a long-term mapping under\n"
 		"                                it), then hold: on a break, unmap and release, or\n"
@@ -50,9 +51,15 @@ static void usage(FILE *f)
 		"                                O_DIRECT transfers between SRC/DST and the mapped\n"
 		"                                range with libaio; each block is pinned exactly while\n"
 		"                                its I/O is in flight\n"
+		"  clone SRC DST                 make DST (created or cut) share all of SRC's blocks:\n"
+		"                                a copy that costs no space until either changes\n"
+		"  clone-range SRC SRC_OFFSET LENGTH DST DST_OFFSET\n"
+		"                                share a block-aligned range of SRC into DST\n"
+		"                                (LENGTH 0: to SRC's end)\n"
 		"Sizes take K, M, G or T suffixes.  Options: -h/--help, -V/--version,\n"
-		"--json (anywhere on the line: info, pins, stats and leases print one JSON\n"
-		"object, with times in nanoseconds and sizes in bytes).\n",
+		"--json (anywhere on the line: info, pins, stats, leases, clone and\n"
+		"clone-range print one JSON object, with times in nanoseconds and sizes\n"
+		"in bytes).\n",
 		prog);
 }
 
@@ -219,6 +226,7 @@ static const struct {
 	const char *name;
 } features[] = {
     {DAXFS_FEATURE_METADATA_CSUM, "metadata_csum"},
+    {DAXFS_FEATURE_REFLINK, "reflink"},
 };
 
 static int cmd_info(int argc, char **argv)
@@ -472,6 +480,9 @@ static int cmd_stats(int argc, char **argv)
 		put_u64(o, "lease_break_time_s", s.lease_break_time_s);
 		put_u64(o, "pin_lock_max_hold_ns", s.pin_lock_max_hold_ns);
 		put_u64(o, "pin_lock_max_cpu_ns", s.pin_lock_max_cpu_ns);
+		put_u64(o, "cow_blocks", s.cow_blocks);
+		put_u64(o, "clone_shared", s.clone_shared);
+		put_u64(o, "clone_copied", s.clone_copied);
 		return json_print(o);
 	}
 	printf("mappings made:            %" PRIu64 "\n", s.maps);
@@ -500,6 +511,9 @@ static int cmd_stats(int argc, char **argv)
 	else
 		printf("longest pin_lock hold:    %" PRIu64 " ns (CPU time: mount with -o lock_stat)\n",
 		       s.pin_lock_max_hold_ns);
+	printf("blocks shared by clones:  %" PRIu64 "\n", s.clone_shared);
+	printf("blocks clones copied:     %" PRIu64 "\n", s.clone_copied);
+	printf("copied on write (blocks): %" PRIu64 "\n", s.cow_blocks);
 	return 0;
 }
 
@@ -865,6 +879,149 @@ static int cmd_dma(int argc, char **argv)
 	return ret;
 }
 
+/* ---- clone: block sharing ---- */
+
+/*
+ * Open DST for writing, creating it if missing (*created then says so, for
+ * the undo of a failed clone).  Not O_TRUNC: DST may name SRC.
+ */
+static int open_dst(const char *dst, int *created)
+{
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0666);
+
+	*created = fd >= 0;
+	if (fd < 0 && errno == EEXIST)
+		fd = open(dst, O_WRONLY);
+	if (fd < 0)
+		die(dst, errno);
+	return fd;
+}
+
+/* A clone from src into dst failed with errno e: say why, with a hint
+ * where the errno alone would puzzle. */
+static int clone_failed(const char *src, const char *dst, int e)
+{
+	switch (e) {
+	case ENOTTY:
+		return not_daxfs(src);
+	case EOPNOTSUPP:
+		fprintf(stderr,
+			"%s: %s: the pool cannot share blocks (made without the reflink "
+			"feature: mkfs.daxfs -O ^reflink); copy the file instead\n",
+			prog, src);
+		return 1;
+	case EINVAL:
+		fprintf(stderr,
+			"%s: %s: %s\n%s: offsets must be multiples of 4096, and the length too "
+			"unless the range ends at the source's end (then past the "
+			"destination's); ranges of one file may not overlap\n",
+			prog, dst, daxfs_client_errormsg(), prog);
+		return 1;
+	case EBUSY:
+		fprintf(stderr,
+			"%s: %s: a mapping pins blocks of the destination range; its "
+			"leases were broken: try again once it is unmapped\n",
+			prog, dst);
+		return 1;
+	default:
+		fprintf(stderr, "%s: %s\n", prog, daxfs_client_errormsg());
+		return 1;
+	}
+}
+
+/*
+ * Before clone cuts DST: both regular files on one daxfs mount whose pool
+ * shares blocks.  0, or the exit status after a message.
+ */
+static int clone_precheck(const char *src, int sfd, const struct stat *ss, const char *dst,
+			  const struct stat *ds)
+{
+	struct daxfs_ioc_pool_info pi;
+
+	if (!S_ISREG(ss->st_mode) || !S_ISREG(ds->st_mode)) {
+		fprintf(stderr, "%s: %s: not a regular file\n", prog, S_ISREG(ss->st_mode) ? dst : src);
+		return 1;
+	}
+	if (ss->st_dev != ds->st_dev) {
+		fprintf(stderr, "%s: '%s' and '%s' are on different mounts\n", prog, src, dst);
+		return 1;
+	}
+	if (ioctl(sfd, DAXFS_IOC_POOL_INFO, &pi) < 0)
+		return errno == ENOTTY || errno == ENOSYS ? not_daxfs(src) : die(src, errno);
+	if (!(pi.features & DAXFS_FEATURE_REFLINK))
+		return clone_failed(src, dst, EOPNOTSUPP);
+	return 0;
+}
+
+static int clone_report(const struct daxfs_reflink_stats *st)
+{
+	if (json) {
+		json_object *o = json_object_new_object();
+
+		put_u64(o, "shared", st->shared);
+		put_u64(o, "copied", st->copied);
+		return json_print(o);
+	}
+	printf("shared %" PRIu64 " block%s, copied %" PRIu64 "\n", st->shared,
+	       st->shared == 1 ? "" : "s", st->copied);
+	return 0;
+}
+
+/*
+ * clone SRC DST (whole: range 0) or clone-range SRC SRC_OFF LEN DST
+ * DST_OFF.  Returns the exit status.
+ */
+static int cmd_clone(int argc, char **argv, int range)
+{
+	const char *src, *dst;
+	uint64_t soff = 0, len = 0, doff = 0;
+	struct daxfs_reflink_stats st;
+	struct stat ss, ds;
+	int sfd, dfd, created, ret, r;
+
+	if (argc != (range ? 6 : 3)) {
+		usage(stderr);
+		return 2;
+	}
+	src = argv[1];
+	dst = argv[range ? 4 : 2];
+	if (range &&
+	    (parse_u64(argv[2], "source offset", &soff) || parse_u64(argv[3], "length", &len) ||
+	     parse_u64(argv[5], "destination offset", &doff)))
+		return 2;
+	sfd = open(src, O_RDONLY);
+	if (sfd < 0)
+		return die(src, errno);
+	dfd = open_dst(dst, &created);
+	if (dfd < 0) {
+		close(sfd);
+		return 1;
+	}
+	if (fstat(sfd, &ss) < 0 || fstat(dfd, &ds) < 0) {
+		ret = die(dst, errno);
+	} else if (!range && ss.st_dev == ds.st_dev && ss.st_ino == ds.st_ino) {
+		/* As cp: the clone would replace the file by itself. */
+		fprintf(stderr, "%s: '%s' and '%s' are the same file\n", prog, src, dst);
+		ret = 1;
+	} else if (!range && (ret = clone_precheck(src, sfd, &ss, dst, &ds)) != 0) {
+		/* Refused before DST is cut. */
+	} else if (!range && ds.st_size && ftruncate(dfd, 0) < 0) {
+		ret = die(dst, errno);
+	} else {
+		/* clone, as cp --reflink=always: DST is cut, then shares all of
+		 * SRC; what could be refused was refused above. */
+		r = range ? daxfs_reflink_range(dfd, doff, sfd, soff, len, &st)
+			  : daxfs_reflink(dfd, sfd, &st);
+		ret = r < 0 ? clone_failed(src, dst, errno) : clone_report(&st);
+	}
+	/* A file this command made and could not fill is not left behind. */
+	if (ret && created)
+		unlink(dst);
+	close(dfd);
+	close(sfd);
+	return ret;
+}
+
 /* Take --json out of argv wherever it is (up to a "--"). */
 static int take_json(int argc, char **argv)
 {
@@ -905,9 +1062,11 @@ int main(int argc, char **argv)
 	argc--;
 	argv++;
 	if (json && strcmp(cmd, "info") && strcmp(cmd, "pins") && strcmp(cmd, "stats") &&
-	    strcmp(cmd, "leases")) {
-		fprintf(stderr, "%s: --json is for info, pins, stats and leases, not '%s'\n", prog,
-			cmd);
+	    strcmp(cmd, "leases") && strcmp(cmd, "clone") && strcmp(cmd, "clone-range")) {
+		fprintf(stderr,
+			"%s: --json is for info, pins, stats, leases, clone and clone-range, "
+			"not '%s'\n",
+			prog, cmd);
 		return 2;
 	}
 	if (!strcmp(cmd, "collapse"))
@@ -928,6 +1087,10 @@ int main(int argc, char **argv)
 		return cmd_lease(argc, argv);
 	if (!strcmp(cmd, "leases"))
 		return cmd_leases(argc, argv);
+	if (!strcmp(cmd, "clone"))
+		return cmd_clone(argc, argv, 0);
+	if (!strcmp(cmd, "clone-range"))
+		return cmd_clone(argc, argv, 1);
 	fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
 	usage(stderr);
 	return 2;
