@@ -451,15 +451,8 @@ int daxfs_reflink_range(int dst_fd, uint64_t dst_off, int src_fd, uint64_t src_o
 
 int daxfs_reflink(int dst_fd, int src_fd, struct daxfs_reflink_stats *st)
 {
-	struct stat ss, ds;
-	uint64_t token;
-
-	if (st)
-		st->shared = st->copied = 0;
-	if (same_mount(dst_fd, src_fd, &ds, &ss) < 0 || clone_token(src_fd, &token) < 0)
-		return -1;
 	/* As FICLONE: all of the source at offset 0 of the destination. */
-	return clone_ioctl(dst_fd, 0, token, 0, 0, st);
+	return daxfs_reflink_range(dst_fd, 0, src_fd, 0, 0, st);
 }
 
 uint64_t daxfs_mapping_id(const struct daxfs_mapping *m)

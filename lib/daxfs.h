@@ -85,6 +85,9 @@ struct daxfs_mkfs_info {
  * daxfs_ioctl.h, which are the superblock's features word, lib/format.h):
  * "metadata_csum", or NULL for a bit this build does not know. */
 const char *daxfs_feature_name(uint32_t bit);
+/* The features on, comma-separated as mkfs.daxfs -O takes them (a bit
+ * without a name in hex), or "(none)". */
+void daxfs_feature_list(uint32_t features, char *buf, size_t len);
 
 /* Create (sparse) or reuse POOL and write an empty filesystem into it. */
 int daxfs_mkfs(const char *pool, const struct daxfs_mkfs_opts *o, struct daxfs_mkfs_info *info);

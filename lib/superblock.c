@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* superblock.c - superblock checksum, validation and its flags word. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "core.h"
 #include "crc32c.h"
@@ -92,4 +93,27 @@ DX_EXPORT const char *daxfs_feature_name(uint32_t bit)
 	default:
 		return NULL;
 	}
+}
+
+DX_EXPORT void daxfs_feature_list(uint32_t features, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	for (uint32_t bit = 1; bit && n < len; bit <<= 1) {
+		const char *name = daxfs_feature_name(bit);
+		char hex[16];
+
+		if (!(features & bit))
+			continue;
+		if (!name) {
+			snprintf(hex, sizeof(hex), "0x%x", bit);
+			name = hex;
+		}
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "(none)");
 }

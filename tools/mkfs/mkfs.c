@@ -23,29 +23,6 @@ static void fmt_bytes(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, d == (double)(uint64_t)d ? "%.0f %s" : "%.1f %s", d, unit[u]);
 }
 
-/* The features on, by name and comma-separated as -O takes them (a bit
- * this build has no name for in hex). */
-static void feature_list(uint32_t features, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (uint32_t bit = 1; bit && n < len; bit <<= 1) {
-		const char *name = daxfs_feature_name(bit);
-		char hex[16];
-
-		if (!(features & bit))
-			continue;
-		if (!name) {
-			snprintf(hex, sizeof(hex), "0x%x", bit);
-			name = hex;
-		}
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name);
-	}
-	if (!buf[0])
-		snprintf(buf, len, "(none)");
-}
-
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
@@ -183,7 +160,7 @@ int main(int argc, char **argv)
 		printf("  blocks:      %" PRIu64 " (%" PRIu64 " for data)\n", info.nblocks,
 		       info.data_blocks);
 		printf("  inodes:      %" PRIu64 "\n", info.ninodes);
-		feature_list(info.features, feats, sizeof(feats));
+		daxfs_feature_list(info.features, feats, sizeof(feats));
 		printf("  features:    %s\n", feats);
 		printf("  UUID:        %s\n", uuid);
 		if (o.label)

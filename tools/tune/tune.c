@@ -125,27 +125,6 @@ static const char *state(const struct daxfs_pool_super *ps)
 	return "clean";
 }
 
-/* The feature names, comma-separated as mkfs.daxfs -O takes them. */
-static void feature_list(uint32_t f, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = 0;
-	for (uint32_t bit = 1; bit && n < len; bit <<= 1) {
-		const char *name = daxfs_feature_name(bit);
-		char hex[16];
-		if (!(f & bit))
-			continue;
-		if (!name) {
-			snprintf(hex, sizeof(hex), "0x%x", bit);
-			name = hex;
-		}
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name);
-	}
-	if (!buf[0])
-		snprintf(buf, len, "(none)");
-}
-
 static void put_u64(json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
@@ -244,7 +223,7 @@ static int show_text(const char *pool, const struct daxfs_pool_super *ps)
 	       ps->in_use ? "yes (a read-write mount, mkfs, fsck -y or tune holds it; counts are a "
 			    "snapshot)"
 			  : "no read-write user");
-	feature_list(ps->features, feats, sizeof(feats));
+	daxfs_feature_list(ps->features, feats, sizeof(feats));
 	printf("%-26s%s\n", "Features:", feats);
 	if (ps->features & DAXFS_FEATURE_METADATA_CSUM) {
 		/* dumpe2fs's lines; the seed stays when -U changes the UUID. */
