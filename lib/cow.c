@@ -180,6 +180,12 @@ static int plan_run(void *arg, uint64_t lblk, uint64_t pblk, uint64_t n)
 {
 	struct cow_plan *pl = arg;
 
+	/* Two runs of the range on the same pool blocks (a file sharing
+	 * blocks with itself): the first copy makes the second run the
+	 * file's own, which only the run-by-run path sees. */
+	for (size_t i = 0; i < pl->n; i++)
+		if (pblk < pl->v[i].old + pl->v[i].n && pl->v[i].old < pblk + n)
+			return -E2BIG;
 	while (n) {
 		uint64_t np, got;
 

@@ -25,6 +25,8 @@ runs=(
 	"stale-read|all ops|-S 2"
 	"early-free|all ops|-S 1"
 	"early-free|no daxfs ops|-S 2 --no-daxfs-ops"
+	"cow-skip|all ops (aligned copies share blocks, writes must copy them)|-S 2"
+	"cow-map-skip|all ops (a map of shared blocks must copy them)|-S 2"
 )
 
 # fault_umount: unmount a faulty mount; the daemon's status is only shown

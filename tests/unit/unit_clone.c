@@ -458,6 +458,32 @@ static void test_atomic(void)
 	daxfs_close(fs);
 }
 
+/* A file sharing a block with itself: a write over both of its places
+ * copies one, and the other is then its own (a one-transaction break that
+ * planned two copies of the block dropped its count below zero). */
+static void test_self(void)
+{
+	const char *pool = t_path("self");
+	char a[4 * BLK], x[4 * BLK];
+	struct daxfs *fs;
+	uint64_t ia, f0;
+
+	t_mkfs(pool, 16ULL << 20, 0);
+	fs = t_open(pool);
+	ia = mkfile(fs, "a");
+	t_pattern(a, sizeof(a), 9);
+	T_EQ(daxfs_write(fs, ia, a, sizeof(a), 0, 0), (ssize_t)sizeof(a), "write a");
+	T_EQ(daxfs_clone_range(fs, ia, 0, ia, 2 * BLK, BLK, NULL, NULL), 0,
+	     "block 0 shared into block 2 of the same file");
+	f0 = nfree(fs);
+	memset(x, 5, sizeof(x));
+	T_EQ(daxfs_write(fs, ia, x, sizeof(x), 0, 0), (ssize_t)sizeof(x), "overwrite all of it");
+	T(same(fs, ia, x, sizeof(x), 0), "the overwrite is there");
+	T_EQ(f0 - nfree(fs), 1, "one block copied");
+	T_EQ(t_fsck(fs, false), 0, "clean: the count did not wrap");
+	daxfs_close(fs);
+}
+
 static void body(void)
 {
 	test_basic();
@@ -469,6 +495,7 @@ static void body(void)
 	test_no_reflink();
 	test_copy_range();
 	test_atomic();
+	test_self();
 }
 
 int main(void)
