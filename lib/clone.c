@@ -37,12 +37,12 @@
 
 struct clone {
 	struct dx_ino *in, *out;
-	uint64_t sb, db;	/* first source and destination block */
-	uint64_t nb;		/* blocks */
-	uint64_t end;		/* destination byte where the range ends */
+	uint64_t sb, db; /* first source and destination block */
+	uint64_t nb;	 /* blocks */
+	uint64_t end;	 /* destination byte where the range ends */
 	uint64_t shared, copied;
-	uint64_t recs;		/* record slots to reserve before the first step */
-	uint64_t done;		/* blocks cloned (a prefix, on failure) */
+	uint64_t recs; /* record slots to reserve before the first step */
+	uint64_t done; /* blocks cloned (a prefix, on failure) */
 };
 
 /* Can source block p be shared (not pinned, not shared too often)? */
@@ -122,8 +122,7 @@ static int cpieces_add(struct cpieces *pc, struct cpiece x)
 
 /* The source runs of [sb, sb + n), and a copy of each that may not be
  * shared, allocated now; on failure every copy is given back. */
-static int step_plan(struct daxfs *fs, struct clone *c, uint64_t sb, uint64_t n,
-		     struct cpieces *pc)
+static int step_plan(struct daxfs *fs, struct clone *c, uint64_t sb, uint64_t n, struct cpieces *pc)
 {
 	const struct dx_xmap *m = &c->in->xmap;
 	int ret = 0;
@@ -514,8 +513,7 @@ void dx_clone_token_drop(struct daxfs *fs, struct daxfs_file *f)
 	if (!f->token)
 		return;
 	dx_mutex_lock(&fs->icache_lock);
-	for (struct daxfs_file **pp = &fs->tokens[token_bucket(f->token)]; *pp;
-	     pp = &(*pp)->tnext)
+	for (struct daxfs_file **pp = &fs->tokens[token_bucket(f->token)]; *pp; pp = &(*pp)->tnext)
 		if (*pp == f) {
 			*pp = f->tnext;
 			break;

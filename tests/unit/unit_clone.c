@@ -122,8 +122,8 @@ static void test_basic(void)
 	T(same(fs, ib, a + len - BLK, BLK - 100, len), "b's tail did not change");
 	T_EQ(t_fsck(fs, false), 0, "counts after the tail clone");
 
-	T_EQ(daxfs_fallocate(fs, ia, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 3 * BLK),
-	     0, "punch a's shared range, partial blocks at both ends");
+	T_EQ(daxfs_fallocate(fs, ia, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 3 * BLK), 0,
+	     "punch a's shared range, partial blocks at both ends");
 	T(same(fs, ib, b, len, 0), "b did not change");
 	T_EQ(daxfs_truncate(fs, ib, 10), 0, "truncate b");
 	T(same(fs, ia, a + 3 * BLK + 100, len - 4 * BLK, 3 * BLK + 100),
@@ -166,11 +166,10 @@ static void test_errors(void)
 	     "overlapping ranges of one file");
 	T_EQ(daxfs_clone_range(fs, ia, 4 * BLK, ib, 0, BLK, &sh, NULL), -EINVAL,
 	     "source range past the end");
-	T_EQ(daxfs_clone_range(fs, ia, 0, ib, DX_MAX_FILE_SIZE & ~(uint64_t)(BLK - 1), 2 * BLK,
-			       &sh, NULL),
+	T_EQ(daxfs_clone_range(fs, ia, 0, ib, DX_MAX_FILE_SIZE & ~(uint64_t)(BLK - 1), 2 * BLK, &sh,
+			       NULL),
 	     -EFBIG, "past the largest file");
-	T_EQ(daxfs_clone_range(fs, ia, 0, DX_ROOT_INO, 0, BLK, &sh, NULL), -EISDIR,
-	     "a directory");
+	T_EQ(daxfs_clone_range(fs, ia, 0, DX_ROOT_INO, 0, BLK, &sh, NULL), -EISDIR, "a directory");
 	T_EQ(daxfs_truncate(fs, ia, 2 * BLK + 10), 0, "a ends inside a block");
 	T_EQ(daxfs_clone_range(fs, ia, 0, ib, 0, 0, &sh, NULL), -EINVAL,
 	     "a partial last block may not land inside the destination");
@@ -300,17 +299,18 @@ static void test_pins(void)
 	T_EQ(daxfs_open_file(fs, ib, O_RDWR, &fb), 0, "open b");
 	f0 = nfree(fs);
 	{
-		struct daxfs_ioc_map m = {.offset = BLK, .length = 2 * BLK,
-					  .flags = DAXFS_MAP_READ | DAXFS_MAP_WRITE};
+		struct daxfs_ioc_map m = {
+		    .offset = BLK, .length = 2 * BLK, .flags = DAXFS_MAP_READ | DAXFS_MAP_WRITE};
 
 		T_EQ(daxfs_mapping_create(fs, fb, &m, &t_cred), 0, "map two shared blocks of b");
 	}
 	T_EQ(f0 - nfree(fs), 2, "the map copied them");
-	T_EQ(dx_refc(fs, daxfs_pool_offset_of(fs, ib, BLK) / BLK), 0, "b's mapped block is its own");
-	T(daxfs_pool_offset_of(fs, ib, BLK) != daxfs_pool_offset_of(fs, ia, BLK),
-	  "and not a's");
+	T_EQ(dx_refc(fs, daxfs_pool_offset_of(fs, ib, BLK) / BLK), 0,
+	     "b's mapped block is its own");
+	T(daxfs_pool_offset_of(fs, ib, BLK) != daxfs_pool_offset_of(fs, ia, BLK), "and not a's");
 	T(same(fs, ib, buf, sizeof(buf), 0), "b's bytes are the same");
-	T_EQ(daxfs_clone_range(fs, ic, 0, ib, 0, 0, &sh, NULL), 0, "an empty source clones nothing");
+	T_EQ(daxfs_clone_range(fs, ic, 0, ib, 0, 0, &sh, NULL), 0,
+	     "an empty source clones nothing");
 	daxfs_write(fs, ic, buf, sizeof(buf), 0, 0);
 	f0 = nfree(fs);
 	T_EQ(daxfs_clone_range(fs, ic, 0, ib, 0, 0, &sh, NULL), -EBUSY,

@@ -814,8 +814,8 @@ static void op_after(struct live *lv, const struct op *o, long ret, const struct
 		return;
 	/* Steps 1 .. nb-1: step 0 is before, step nb after. */
 	for (uint64_t k = 1; k < c.nb; k++) {
-		struct ostate_clone oc1 = {c.src,   c.dst,	 c.sb,	   c.db,
-					   k,	    oc->smap, oc->dmap, CLONE_MAP};
+		struct ostate_clone oc1 = {c.src, c.dst,    c.sb,     c.db,
+					   k,	  oc->smap, oc->dmap, CLONE_MAP};
 		if (ostate_clone_step(before, &oc1, &oc->cmid[oc->ncmid]))
 			oc->ncmid++;
 	}
@@ -991,13 +991,15 @@ void ct_crash_workload(const struct workload *w)
 			op_after(&lv, &w->ops[i], ret, &before, &after, &oc);
 			/* At run time, crash or not: a file the op does not write
 			 * (one sharing blocks with it above all) kept its bytes. */
-			if (!ostate_isolated(&before, &after, oc.skip, oc.nskip, why, sizeof(why))) {
+			if (!ostate_isolated(&before, &after, oc.skip, oc.nskip, why,
+					     sizeof(why))) {
 				ct.failed++;
 				if (ct.failed <= ct.max_failures_shown)
 					fprintf(stderr,
 						"FAIL %s: op %zu (%s) at run time: %s\n     again: "
 						"daxfs-crashtest --only '%s' --no-inject\n",
-						w->name, i, wl_kind_name(w->ops[i].kind), why, w->name);
+						w->name, i, wl_kind_name(w->ops[i].kind), why,
+						w->name);
 			}
 			if (i >= w->first_crashed) {
 				size_t np = dx_record_npoints(lv.rec);

@@ -218,10 +218,9 @@ static void run_isolated(const struct workload *w, bool crash, bool inject)
 			ct_inject_workload(w);
 		unlink(ct.live);
 		unlink(ct.crash);
-		c = (struct counts){ct.states,	    ct.failed,	     ct.rec_states,
-				    ct.inject_runs, ct.quarantined,  ct.reaped,
-				    ct.cow_ops,	    ct.cow_points,   ct.cow_states,
-				    ct.clone_ops,   ct.clone_points, ct.clone_states};
+		c = (struct counts){ct.states,	    ct.failed,	  ct.rec_states,   ct.inject_runs,
+				    ct.quarantined, ct.reaped,	  ct.cow_ops,	   ct.cow_points,
+				    ct.cow_states,  ct.clone_ops, ct.clone_points, ct.clone_states};
 		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
 			_exit(3);
 		fflush(NULL);

@@ -357,10 +357,11 @@ bool ostate_isolated(const struct ostate *ref, const struct ostate *got, const u
 				size_t b = 0;
 				while (b < r->clen && b < g->clen && g->content[b] == r->content[b])
 					b++;
-				snprintf(why, whylen,
-					 "isolation: %s (inode %llu), which the op does not write, "
-					 "changed: %zu bytes, was %zu, first difference at byte %zu",
-					 g->path, (unsigned long long)r->ino, g->clen, r->clen, b);
+				snprintf(
+				    why, whylen,
+				    "isolation: %s (inode %llu), which the op does not write, "
+				    "changed: %zu bytes, was %zu, first difference at byte %zu",
+				    g->path, (unsigned long long)r->ino, g->clen, r->clen, b);
 				return false;
 			}
 			break;
@@ -392,7 +393,8 @@ bool ostate_clone_step(const struct ostate *before, const struct ostate_clone *c
 		/* Zero where the source has no bytes (its holes read as 0 too). */
 		memset(buf + to, 0, B);
 		if (from < s->size)
-			memcpy(buf + to, s->content + from, s->size - from < B ? s->size - from : B);
+			memcpy(buf + to, s->content + from,
+			       s->size - from < B ? s->size - from : B);
 		dblocks += (int64_t)c->smap[c->sb + j] - (int64_t)c->dmap[c->db + j];
 	}
 	ostate_copy(out, before);

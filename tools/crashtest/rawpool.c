@@ -41,8 +41,8 @@ static int raw_open(const char *pool, struct raw *r)
 	r->sb = p;
 	if (r->sb->magic != DX_MAGIC || r->sb->block_size != DX_BLOCK_SIZE ||
 	    r->sb->nblocks > r->len / DX_BLOCK_SIZE ||
-	    r->sb->itable_blk + (r->sb->ninodes * DX_INODE_SIZE + DX_BLOCK_SIZE - 1) /
-				    DX_BLOCK_SIZE >
+	    r->sb->itable_blk +
+		    (r->sb->ninodes * DX_INODE_SIZE + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE >
 		r->sb->nblocks)
 		ret = -EUCLEAN;
 	/* The inode table's high-water mark (format.h): 0 = all slots. */
@@ -150,11 +150,12 @@ int raw_refc_audit(const char *pool, char *why, size_t whylen)
 		raw_close(&r);
 		return 0;
 	}
-	if (r.sb->refc_blk < 1 ||
-	    r.sb->refc_blk + r.sb->refc_blocks > r.sb->data_blk ||
+	if (r.sb->refc_blk < 1 || r.sb->refc_blk + r.sb->refc_blocks > r.sb->data_blk ||
 	    r.sb->refc_blocks * DX_REFC_PER_BLOCK < r.sb->nblocks) {
-		snprintf(why, whylen, "reference counts: the table (blocks %" PRIu64 "+%" PRIu64
-			 ") does not fit the pool", r.sb->refc_blk, r.sb->refc_blocks);
+		snprintf(why, whylen,
+			 "reference counts: the table (blocks %" PRIu64 "+%" PRIu64
+			 ") does not fit the pool",
+			 r.sb->refc_blk, r.sb->refc_blocks);
 		raw_close(&r);
 		return 1;
 	}
@@ -172,7 +173,8 @@ int raw_refc_audit(const char *pool, char *why, size_t whylen)
 			ret = each_extent(&r, d, claim, &c);
 	}
 	if (ret || c.bad) {
-		snprintf(why, whylen, "reference counts: an extent chain or record is out of the pool");
+		snprintf(why, whylen,
+			 "reference counts: an extent chain or record is out of the pool");
 		ret = 1;
 	}
 	for (uint64_t b = 0; !ret && b < c.nblocks; b++) {

@@ -125,7 +125,7 @@ uint64_t wl_rand(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
-static const char *const rnd_files[] = {"/A/f1", "/A/f2", "/B/g1", "/B/g2",   "/big", "/A/x",
+static const char *const rnd_files[] = {"/A/f1", "/A/f2", "/B/g1",   "/B/g2", "/big", "/A/x",
 					"/B/y",	 "/E/z",  "/A/sd/w", "/C/s",  "/C/d"};
 static const char *const rnd_dirs[] = {"/A/sd", "/E", "/B/d", "/A/sd/e", "/E/q"};
 
