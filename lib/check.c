@@ -48,6 +48,7 @@
 
 /* Owner map values besides an inode number (ninodes < 0xFFFFFFF0). */
 #define OWN_FREE  0u
+#define OWN_SNAP  0xFFFFFFFAu /* held only by snapshot mapping records */
 #define OWN_SHARE 0xFFFFFFFBu /* file data whose first claimant was freed (pass 4) */
 #define OWN_QFREE 0xFFFFFFFCu /* released by a repair; its bit is cleared quietly */
 #define OWN_QUAR  0xFFFFFFFDu /* quarantined by a mapping record */
@@ -61,7 +62,7 @@ static inline bool own_used(uint32_t o)
 
 static inline bool own_ino(uint32_t o)
 {
-	return o != OWN_FREE && o < OWN_SHARE;
+	return o != OWN_FREE && o < OWN_SNAP;
 }
 
 /* An extent record as pass 1 accepted it. */
@@ -1104,6 +1105,53 @@ static void pass1b(struct ck *ck)
 	}
 }
 
+/*
+ * A snapshot mapping's record (SNAP, or HELD after a crash) holds one
+ * reference on each of its blocks, as one more extent would: a block some
+ * file's data maps is shared by it once more, and a block no file maps
+ * is kept for the record alone (OWN_SNAP; a second record shares it).  A
+ * record over anything else (metadata, a directory, quarantine) is
+ * damaged: dropping it only drops references the counts never had.
+ */
+static void snap_claims(struct ck *ck, size_t i, struct dx_maprec *m)
+{
+	uint64_t end = m->pblk + m->nblocks;
+
+	for (uint64_t b = m->pblk; b < end; b++) {
+		uint32_t o = ck->owner[b];
+
+		if (o == OWN_FREE || (bit(ck->fdata, b) && (own_ino(o) || o == OWN_SNAP) &&
+				      ck->extra[b] < DX_REFC_MAX))
+			continue;
+		if (problem(ck, false, "cleared",
+			    "mapping record %zu holds references on blocks %llu-%llu, but block "
+			    "%llu is not file data",
+			    i, U(m->pblk), U(end - 1), U(b))) {
+			m->kind = 0;
+			dx_persist(&ck->pc, &m->kind, sizeof(m->kind));
+		}
+		return;
+	}
+	for (uint64_t b = m->pblk; b < end; b++) {
+		if (ck->owner[b] == OWN_FREE) {
+			ck->owner[b] = OWN_SNAP;
+			bit_set(ck->fdata, b);
+		} else {
+			ck->extra[b]++;
+		}
+	}
+	if (m->kind == DX_MAPREC_SNAP)
+		note(ck,
+		     "mapping record %zu: blocks %llu-%llu of inode %llu are a snapshot mapped "
+		     "by pid %llu; the next mount drops the record if that process is gone",
+		     i, U(m->pblk), U(end - 1), U(m->ino), U(m->holder_pid));
+	else
+		note(ck,
+		     "mapping record %zu: blocks %llu-%llu are held for pid %llu; the next "
+		     "mount lets go of them once that process is gone",
+		     i, U(m->pblk), U(end - 1), U(m->holder_pid));
+}
+
 static void pass_maprecs(struct ck *ck)
 {
 	size_t nrec = ck->sb.maprec_blocks * DX_BLOCK_SIZE / sizeof(struct dx_maprec);
@@ -1124,6 +1172,10 @@ static void pass_maprecs(struct ck *ck)
 				m->kind = 0;
 				dx_persist(&ck->pc, &m->kind, sizeof(m->kind));
 			}
+			continue;
+		}
+		if (m->kind == DX_MAPREC_SNAP || m->kind == DX_MAPREC_HELD) {
+			snap_claims(ck, i, m);
 			continue;
 		}
 		if (m->kind == DX_MAPREC_QUARANTINE) {

@@ -177,6 +177,7 @@ struct dx_map_ext {
 	uint32_t lblk, len;
 	uint64_t pblk;
 	uint32_t rec;		/* mapping-record slot, DX_NO_REC once quarantined */
+	bool claim;		/* a snapshot: the record holds a reference (SNAP) */
 };
 #define DX_NO_REC UINT32_MAX
 
@@ -190,6 +191,7 @@ struct dx_mapping {
 	uid_t uid;
 	uint64_t created_ns;
 	uint32_t next;
+	uint32_t nclaim;	/* extents with claim set */
 	struct dx_map_ext ext[DAXFS_MAP_MAX_EXTENTS];
 	/* Doubly linked, so that dropping one mapping is O(1) whatever
 	 * else its file, inode or user has mapped. */
@@ -719,6 +721,25 @@ void dx_lease_wait_fini(struct daxfs *fs);
 void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m);
 /* Free quarantine runs that no pin holds any more (pin_lock not held). */
 void dx_quarantine_release(struct daxfs *fs);
+
+/* snapshot.c: read mappings of shared blocks (DX_MAPREC_SNAP) */
+/* Is a mapping with these DAXFS_MAP_* flags a snapshot of shared blocks? */
+bool dx_snap_wanted(const struct daxfs *fs, uint32_t flags);
+/* Extents of a snapshot run at most this long: one record's references
+ * fit in any journal. */
+#define DX_SNAP_RUN_MAX 4096u
+/* Make m's claim extents' records live, each with its references (pin_lock
+ * held, no transaction open; the records' other fields written). */
+void dx_snap_claim(struct daxfs *fs, struct dx_mapping *m);
+/* Drop m's claim extents' references and records, once m's pins are gone
+ * (pin_lock held, no transaction open). */
+void dx_snap_drop(struct daxfs *fs, struct dx_mapping *m);
+/* In a transaction: drop the references of record i's first blocks, at
+ * most max; the record shrinks by as many and goes once empty. */
+uint64_t dx_snap_release(struct daxfs *fs, size_t i, uint64_t max);
+/* At open: a SNAP record of a live holder becomes HELD; a dead holder's
+ * references go. */
+int dx_snap_recover(struct daxfs *fs, size_t i);
 
 /* quarantine.c */
 int dx_maprecs_recover(struct daxfs *fs);

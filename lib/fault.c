@@ -19,6 +19,7 @@ static const struct {
 	{"cow-skip", DX_FAULT_COW_SKIP},
 	{"cow-map-skip", DX_FAULT_COW_MAP_SKIP},
 	{"refc-skip", DX_FAULT_REFC_SKIP},
+	{"snap-ref-skip", DX_FAULT_SNAP_REF_SKIP},
 };
 
 const struct dx_inject *dx_inject_hook;

@@ -25,6 +25,9 @@
  *   refc-skip        a reference-count change is stored without its undo
  *                    entry, so a crash can tear it from its extent
  *                    (daxfs-crashtest, fsck)
+ *   snap-ref-skip    a snapshot read mapping of shared blocks takes no
+ *                    references of its own: once the other files let go
+ *                    of the blocks, a write lands under it (daxfs-fsx)
  *
  * Apart from those, every build has one test hook that costs a predicted
  * branch on a NULL pointer: dx_inject_hook, through which daxfs-crashtest
@@ -46,6 +49,7 @@ enum dx_fault {
 	DX_FAULT_COW_SKIP = 1 << 6,
 	DX_FAULT_COW_MAP_SKIP = 1 << 7,
 	DX_FAULT_REFC_SKIP = 1 << 8,
+	DX_FAULT_SNAP_REF_SKIP = 1 << 9,
 };
 
 #include <stddef.h>

@@ -305,6 +305,14 @@ struct dx_journal_entry {
  *   DX_MAPREC_QUARANTINE  blocks taken out of every file but not yet free:
  *                         they are in use in the bitmap and owned by no
  *                         inode until the holder is gone.
+ *   DX_MAPREC_SNAP        a live snapshot (read) mapping of shared blocks:
+ *                         as DX_MAPREC_MAP, but the record holds a reference
+ *                         of its own on each block (counted in the refcount
+ *                         table, DX_FEATURE_REFLINK only), so the blocks keep
+ *                         their bytes while the files move away from them.
+ *   DX_MAPREC_HELD        a SNAP record left by a crashed daemon whose holder
+ *                         still runs: its references are dropped once the
+ *                         holder is gone; the blocks may still be in files.
  * The holder is a process: its thread group id, that process's start time
  * (/proc/PID/stat field 22) and the first 8 bytes of the boot id
  * (/proc/sys/kernel/random/boot_id); holder_boot 0 (records written before
@@ -313,6 +321,8 @@ struct dx_journal_entry {
  */
 #define DX_MAPREC_MAP	     1
 #define DX_MAPREC_QUARANTINE 2
+#define DX_MAPREC_SNAP	     3
+#define DX_MAPREC_HELD	     4
 struct dx_maprec {
 	uint16_t kind;
 	uint16_t flags;		/* DAXFS_MAP_* of the mapping */

@@ -156,13 +156,15 @@ bool dx_inode_busy(struct dx_ino *ip, uint64_t start, uint64_t end)
 	for (struct dx_mapping *m = ip->maps; m; m = m->inext) {
 		if (m->lblk >= end || (uint64_t)m->lblk + m->nblk <= start)
 			continue;
-		if (!(m->flags & DAXFS_PIN_REVOKED))
+		if (!(m->flags & DAXFS_PIN_REVOKED) && !m->nclaim)
 			return true;
 		/* A revoked extent that could not be quarantined is still
-		 * in the file (dx_quarantine_mapping). */
+		 * in the file (dx_quarantine_mapping); a snapshot's blocks
+		 * are kept by its own references, whatever the file does. */
 		for (uint32_t i = 0; i < m->next; i++)
-			if (m->ext[i].rec != DX_NO_REC && m->ext[i].lblk < end &&
-			    (uint64_t)m->ext[i].lblk + m->ext[i].len > start)
+			if (!m->ext[i].claim &&
+			    (!(m->flags & DAXFS_PIN_REVOKED) || m->ext[i].rec != DX_NO_REC) &&
+			    m->ext[i].lblk < end && (uint64_t)m->ext[i].lblk + m->ext[i].len > start)
 				return true;
 	}
 	return false;
@@ -188,11 +190,14 @@ static void rec_write(struct daxfs *fs, uint32_t slot, const struct dx_mapping *
 	 * kind store leaves a free slot, whose crc nobody reads. */
 	if (fs->csum) {
 		struct dx_maprec live = *r;
-		live.kind = DX_MAPREC_MAP;
+		live.kind = e->claim ? DX_MAPREC_SNAP : DX_MAPREC_MAP;
 		r->csum = dx_csum_maprec(fs->csum_seed, slot, &live);
 	}
 	dx_flush(&fs->pc, r, sizeof(*r));
 	dx_drain(&fs->pc);
+	/* A snapshot's record goes live with its references (snapshot.c). */
+	if (e->claim)
+		return;
 	r->kind = DX_MAPREC_MAP;
 	dx_persist(&fs->pc, &r->kind, sizeof(r->kind));
 }
@@ -291,23 +296,53 @@ struct map_plan {
 	uint64_t end;		/* the mapping covers [s, end) */
 	uint32_t pieces;
 	uint64_t hole_blocks;	/* blocks of holes in [s, end) */
+	bool full;		/* a shared block cannot take one more reference */
 };
 
-static void map_plan(const struct dx_xmap *xm, uint64_t s, uint64_t e, struct map_plan *p)
+/*
+ * The piece of a map that starts at file block b (< e): a hole, or part of
+ * one extent.  A snapshot map (snap) also splits an extent where its blocks
+ * start or stop being shared, and shared runs at DX_SNAP_RUN_MAX blocks:
+ * each shared piece is a record holding references (snapshot.c).
+ */
+static uint64_t map_piece(const struct daxfs *fs, const struct dx_xmap *xm, uint64_t b,
+			  uint64_t e, bool snap, bool *hole, bool *shared, uint64_t *pblk)
+{
+	size_t i = dx_xmap_find(xm, b);
+	uint64_t n;
+
+	*hole = i == xm->n || xm->v[i].lblk > b;
+	*shared = false;
+	n = *hole ? (i == xm->n ? e : xm->v[i].lblk) - b
+		  : (uint64_t)xm->v[i].lblk + xm->v[i].len - b;
+	if (n > e - b)
+		n = e - b;
+	if (*hole)
+		return n;
+	*pblk = xm->v[i].pblk + (b - xm->v[i].lblk);
+	if (!snap)
+		return n;
+	*shared = dx_refc(fs, *pblk) != 0;
+	n = dx_refc_run(fs, *pblk, n, *shared);
+	return *shared && n > DX_SNAP_RUN_MAX ? DX_SNAP_RUN_MAX : n;
+}
+
+static void map_plan(const struct daxfs *fs, const struct dx_xmap *xm, uint64_t s, uint64_t e,
+		     bool snap, struct map_plan *p)
 {
 	uint64_t b = s;
 
 	memset(p, 0, sizeof(*p));
 	while (b < e && p->pieces < DAXFS_MAP_MAX_EXTENTS) {
-		size_t i = dx_xmap_find(xm, b);
-		bool hole = i == xm->n || xm->v[i].lblk > b;
-		uint64_t n = hole ? (i == xm->n ? e : xm->v[i].lblk) - b
-				  : (uint64_t)xm->v[i].lblk + xm->v[i].len - b;
+		bool hole, shared;
+		uint64_t pb = 0, n = map_piece(fs, xm, b, e, snap, &hole, &shared, &pb);
 
-		if (n > e - b)
-			n = e - b;
 		if (hole)
 			p->hole_blocks += n;
+		/* A block one more reference would overflow (an adversary
+		 * can share one DX_REFC_MAX - 1 times over) cannot be held. */
+		for (uint64_t k = 0; shared && k < n && !p->full; k++)
+			p->full = dx_refc(fs, pb + k) >= DX_REFC_MAX - 1;
 		b += n;
 		p->pieces++;
 	}
@@ -371,7 +406,8 @@ static uint64_t free_blocks(struct daxfs *fs, uint64_t need)
 int dx_map_check(const struct daxfs_file *f, const struct daxfs_ioc_map *req)
 {
 	int acc = f->flags & O_ACCMODE;
-	uint32_t known = DAXFS_MAP_READ | DAXFS_MAP_WRITE | DAXFS_MAP_LONGTERM | DAXFS_MAP_REPLACE;
+	uint32_t known = DAXFS_MAP_READ | DAXFS_MAP_WRITE | DAXFS_MAP_LONGTERM | DAXFS_MAP_REPLACE |
+			 DAXFS_MAP_COHERENT;
 
 	if (!(req->flags & ~(uint32_t)DAXFS_MAP_REPLACE) || req->flags & ~known)
 		return -EINVAL;
@@ -396,10 +432,11 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	struct map_plan plan;
 	int acc = f->flags & O_ACCMODE, ret;
 	uint32_t nrec;
+	bool snap, claims;
 
 	if ((ret = dx_map_check(f, req)))
 		return ret;
-	req->flags &= ~(uint32_t)DAXFS_MAP_BACKED;
+	req->flags &= ~(uint32_t)(DAXFS_MAP_BACKED | DAXFS_MAP_SNAPSHOT);
 	s = req->offset / DX_BLOCK_SIZE;
 	e = (req->offset + req->length + DX_BLOCK_SIZE - 1) / DX_BLOCK_SIZE;
 	if (e > fsize_blocks || s >= e)
@@ -423,15 +460,22 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 			return err;
 	}
 	/*
-	 * COW is broken at map time, for every kind of mapping (seed 001's
-	 * enforced COW for FOLL_PIN): the mapping then points only at blocks
-	 * of this file alone, so a store through it never shows in another
-	 * file, and since a clone copies pinned blocks instead of sharing
-	 * them, they stay unshared while pinned (cow.c).  Read mappings too,
-	 * for now: a snapshot mapping of shared blocks would need the record
-	 * to hold a reference of its own.
+	 * COW is broken at map time for a mapping that may store, or must
+	 * see later stores (seed 001's enforced COW for FOLL_PIN): it then
+	 * points only at blocks of this file alone, so a store through it
+	 * never shows in another file, and since a clone copies pinned
+	 * blocks instead of sharing them, they stay unshared while pinned
+	 * (cow.c).  A plain read mapping is a snapshot of the shared blocks
+	 * instead: its records hold references on them (snapshot.c), unless
+	 * one of them is shared too often to take one more.
 	 */
-	if (fs->refc && !dx_fault(fs, DX_FAULT_COW_MAP_SKIP)) {
+	snap = dx_snap_wanted(fs, req->flags);
+	if (snap) {
+		map_plan(fs, xm, s, e, true, &plan);
+		if (plan.full)
+			snap = false;
+	}
+	if (fs->refc && !snap && !dx_fault(fs, DX_FAULT_COW_MAP_SKIP)) {
 		ret = dx_cow_break(fs, ip, s, e);
 		if (ret)
 			return ret;
@@ -442,7 +486,8 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	 * it), but only for an opener that may write: a read-only opener
 	 * may not allocate pool space, so a hole in its range is ENODATA.
 	 */
-	map_plan(xm, s, e, &plan);
+	map_plan(fs, xm, s, e, snap, &plan);
+	claims = snap && !dx_fault(fs, DX_FAULT_SNAP_REF_SKIP);
 	if (plan.hole_blocks && acc == O_RDONLY)
 		return -ENODATA;
 	planned = plan.end - s;
@@ -494,17 +539,13 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 	m->lblk = (uint32_t)s;
 	m->created_ns = dx_now_ns();
 	for (uint64_t b = s; b < plan.end && m->next < nrec;) {
-		size_t i = dx_xmap_find(xm, b);
-		uint64_t off, n;
+		bool hole, shared;
+		uint64_t pb = 0, n = map_piece(fs, xm, b, plan.end, claims, &hole, &shared, &pb);
 
-		if (i == xm->n || xm->v[i].lblk > b)
+		if (hole)
 			break; /* not backed after all: map up to here */
-		off = b - xm->v[i].lblk;
-		n = xm->v[i].len - off;
-		if (n > plan.end - b)
-			n = plan.end - b;
-		m->ext[m->next++] = (struct dx_map_ext){(uint32_t)b, (uint32_t)n,
-							  xm->v[i].pblk + off, 0};
+		m->ext[m->next++] = (struct dx_map_ext){(uint32_t)b, (uint32_t)n, pb, 0, shared};
+		m->nclaim += shared;
 		b += n;
 		m->nblk = (uint32_t)(b - s);
 	}
@@ -537,6 +578,10 @@ int dx_map_locked(struct daxfs *fs, struct dx_ino *ip, struct daxfs_file *f,
 		rec_write(fs, m->ext[i].rec, m, &m->ext[i], start, boot);
 		fs->stats.pins_taken += m->ext[i].len;
 	}
+	if (m->nclaim) {
+		dx_snap_claim(fs, m);
+		req->flags |= DAXFS_MAP_SNAPSHOT;
+	}
 	mapping_link(fs, m);
 	fs->stats.maps++;
 	dx_mutex_unlock(&fs->pin_lock);
@@ -566,9 +611,12 @@ static void mapping_drop(struct daxfs *fs, struct dx_mapping *m)
 		 * no pin is left (dx_quarantine_release). */
 		pin_blocks(fs, m->ext[i].pblk, m->ext[i].len, -1);
 		fs->stats.pins_dropped += m->ext[i].len;
-		if (m->ext[i].rec != DX_NO_REC)
+		if (m->ext[i].rec != DX_NO_REC && !m->ext[i].claim)
 			rec_clear(fs, m->ext[i].rec);
 	}
+	/* After the pins: the last reference frees the block. */
+	if (m->nclaim)
+		dx_snap_drop(fs, m);
 	if (u) {
 		u->pinned -= m->nblk;
 		u->records -= m->next;
@@ -677,7 +725,7 @@ DX_EXPORT int daxfs_mapping_list(struct daxfs *fs, uint64_t cursor, uint64_t ino
 			.length = (uint64_t)m->nblk * DX_BLOCK_SIZE,
 			.age_ns = now - m->created_ns,
 			.holder_pid = (uint32_t)m->pid,
-			.flags = m->flags,
+			.flags = m->flags | (m->nclaim ? DAXFS_MAP_SNAPSHOT : 0),
 			.nextents = m->next,
 		};
 		n++;

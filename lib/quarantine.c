@@ -159,6 +159,13 @@ int dx_maprecs_recover(struct daxfs *fs)
 					   __ATOMIC_RELAXED);
 			continue; /* the reaper frees it when its holder is gone */
 		}
+		if (r->kind == DX_MAPREC_SNAP || r->kind == DX_MAPREC_HELD) {
+			int err = dx_snap_recover(fs, i);
+
+			if (err)
+				return err;
+			continue;
+		}
 		if (r->kind != DX_MAPREC_MAP)
 			continue;
 		if (fs->readonly)
@@ -288,20 +295,23 @@ void dx_quarantine_reap(struct daxfs *fs)
 			struct dx_maprec *r = &fs->maprecs[i];
 			uint64_t n;
 
-			if (r->kind != DX_MAPREC_QUARANTINE) {
+			if (r->kind != DX_MAPREC_QUARANTINE && r->kind != DX_MAPREC_HELD) {
 				i++;
 				continue;
 			}
 			checked++;
 			n = r->nblocks < DX_REAP_BLOCKS - freed ? r->nblocks : DX_REAP_BLOCKS - freed;
-			/* A revocation's runs go when their pins drop, not here. */
-			if (rec_in_qruns(fs, i) ||
-			    dx_holder_alive(r->holder_pid, r->holder_start, r->holder_boot) ||
-			    dx_pinned_range(fs, r->pblk, n)) {
+			/* A revocation's runs go when their pins drop, not here.
+			 * A HELD record's blocks may be in files, and pinned by
+			 * their mappings: it only drops its references. */
+			if ((r->kind == DX_MAPREC_QUARANTINE &&
+			     (rec_in_qruns(fs, i) || dx_pinned_range(fs, r->pblk, n))) ||
+			    dx_holder_alive(r->holder_pid, r->holder_start, r->holder_boot)) {
 				i++;
 				continue;
 			}
-			freed += rec_free_quarantine(fs, i, nrec, n);
+			freed += r->kind == DX_MAPREC_HELD ? dx_snap_release(fs, i, n)
+							   : rec_free_quarantine(fs, i, nrec, n);
 			if (!r->kind)
 				i++; /* else the rest of it in the next hold */
 		}
@@ -319,9 +329,14 @@ void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m)
 	for (uint32_t i = 0; i < m->next; i++) {
 		struct dx_map_ext *e = &m->ext[i];
 		struct dx_maprec *r = &fs->maprecs[e->rec];
-		struct dx_qrun *q = malloc(sizeof(*q));
+		struct dx_qrun *q;
 		int err;
 
+		/* A snapshot keeps its blocks by its own references: the
+		 * file may change without taking them away from it. */
+		if (e->claim)
+			continue;
+		q = malloc(sizeof(*q));
 		if (!q)
 			abort(); /* nothing open yet, but no way to report it */
 		dx_tx_begin(fs);

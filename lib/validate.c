@@ -224,14 +224,19 @@ const char *dx_v_symlink(const char *target, uint64_t size)
 
 const char *dx_v_maprec(const struct dx_super *sb, const struct dx_maprec *r)
 {
-	if (r->kind != DX_MAPREC_MAP && r->kind != DX_MAPREC_QUARANTINE)
+	if (r->kind != DX_MAPREC_MAP && r->kind != DX_MAPREC_QUARANTINE &&
+	    r->kind != DX_MAPREC_SNAP && r->kind != DX_MAPREC_HELD)
 		return "record has an unknown kind";
 	/* A record stands for one extent of one mapping. */
 	if (!r->nblocks || r->nblocks > DX_EXTENT_MAX_LEN)
 		return "record length is impossible";
 	if (!dx_v_data_range(sb, r->pblk, r->nblocks))
 		return "record lies outside the data area";
-	if (r->kind == DX_MAPREC_MAP &&
+	/* Only a pool whose blocks may be shared counts references. */
+	if ((r->kind == DX_MAPREC_SNAP || r->kind == DX_MAPREC_HELD) &&
+	    !(sb->features & DX_FEATURE_REFLINK))
+		return "record holds references on a pool without reflink";
+	if ((r->kind == DX_MAPREC_MAP || r->kind == DX_MAPREC_SNAP) &&
 	    (r->ino < 1 || r->ino > sb->ninodes || (uint64_t)r->lblk + r->nblocks > DX_MAX_FILE_BLOCKS))
 		return "record names an impossible inode or file range";
 	return NULL;

@@ -58,6 +58,8 @@ struct daxfs_ioc_pool_info {
 #define DAXFS_MAP_LONGTERM 0x4	/* needs a layout lease (EPERM without one) */
 #define DAXFS_MAP_BACKED   0x8	/* out: holes in the range were backed with blocks */
 #define DAXFS_MAP_REPLACE  0x10	/* in: drop mapping id first (see below) */
+#define DAXFS_MAP_COHERENT 0x20	/* in: a read mapping that sees later writes */
+#define DAXFS_MAP_SNAPSHOT 0x40	/* out: shared blocks in it are a snapshot */
 
 #define DAXFS_MAP_MAX_EXTENTS 32
 
@@ -83,11 +85,21 @@ struct daxfs_map_extent {
  * refuses outright (EINVAL for an unknown id, bad flags or an unaligned
  * offset, EACCES for the open mode, EAGAIN for a long-term map during a
  * lease break) leave it in place.  Stop using the old range first.
+ *
+ * Shared blocks (DAXFS_IOC_CLONE_RANGE, copy_file_range): a write or
+ * DAXFS_MAP_LONGTERM mapping, or a read mapping with DAXFS_MAP_COHERENT,
+ * first gives the file its own copy of them, so that stores through it
+ * reach this file only and it sees every later write.  A plain read
+ * mapping is a snapshot of the shared blocks instead (DAXFS_MAP_SNAPSHOT
+ * on return): later writes to any file that shares them go to copies, the
+ * mapping keeps the bytes it had, and it holds up no truncate or punch of
+ * them.  Blocks of the range that were not shared are mapped as they are,
+ * and see later writes, as in a file that shares nothing.
  */
 struct daxfs_ioc_map {
 	uint64_t offset;	/* in */
 	uint64_t length;	/* in: wanted; out: mapped */
-	uint32_t flags;		/* in: DAXFS_MAP_*; out: DAXFS_MAP_BACKED added */
+	uint32_t flags;		/* in: DAXFS_MAP_*; out: _BACKED, _SNAPSHOT added */
 	uint32_t nextents;	/* out */
 	uint64_t id;		/* out: the mapping (in: DAXFS_MAP_REPLACE's) */
 	struct daxfs_map_extent ext[DAXFS_MAP_MAX_EXTENTS];
@@ -167,7 +179,8 @@ struct daxfs_stats {
 	uint64_t cow_blocks;		/* shared blocks copied before a change (COW breaks) */
 	uint64_t clone_shared;		/* blocks shared by clones and copy_file_range */
 	uint64_t clone_copied;		/* blocks a clone copied instead (pinned, or too shared) */
-	uint64_t reserved[8];
+	uint64_t snapshot_blocks;	/* shared blocks held by snapshot read mappings now */
+	uint64_t reserved[7];
 };
 #define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_stats)
 

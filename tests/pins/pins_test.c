@@ -122,6 +122,78 @@ static void test_coherence(struct daxfs_client *c)
 	close(fd);
 }
 
+/* The flags DAXFS_IOC_PINS lists for fd's only mapping (0: none). */
+static uint32_t pin_flags(int fd)
+{
+	struct daxfs_ioc_pins pins;
+
+	memset(&pins, 0, sizeof(pins));
+	pins.flags = DAXFS_PINS_THIS_FILE;
+	if (ioctl(fd, DAXFS_IOC_PINS, &pins) || pins.count != 1)
+		return 0;
+	return pins.pin[0].flags;
+}
+
+/*
+ * A plain read mapping of blocks a clone shares is a snapshot: writes to
+ * the clone and then to the mapped file go to copies and the mapping keeps
+ * the old bytes; a truncate of both files does not wait for it (busy_timeout
+ * is 0 on this mount: a wait would hang the test); the blocks come back at
+ * unmap.  A coherent read mapping sees later writes.
+ */
+static void test_snapshot(struct daxfs_client *c)
+{
+	int fa = make_file("snapa", 4 * 4096, 'o'), fb = make_file("snapb", 0, 0), ra;
+	struct daxfs_stats st0 = stats(fa), st;
+	struct daxfs_mapping *m;
+	char buf[8], *p;
+	uint32_t fl;
+
+	check(daxfs_reflink_range(fb, 0, fa, 0, 4 * 4096, NULL) == 0, "clone snapa to snapb (%s)",
+	      daxfs_client_errormsg());
+	ra = open(path("snapa"), O_RDONLY);
+	p = daxfs_map(c, ra, 0, 4 * 4096, DAXFS_MAP_READ, &m);
+	check(p != NULL, "read map of the shared blocks (%s)", p ? "" : daxfs_client_errormsg());
+	if (!p)
+		return;
+	fl = pin_flags(ra);
+	check((fl & DAXFS_MAP_SNAPSHOT) && !(fl & DAXFS_MAP_WRITE),
+	      "DAXFS_IOC_PINS lists it as a snapshot (flags %#x)", fl);
+	st = stats(fa);
+	check(st.snapshot_blocks == st0.snapshot_blocks + 4, "stats: 4 snapshot blocks (%llu)",
+	      (unsigned long long)st.snapshot_blocks);
+	check(pwrite(fb, "BBBB", 4, 0) == 4 && pwrite(fa, "AAAA", 4, 0) == 4,
+	      "write the clone, then the mapped file");
+	check(pread(fa, buf, 4, 0) == 4 && !memcmp(buf, "AAAA", 4), "snapa reads its write");
+	check(pread(fb, buf, 4, 0) == 4 && !memcmp(buf, "BBBB", 4), "snapb reads its write");
+	check(!memcmp(p, "oooo", 4), "the mapping kept the old bytes");
+	check(ftruncate(fa, 0) == 0 && ftruncate(fb, 0) == 0,
+	      "truncating both files does not wait for the snapshot");
+	check(p[4096] == 'o' && p[4 * 4096 - 1] == 'o', "the mapping still reads the old bytes");
+	check(daxfs_unmap(m) == 0, "daxfs_unmap");
+	st = stats(fa);
+	check(st.snapshot_blocks == st0.snapshot_blocks && st.pinned_blocks == st0.pinned_blocks,
+	      "nothing held after the unmap");
+
+	/* Coherent: the map gives snapa its own blocks, and sees writes. */
+	check(pwrite(fa, "oooooooo", 8, 0) == 8, "refill snapa");
+	check(daxfs_reflink_range(fb, 0, fa, 0, 4096, NULL) == 0, "clone it again");
+	p = daxfs_map(c, ra, 0, 4096, DAXFS_MAP_READ | DAXFS_MAP_COHERENT, &m);
+	check(p != NULL, "coherent read map (%s)", p ? "" : daxfs_client_errormsg());
+	if (p) {
+		check(!(pin_flags(ra) & DAXFS_MAP_SNAPSHOT), "not a snapshot");
+		check(pwrite(fa, "CCCC", 4, 0) == 4 && !memcmp(p, "CCCC", 4),
+		      "a later write shows through it");
+		check(pread(fb, buf, 4, 0) == 4 && !memcmp(buf, "oooo", 4), "and not in snapb");
+		daxfs_unmap(m);
+	}
+	close(ra);
+	close(fa);
+	close(fb);
+	unlink(path("snapa"));
+	unlink(path("snapb"));
+}
+
 static void test_holes(struct daxfs_client *c)
 {
 	int fd = open(path("holes"), O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -658,6 +730,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "basic")) {
 		test_errors(c);
 		test_coherence(c);
+		test_snapshot(c);
 		test_holes(c);
 		test_deferral(c);
 		test_release_drops(c);

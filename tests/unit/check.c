@@ -286,6 +286,9 @@ int t_fsck(struct daxfs *fs, bool allow_orphans)
 		const struct dx_maprec *r = &fs->maprecs[i];
 		if (r->kind == DX_MAPREC_QUARANTINE)
 			mark(&c, r->pblk, r->nblocks, 0, "quarantine");
+		else if (r->kind == DX_MAPREC_SNAP || r->kind == DX_MAPREC_HELD)
+			/* One reference each, as one more data extent. */
+			mark(&c, r->pblk, r->nblocks, 0, c.dclaims ? "data" : "snapshot");
 		else if (r->kind && r->kind != DX_MAPREC_MAP)
 			problem(&c, "mapping record %llu: unknown kind %u", (unsigned long long)i,
 				r->kind);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include "core.h"
+#include "check.h"
+#include "csum.h"
 #include "fault.h"
 #include "unit.h"
 
@@ -484,6 +486,302 @@ static void test_self(void)
 	daxfs_close(fs);
 }
 
+/* ---- snapshot read mappings of shared blocks (lib/snapshot.c) ---- */
+
+static struct daxfs_ioc_map snap_map(struct daxfs *fs, struct daxfs_file *f, uint64_t off,
+				     uint64_t len, uint32_t flags, int want)
+{
+	struct daxfs_ioc_map m = {.offset = off, .length = len, .flags = flags};
+
+	T_EQ(daxfs_mapping_create(fs, f, &m, &t_cred), want, "map [%llu, +%llu) flags %#x",
+	     (unsigned long long)off, (unsigned long long)len, flags);
+	return m;
+}
+
+/* The bytes a mapping's extent i shows at its block k. */
+static const char *mapped(struct daxfs *fs, const struct daxfs_ioc_map *m, uint32_t i, uint64_t k)
+{
+	return (const char *)dx_blk(fs, m->ext[i].pool_off / BLK + k);
+}
+
+/* The first record slot of kind, or -1. */
+static long rec_of_kind(struct daxfs *fs, uint16_t kind)
+{
+	size_t nrec = fs->sb.maprec_blocks * BLK / sizeof(struct dx_maprec);
+
+	for (size_t i = 0; i < nrec; i++)
+		if (fs->maprecs[i].kind == kind)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * A plain read mapping of shared blocks keeps their bytes: writes to
+ * either file, the mapped one last (when only the mapping still shares
+ * the blocks with it), go to copies; truncates do not wait for it; the
+ * blocks come back at unmap.  Without the mapping's own references the
+ * last write would land in place, under the mapping.
+ */
+static void test_snapshot(void)
+{
+	const char *pool = t_path("snap");
+	char old[4 * BLK], neu[BLK];
+	uint64_t ia, ib, f0, f1, sh;
+	struct daxfs_file *fa;
+	struct daxfs_ioc_map m;
+	struct daxfs_stats st;
+	struct daxfs *fs;
+
+	t_mkfs(pool, 16ULL << 20, 0);
+	fs = t_open(pool);
+	ia = mkfile(fs, "a");
+	ib = mkfile(fs, "b");
+	t_pattern(old, sizeof(old), 11);
+	t_pattern(neu, sizeof(neu), 12);
+	f0 = nfree(fs);
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_clone_range(fs, ia, 0, ib, 0, 0, &sh, NULL), 0, "clone a to b");
+	T_EQ(sh, 4, "all shared");
+	T_EQ(daxfs_open_file(fs, ia, O_RDONLY, &fa), 0, "open a read-only");
+	f1 = nfree(fs);
+	m = snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ, 0);
+	T(m.flags & DAXFS_MAP_SNAPSHOT, "a snapshot");
+	T_EQ(m.nextents, 1, "one extent");
+	T_EQ(nfree(fs), f1, "nothing copied");
+	T_EQ(m.ext[0].pool_off, daxfs_pool_offset_of(fs, ib, 0), "b's blocks, still shared");
+	T_EQ(dx_refc(fs, m.ext[0].pool_off / BLK), 2, "a, b and the mapping");
+	T(rec_of_kind(fs, DX_MAPREC_SNAP) >= 0, "its record holds references");
+	daxfs_get_stats(fs, &st);
+	T_EQ(st.snapshot_blocks, 4, "stats count them");
+	T_EQ(t_fsck(fs, false), 0, "clean with the mapping");
+
+	T_EQ(daxfs_write(fs, ib, neu, BLK, 0, 0), BLK, "write b block 0");
+	T_EQ(daxfs_write(fs, ia, neu, BLK, 0, 0), BLK, "then a block 0");
+	T(same(fs, ia, neu, BLK, 0) && same(fs, ib, neu, BLK, 0), "both files changed");
+	T(!memcmp(mapped(fs, &m, 0, 0), old, BLK), "the mapping kept the old bytes");
+	T_EQ(dx_refc(fs, m.ext[0].pool_off / BLK), 0, "held by the mapping alone");
+	T(same(fs, ia, old + BLK, 3 * BLK, BLK), "a's other blocks unchanged");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+
+	T_EQ(daxfs_truncate(fs, ia, 0), 0, "truncate a under the mapping: no wait");
+	T_EQ(daxfs_truncate(fs, ib, 0), 0, "and b");
+	T(!memcmp(mapped(fs, &m, 0, 1), old + BLK, 3 * BLK), "the mapping still reads");
+	T_EQ(f0 - nfree(fs), 4, "its four blocks are all that is in use");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	T_EQ(daxfs_mapping_drop(fs, fa, m.id), 0, "unmap");
+	T_EQ(nfree(fs), f0, "every block is back");
+	T_EQ(rec_of_kind(fs, DX_MAPREC_SNAP), -1, "no record left");
+	daxfs_get_stats(fs, &st);
+	T_EQ(st.snapshot_blocks, 0, "stats too");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	daxfs_release(fs, fa);
+	daxfs_close(fs);
+}
+
+/*
+ * Which read mappings are snapshots: a coherent, write or long-term one
+ * breaks the sharing at map time; blocks that were not shared are mapped
+ * in place and see later writes; a mixed range has both; a block shared
+ * too often for one more reference is copied instead.
+ */
+static void test_snapshot_kinds(void)
+{
+	const char *pool = t_path("snapk");
+	char old[4 * BLK], neu[BLK];
+	uint64_t ia, ib, ic, f1, p;
+	struct daxfs_file *fa;
+	struct daxfs_ioc_map m;
+	struct daxfs *fs;
+
+	t_mkfs(pool, 16ULL << 20, 0);
+	fs = t_open(pool);
+	ia = mkfile(fs, "a");
+	ib = mkfile(fs, "b");
+	ic = mkfile(fs, "c");
+	t_pattern(old, sizeof(old), 13);
+	t_pattern(neu, sizeof(neu), 14);
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_open_file(fs, ia, O_RDWR, &fa), 0, "open a");
+
+	/* Only blocks 1-2 shared: three extents, the middle one held. */
+	T_EQ(daxfs_clone_range(fs, ia, BLK, ib, 0, 2 * BLK, NULL, NULL), 0, "clone a's 1-2");
+	m = snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ, 0);
+	T(m.flags & DAXFS_MAP_SNAPSHOT, "a snapshot");
+	T_EQ(m.nextents, 3, "split where sharing starts and stops");
+	T_EQ(daxfs_write(fs, ia, neu, BLK, 0, 0), BLK, "write a block 0 (its own)");
+	T(!memcmp(mapped(fs, &m, 0, 0), neu, BLK), "seen through the mapping");
+	T_EQ(daxfs_write(fs, ia, neu, BLK, BLK, 0), BLK, "write a block 1 (shared)");
+	T(!memcmp(mapped(fs, &m, 1, 0), old + BLK, BLK), "not seen: a snapshot");
+	T_EQ(daxfs_write(fs, ia, neu, BLK, 3 * BLK, 0), BLK, "write a block 3 (its own)");
+	T(!memcmp(mapped(fs, &m, 2, 0), neu, BLK), "seen through the mapping");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	T_EQ(daxfs_mapping_drop(fs, fa, m.id), 0, "unmap");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+
+	/* Coherent: a copy at map time, and later writes show. */
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_clone_range(fs, ia, 0, ic, 0, 0, NULL, NULL), 0, "clone a to c");
+	f1 = nfree(fs);
+	m = snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ | DAXFS_MAP_COHERENT, 0);
+	T(!(m.flags & DAXFS_MAP_SNAPSHOT), "coherent: no snapshot");
+	T_EQ(f1 - nfree(fs), 4, "the blocks were copied at map time");
+	T_EQ(daxfs_write(fs, ia, neu, BLK, 0, 0), BLK, "write a");
+	T(!memcmp(mapped(fs, &m, 0, 0), neu, BLK), "seen through the mapping");
+	T(same(fs, ic, old, sizeof(old), 0), "c unchanged");
+	T_EQ(daxfs_mapping_drop(fs, fa, m.id), 0, "unmap");
+
+	/* A write mapping breaks the sharing too. */
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_clone_range(fs, ia, 0, ic, 0, 0, NULL, NULL), 0, "clone a to c again");
+	m = snap_map(fs, fa, 0, BLK, DAXFS_MAP_READ | DAXFS_MAP_WRITE, 0);
+	T(!(m.flags & DAXFS_MAP_SNAPSHOT), "write: no snapshot");
+	T(m.ext[0].pool_off != daxfs_pool_offset_of(fs, ic, 0), "a has its own block");
+	T_EQ(daxfs_mapping_drop(fs, fa, m.id), 0, "unmap");
+
+	/* Shared DX_REFC_MAX - 1 times over: copied, and mapped as a's own. */
+	p = daxfs_pool_offset_of(fs, ia, BLK) / BLK;
+	T_EQ(dx_refc(fs, p), 1, "a's block 1 shared with c");
+	fs->refc[p] = DX_REFC_MAX - 1; /* as if shared that often */
+	f1 = nfree(fs);
+	m = snap_map(fs, fa, BLK, BLK, DAXFS_MAP_READ, 0);
+	T(!(m.flags & DAXFS_MAP_SNAPSHOT), "too shared: no snapshot");
+	T_EQ(fs->refc[p], DX_REFC_MAX - 2, "the count fell by a's reference, not rose");
+	T_EQ(f1 - nfree(fs), 1, "a got a copy");
+	fs->refc[p] = 0;
+	T_EQ(daxfs_mapping_drop(fs, fa, m.id), 0, "unmap");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+
+	/* A pool without reflink has no snapshots to make. */
+	T(dx_snap_wanted(fs, DAXFS_MAP_READ), "reflink pool: wanted");
+	T(!dx_snap_wanted(fs, DAXFS_MAP_READ | DAXFS_MAP_LONGTERM), "long-term: not");
+	daxfs_release(fs, fa);
+	daxfs_close(fs);
+}
+
+/*
+ * A snapshot needs no pool space: it maps on a full pool, where a coherent
+ * map of the same blocks fails with ENOSPC having changed nothing; a write
+ * to the shared blocks then fails the same way, and the mapping keeps its
+ * bytes.
+ */
+static void test_snapshot_full(void)
+{
+	const char *pool = t_path("snapf");
+	char old[4 * BLK], neu[BLK];
+	uint64_t ia, ib, ifill, f1;
+	struct daxfs_file *fa;
+	struct daxfs_ioc_map m;
+	struct daxfs *fs;
+	char *fill = calloc(1, BLK);
+
+	t_mkfs(pool, 16ULL << 20, 0);
+	fs = t_open(pool);
+	ia = mkfile(fs, "a");
+	ib = mkfile(fs, "b");
+	ifill = mkfile(fs, "fill");
+	t_pattern(old, sizeof(old), 15);
+	t_pattern(neu, sizeof(neu), 16);
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_clone_range(fs, ia, 0, ib, 0, 0, NULL, NULL), 0, "clone");
+	for (off_t o = 0; daxfs_write(fs, ifill, fill, BLK, o, 0) == BLK; o += BLK)
+		;
+	T_EQ(daxfs_open_file(fs, ia, O_RDONLY, &fa), 0, "open a");
+	f1 = nfree(fs);
+	snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ | DAXFS_MAP_COHERENT, -ENOSPC);
+	T_EQ(nfree(fs), f1, "the failed coherent map took nothing");
+	T_EQ(dx_refc(fs, daxfs_pool_offset_of(fs, ia, 0) / BLK), 1, "and broke no sharing");
+	m = snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ, 0);
+	T(m.flags & DAXFS_MAP_SNAPSHOT, "the snapshot maps on a full pool");
+	T_EQ(daxfs_write(fs, ib, neu, BLK, 0, 0), -ENOSPC, "a write to b: no room to copy");
+	T(same(fs, ib, old, sizeof(old), 0), "b unchanged");
+	T(!memcmp(mapped(fs, &m, 0, 0), old, sizeof(old)), "the mapping unchanged");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	daxfs_release(fs, fa);
+	T_EQ(t_fsck(fs, false), 0, "clean after the release");
+	free(fill);
+	daxfs_close(fs);
+}
+
+/* Poke record i's holder start time: a different process, long gone. */
+static void holder_gone(struct daxfs *fs, long i)
+{
+	struct dx_maprec *r = &fs->maprecs[i];
+
+	r->holder_start++;
+	if (fs->csum)
+		r->csum = dx_csum_maprec(fs->csum_seed, (uint64_t)i, r);
+	dx_persist(&fs->pc, r, sizeof(*r));
+}
+
+/*
+ * Across a crash: a snapshot record of a live holder is kept (HELD) with
+ * its references until that holder is gone, then the reaper lets go; a
+ * dead holder's references go at open.  fsck counts them either way.
+ */
+static void test_snapshot_crash(void)
+{
+	const char *pool = t_path("snapc");
+	struct daxfs_check_opts co = {.mode = DAXFS_CHECK_ONLY};
+	struct daxfs_check_result cr;
+	char old[4 * BLK];
+	uint64_t ia, ib, f0, p;
+	struct daxfs_file *fa;
+	long i;
+	struct daxfs *fs;
+
+	t_mkfs(pool, 16ULL << 20, 0);
+	fs = t_open(pool);
+	ia = mkfile(fs, "a");
+	ib = mkfile(fs, "b");
+	t_pattern(old, sizeof(old), 17);
+	f0 = nfree(fs);
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_clone_range(fs, ia, 0, ib, 0, 0, NULL, NULL), 0, "clone");
+	T_EQ(daxfs_open_file(fs, ia, O_RDONLY, &fa), 0, "open a");
+	snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ, 0);
+	p = daxfs_pool_offset_of(fs, ia, 0) / BLK;
+	/* The daemon dies with the mapping live. */
+	daxfs_file_forget(fs, fa);
+	daxfs_close(fs);
+	T_EQ(daxfs_check(pool, &co, &cr), 0, "fsck -n of the crashed pool");
+	T_EQ(cr.errors, 0, "counts the record's references");
+
+	fs = t_open(pool);
+	i = rec_of_kind(fs, DX_MAPREC_HELD);
+	T(i >= 0, "the live holder's record is held");
+	T_EQ(dx_refc(fs, p), 2, "with its references");
+	T_EQ(daxfs_truncate(fs, ia, 0), 0, "truncate a");
+	T_EQ(daxfs_truncate(fs, ib, 0), 0, "truncate b");
+	T_EQ(f0 - nfree(fs), 4, "the held blocks stay in use");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	daxfs_tick(fs);
+	T_EQ(f0 - nfree(fs), 4, "the holder lives: kept");
+	holder_gone(fs, i);
+	daxfs_tick(fs);
+	T_EQ(nfree(fs), f0, "the holder is gone: the reaper let go");
+	T_EQ(rec_of_kind(fs, DX_MAPREC_HELD), -1, "no record left");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+
+	/* A dead holder's snapshot record goes at open. */
+	daxfs_write(fs, ia, old, sizeof(old), 0, 0);
+	T_EQ(daxfs_clone_range(fs, ia, 0, ib, 0, 0, NULL, NULL), 0, "clone again");
+	T_EQ(daxfs_open_file(fs, ia, O_RDONLY, &fa), 0, "open a");
+	snap_map(fs, fa, 0, sizeof(old), DAXFS_MAP_READ, 0);
+	p = daxfs_pool_offset_of(fs, ia, 0) / BLK;
+	i = rec_of_kind(fs, DX_MAPREC_SNAP);
+	T(i >= 0, "a snapshot record");
+	holder_gone(fs, i);
+	daxfs_file_forget(fs, fa);
+	daxfs_close(fs);
+	fs = t_open(pool);
+	T_EQ(rec_of_kind(fs, DX_MAPREC_SNAP) + rec_of_kind(fs, DX_MAPREC_HELD), -2,
+	     "the dead holder's record is gone");
+	T_EQ(dx_refc(fs, p), 1, "and its references: a and b remain");
+	T(same(fs, ia, old, sizeof(old), 0) && same(fs, ib, old, sizeof(old), 0), "bytes kept");
+	T_EQ(t_fsck(fs, false), 0, "clean");
+	daxfs_close(fs);
+}
+
 static void body(void)
 {
 	test_basic();
@@ -496,6 +794,10 @@ static void body(void)
 	test_copy_range();
 	test_atomic();
 	test_self();
+	test_snapshot();
+	test_snapshot_kinds();
+	test_snapshot_full();
+	test_snapshot_crash();
 }
 
 int main(void)
