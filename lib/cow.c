@@ -22,11 +22,13 @@
  * run its own transaction: a failure midway leaves some runs private,
  * which changes no byte of any file, only where they live.
  *
- * Pins: a mapping breaks the sharing of its range when it is made
- * (dx_map_locked), and a clone copies pinned blocks instead of sharing
- * them, so a pinned block is never shared and this never moves one (the
- * rule the kernel's gup_must_unshare() keeps for FOLL_PIN pages; see
- * docs/pins.md).
+ * Pins: a mapping that may store breaks the sharing of its range when it
+ * is made (dx_map_locked), and a clone copies pinned blocks instead of
+ * sharing them, so a write-pinned block is never shared and this never
+ * moves one (the rule the kernel's gup_must_unshare() keeps for FOLL_PIN
+ * pages).  The one pinned block this does move a file away from is a
+ * snapshot read mapping's, which its own reference keeps (snapshot.c);
+ * see docs/pins.md.
  */
 #include <errno.h>
 #include <stdlib.h>

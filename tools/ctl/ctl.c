@@ -373,8 +373,9 @@ static int open_listing(int argc, char **argv, uint32_t *flags)
 
 static const char *kind(uint32_t flags, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s%s%s%s", flags & DAXFS_MAP_READ ? "r" : "-",
+	snprintf(buf, n, "%s%s%s%s%s", flags & DAXFS_MAP_READ ? "r" : "-",
 		 flags & DAXFS_MAP_WRITE ? "w" : "-", flags & DAXFS_MAP_LONGTERM ? " longterm" : "",
+		 flags & DAXFS_MAP_SNAPSHOT ? " snapshot" : "",
 		 flags & DAXFS_PIN_REVOKED ? " revoked" : "");
 	return buf;
 }
@@ -394,6 +395,7 @@ static json_object *pin_json(const struct daxfs_pin_info *q)
 	put_bool(o, "write", q->flags & DAXFS_MAP_WRITE);
 	put_bool(o, "longterm", q->flags & DAXFS_MAP_LONGTERM);
 	put_bool(o, "revoked", q->flags & DAXFS_PIN_REVOKED);
+	put_bool(o, "snapshot", q->flags & DAXFS_MAP_SNAPSHOT);
 	return o;
 }
 
@@ -483,6 +485,7 @@ static int cmd_stats(int argc, char **argv)
 		put_u64(o, "cow_blocks", s.cow_blocks);
 		put_u64(o, "clone_shared", s.clone_shared);
 		put_u64(o, "clone_copied", s.clone_copied);
+		put_u64(o, "snapshot_blocks", s.snapshot_blocks);
 		return json_print(o);
 	}
 	printf("mappings made:            %" PRIu64 "\n", s.maps);
@@ -514,6 +517,7 @@ static int cmd_stats(int argc, char **argv)
 	printf("blocks shared by clones:  %" PRIu64 "\n", s.clone_shared);
 	printf("blocks clones copied:     %" PRIu64 "\n", s.clone_copied);
 	printf("copied on write (blocks): %" PRIu64 "\n", s.cow_blocks);
+	printf("held by snapshots now:    %" PRIu64 "\n", s.snapshot_blocks);
 	return 0;
 }
 
