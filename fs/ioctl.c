@@ -347,8 +347,10 @@ static int ioc_clone_range(struct dfs_ioc_call *call)
 	call->out.clone = call->in.clone;
 	ret = daxfs_clone_ioctl(call_fs(call), call->file->file, &call->out.clone);
 	/* The kernel's pages of the range and its size are stale, as after
-	 * a layout change it did not see. */
-	if (!ret && call->out.clone.shared + call->out.clone.copied)
+	 * a layout change it did not see: even when no block was shared or
+	 * copied, since a clone of holes punches the destination's range and
+	 * may still grow the file. */
+	if (!ret)
 		kernel_size_changed(dfs_ctx(call->req), call->ino,
 				    (off_t)call->in.clone.dest_offset);
 	return ret;

@@ -114,6 +114,19 @@ expect "nobody: a guessed token" "$(CT_NOBODY "$M/a" "$M/pub/mine" --token 1)" E
 same "$M/rootfile" "$T/a.ref" "root's file after nobody's attempts"
 same "$M/secret" "$T/a.ref" "the unreadable file after nobody's attempts"
 
+# ---- a clone of holes: the kernel's cached size and pages are stale ----
+# (daxfs-fsx op 2077 of seed 1 found it: a clone that shared no block
+# left the kernel with the old size, so read(2) of the grown file saw EOF)
+truncate -s 8192 "$M/h" || dx_fail "make h"
+head -c 4096 /dev/urandom >"$T/d.ref"
+cp "$T/d.ref" "$M/d" && cat "$M/d" >/dev/null # the kernel caches d's page
+"$DX_CTL" clone-range "$M/h" 0 4096 "$M/d" 0 >/dev/null || dx_fail "clone a hole over d"
+"$DX_CTL" clone-range "$M/h" 4096 4096 "$M/d" 65536 >/dev/null || dx_fail "clone a hole past d's EOF"
+expect "d's size after a clone of holes past its EOF" "$(stat -c %s "$M/d")" 69632
+cmp -s "$M/d" <(head -c 69632 /dev/zero) || dx_fail "d is not all zeroes after clones of holes over it"
+expect "bytes read(2) returns of d" "$(cat "$M/d" | wc -c)" 69632
+rm -f "$M/h" "$M/d"
+
 # ---- a nearly full pool ----
 dd if=/dev/zero of="$M/filler" bs=1M status=none 2>/dev/null
 [ "$(free_blocks)" -lt 64 ] || dx_fail "the filler left $(free_blocks) blocks"
