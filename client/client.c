@@ -41,7 +41,8 @@ struct daxfs_mapping {
 	uint64_t id;
 	uint64_t off;
 	size_t len;
-	unsigned flags;
+	unsigned flags;	 /* as asked for: what a remap asks again */
+	unsigned oflags; /* as the daemon answered (DAXFS_MAP_SNAPSHOT...) */
 	char *addr;
 };
 
@@ -183,6 +184,7 @@ void *daxfs_map(struct daxfs_client *c, int fd, off_t off, size_t len, unsigned 
 	m->off = req.offset;
 	m->len = req.length;
 	m->flags = flags;
+	m->oflags = req.flags;
 	m->addr = base;
 	*mp = m;
 	return base;
@@ -316,6 +318,7 @@ void *daxfs_remap(struct daxfs_mapping *m, off_t off, size_t len)
 	}
 	m->off = req.offset;
 	m->len = req.length;
+	m->oflags = req.flags & ~DAXFS_MAP_REPLACE;
 	m->addr = base;
 	return base;
 }
@@ -468,4 +471,9 @@ size_t daxfs_mapping_length(const struct daxfs_mapping *m)
 void *daxfs_mapping_addr(const struct daxfs_mapping *m)
 {
 	return m->addr;
+}
+
+unsigned daxfs_mapping_flags(const struct daxfs_mapping *m)
+{
+	return m->oflags;
 }

@@ -107,6 +107,9 @@ int daxfs_reflink(int dst_fd, int src_fd, struct daxfs_reflink_stats *st);
 uint64_t daxfs_mapping_id(const struct daxfs_mapping *m);
 size_t daxfs_mapping_length(const struct daxfs_mapping *m);
 void *daxfs_mapping_addr(const struct daxfs_mapping *m);
+/* The flags the daemon answered the map with: those asked for, plus
+ * DAXFS_MAP_BACKED and DAXFS_MAP_SNAPSHOT where they apply. */
+unsigned daxfs_mapping_flags(const struct daxfs_mapping *m);
 
 const char *daxfs_client_errormsg(void);
 
