@@ -114,6 +114,38 @@ expect "nobody: a guessed token" "$(CT_NOBODY "$M/a" "$M/pub/mine" --token 1)" E
 same "$M/rootfile" "$T/a.ref" "root's file after nobody's attempts"
 same "$M/secret" "$T/a.ref" "the unreadable file after nobody's attempts"
 
+# Direct access is the mount's privilege (docs/pins.md): nobody may not
+# make a snapshot of root's shared blocks either ...
+cp "$T/a.ref" "$M/shared" && chmod 644 "$M/shared"
+"$DX_CTL" clone "$M/shared" "$M/shared2" >/dev/null || dx_fail "clone shared"
+$NOBODY "$DX_CTL" map "$M/shared" 0 65536 >"$T/nmap.out" 2>&1 && dx_fail "nobody mapped root's file"
+grep -q "not permitted" "$T/nmap.out" || dx_fail "nobody's map: $(cat "$T/nmap.out")"
+expect "blocks held after nobody's refused map" "$(stat_of snapshot_blocks)" 0
+# ... and a careless holder's read mapping of shared blocks is a snapshot:
+# it holds them, yet writes, truncate and unlink of both files do not wait
+# for it, and the blocks come back when the holder goes
+"$DX_CTL" map "$M/shared" 0 65536 --hold 0 >"$T/nmap.out" 2>&1 &
+npid=$!
+for _ in $(seq 100); do
+	"$DX_CTL" pins "$M/shared" 2>/dev/null | grep -q snapshot && break
+	sleep 0.1
+done
+"$DX_CTL" pins "$M/shared" | grep -q "r- snapshot" ||
+	dx_fail "a read mapping of shared blocks is no snapshot: $("$DX_CTL" pins "$M/shared"; cat "$T/nmap.out")"
+expect "blocks held by the snapshot" "$(stat_of snapshot_blocks)" 16
+d0=$(stat_of deferrals)
+printf 'R' | dd of="$M/shared" bs=1 seek=5 conv=notrunc status=none || dx_fail "write shared"
+timeout 60 truncate -s 0 "$M/shared" || dx_fail "truncate under a snapshot"
+rm -f "$M/shared" "$M/shared2" || dx_fail "unlink under a snapshot"
+expect "changes deferred by the snapshot" "$(($(stat_of deferrals) - d0))" 0
+expect "blocks still held by the snapshot" "$(stat_of snapshot_blocks)" 16
+f0=$(free_blocks)
+kill "$npid"
+wait "$npid" 2>/dev/null
+expect "blocks held once the holder is gone" "$(stat_of snapshot_blocks)" 0
+[ "$(free_blocks)" -ge $((f0 + 16)) ] || dx_fail "the snapshot's 16 blocks did not come back: $f0 -> $(free_blocks) free"
+dx_log "ok: nobody may not map; a snapshot held 16 blocks, delayed nothing, freed them on exit"
+
 # ---- a clone of holes: the kernel's cached size and pages are stale ----
 # (daxfs-fsx op 2077 of seed 1 found it: a clone that shared no block
 # left the kernel with the old size, so read(2) of the grown file saw EOF)
