@@ -27,6 +27,9 @@ runs=(
 	"early-free|no daxfs ops|-S 2 --no-daxfs-ops"
 	"cow-skip|all ops (aligned copies share blocks, writes must copy them)|-S 2"
 	"cow-map-skip|all ops (a map of shared blocks must copy them)|-S 2"
+	"cow-map-skip|clone and snapshot as the only daxfs ops, no copy (a coherent map must copy)|-S 1 -x map,lease,pinned-change,break,revoke,dma,copy"
+	"cow-skip|clone as the only daxfs op, no copy and no mmap (the model's shared blocks must be copied)|-S 2 -x map,lease,pinned-change,break,revoke,dma,snapshot,copy,mapwrite"
+	"snap-ref-skip|clone and snapshot as the only daxfs ops, no copy|-S 1 -x map,lease,pinned-change,break,revoke,dma,copy"
 )
 
 # fault_umount: unmount a faulty mount; the daemon's status is only shown

@@ -43,8 +43,9 @@
 #define QUEUE_MS    10000	    /* a change must be queued (or done) by then */
 #define SETTLE_MS   50		    /* then must still be waiting after this */
 #define COMPLETE_MS 30000	    /* ... and done this long after the unmap */
-#define SLICE_MS    200	    /* one wait for a lease break blocks this long */
+#define SLICE_MS    200		    /* one wait for a lease break blocks this long */
 #define RETRY_MS    30000	    /* EAGAIN during another process's break */
+#define SNAP_SALT   0x5a9ull	    /* what a snapshot op writes into its clone */
 
 enum { FAM_PIN, FAM_BREAK, FAM_REVOKE };
 enum { K_TRUNCATE, K_PUNCH, K_COLLAPSE, K_INSERT, NR_KINDS };
@@ -73,7 +74,18 @@ static struct {
 	io_context_t aio;
 
 	int dio_fd; /* the file with O_DIRECT: reads past the page cache */
-} dx = {.dma_fd = -1, .dio_fd = -1};
+
+	/* Sharing (see "sharing" below): a share id per page of the file
+	 * and of the copy file. */
+	uint64_t *sid, *xsid;
+	uint64_t nsid, nxsid;
+	uint64_t next_sid;
+	uint64_t cow_lb, cow0; /* the op must copy at least cow_lb blocks */
+	uint64_t floor_ops, floor_blocks, snaps, snap_blocks; /* for the summary */
+
+	int snap_fd;  /* an unlinked file the snapshot ops clone into */
+	uint8_t *old; /* what a snapshot mapping must keep showing */
+} dx = {.dma_fd = -1, .dio_fd = -1, .snap_fd = -1};
 
 /* ---- small helpers ---- */
 
@@ -216,6 +228,171 @@ static struct daxfs_stats mount_stats(void)
 	return st;
 }
 
+/* ---- sharing ----
+ *
+ * What the model knows of shared blocks: a share id per page of the file
+ * and of the copy file, 0 when nothing is known.  A clone gives the source
+ * page an id if it has none and the destination page the same id, so pages
+ * with one id hold one pool block, and a page whose id another page also
+ * has certainly shares its block.  Every op that may write, move or free a
+ * page forgets its id (so does copy_file_range, which may or may not share):
+ * the model only ever knows less sharing than the pool has, never more, and
+ * what it knows is a floor the daemon's COW counter must reach.
+ */
+
+static uint64_t *sid_of(uint64_t *v, uint64_t n, uint64_t off)
+{
+	return off / DXB < n ? &v[off / DXB] : NULL;
+}
+
+/* How many pages of both files have share id id. */
+static uint64_t share_count(uint64_t id)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < dx.nsid; i++)
+		n += dx.sid[i] == id;
+	for (uint64_t i = 0; i < dx.nxsid; i++)
+		n += dx.xsid[i] == id;
+	return n;
+}
+
+static void share_forget(uint64_t s, uint64_t e)
+{
+	for (uint64_t i = s / DXB; i < dx.nsid && i * DXB < e; i++)
+		dx.sid[i] = 0;
+}
+
+/*
+ * The fewest blocks a write to every page of [s, e) of the file must copy:
+ * each page that certainly shares its block, less one per group of pages
+ * sharing one block that lies wholly inside the range (the last of those
+ * to be written has the block to itself).
+ */
+static uint64_t share_cow_floor(uint64_t s, uint64_t e)
+{
+	uint64_t lb = 0, first = s / DXB, last = min_u64(align_up(e, DXB) / DXB, dx.nsid);
+
+	for (uint64_t i = first; i < last; i++) {
+		uint64_t id = dx.sid[i], k = 0, t;
+		bool seen = false;
+
+		if (!id)
+			continue;
+		for (uint64_t j = first; j < i && !seen; j++)
+			seen = dx.sid[j] == id;
+		if (seen)
+			continue;
+		for (uint64_t j = i; j < last; j++)
+			k += dx.sid[j] == id;
+		t = share_count(id);
+		if (t >= 2)
+			lb += k == t ? k - 1 : k;
+	}
+	return lb;
+}
+
+/* A clone of [src, src + len) of the file (or the copy file) to dst. */
+static uint64_t share_clone(bool scratch, uint64_t src, uint64_t dst, uint64_t len)
+{
+	const uint8_t *state = scratch ? fx.scratch_state : fx.m.state;
+	uint64_t certain = 0;
+
+	for (uint64_t o = 0; o < len; o += DXB) {
+		uint64_t *sp =
+		    scratch ? sid_of(dx.xsid, dx.nxsid, src + o) : sid_of(dx.sid, dx.nsid, src + o);
+		uint64_t *dp = sid_of(dx.sid, dx.nsid, dst + o);
+		bool data = false;
+
+		/* A page with a written byte has a block: the clone shares it. */
+		for (uint64_t i = 0; i < DXB && !data; i++)
+			data = state[src + o + i] == SEG_DATA;
+		if (!sp || !dp)
+			continue;
+		if (!data) {
+			*dp = 0;
+			continue;
+		}
+		if (!*sp)
+			*sp = ++dx.next_sid;
+		*dp = *sp;
+		certain++;
+	}
+	return certain;
+}
+
+/* The ops whose writes must copy the shared blocks they reach. */
+static bool share_must_copy(const struct op *op, uint64_t *s, uint64_t *e)
+{
+	switch (op->code) {
+	case OP_WRITE:
+	case OP_DXMAP:
+	case OP_DMA_IN:
+		*s = op->off;
+		*e = op->off + op->len;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The ops that keep every page's block where it is (or track it themselves). */
+static bool share_kept(enum opcode c)
+{
+	switch (c) {
+	case OP_READ:
+	case OP_MAPREAD:
+	case OP_SEEK_DATA:
+	case OP_SEEK_HOLE:
+	case OP_FSYNC:
+	case OP_FDATASYNC:
+	case OP_REOPEN:
+	case OP_DMA_OUT:
+	case OP_CLONE:
+	case OP_CLONE_SCRATCH:
+	case OP_SNAPSHOT:
+	case OP_COHERENT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void share_before(const struct op *op)
+{
+	uint64_t s, e;
+
+	dx.cow_lb = 0;
+	if (!dx.nsid || !share_must_copy(op, &s, &e))
+		return;
+	dx.cow_lb = share_cow_floor(s, e);
+	if (dx.cow_lb)
+		dx.cow0 = mount_stats().cow_blocks;
+}
+
+static void share_after(const struct op *op, uint64_t size_before)
+{
+	if (dx.cow_lb) {
+		uint64_t got = mount_stats().cow_blocks - dx.cow0;
+
+		/* Other processes' copies only add to the count. */
+		if (got < dx.cow_lb)
+			fail("the op reached %" PRIu64
+			     " shared blocks but the mount copied %" PRIu64
+			     " (cow_blocks): a write went into a block another file or range "
+			     "still shares",
+			     dx.cow_lb, got);
+		dx.floor_ops++;
+		dx.floor_blocks += dx.cow_lb;
+		dx.cow_lb = 0;
+	}
+	if (share_kept(op->code))
+		return;
+	for (uint64_t i = 0; i < dx.nsid; i++)
+		if (dx.sid[i] && op_touches(op, size_before, i * DXB, (i + 1) * DXB))
+			dx.sid[i] = 0;
+}
+
 /* ---- held mappings ---- */
 
 static void held_drop(unsigned int i)
@@ -306,6 +483,16 @@ static bool layout_range(const struct op *op, uint64_t *s, uint64_t *e)
 	case OP_REOPEN: /* closing the file drops its mappings */
 		*s = 0;
 		return true;
+	case OP_CLONE:
+	case OP_CLONE_SCRATCH: /* a pinned destination block is EBUSY */
+		*s = op->dst;
+		*e = op->dst + op->len;
+		return true;
+	case OP_SNAPSHOT: /* a pinned block would be copied, not shared */
+	case OP_COHERENT:
+		*s = op->off;
+		*e = op->off + op->len;
+		return true;
 	default:
 		break;
 	}
@@ -337,6 +524,10 @@ void dx_before_op(const struct op *op)
 	}
 	if (layout_range(op, &s, &e))
 		held_drop_range(s, e);
+	/* A clone source that a mapping pins would be copied. */
+	if (op->code == OP_CLONE)
+		held_drop_range(op->off, op->off + op->len);
+	share_before(op);
 }
 
 /*
@@ -362,9 +553,15 @@ void dx_after_op(const struct op *op, uint64_t size_before)
 	case OP_COPY_SCRATCH:
 		dx_read_pool("O_DIRECT read after the copy", op->dst, op->len);
 		break;
+	case OP_CLONE:
+	case OP_CLONE_SCRATCH:
+		dx_read_pool("O_DIRECT read after the clone", op->dst, op->len);
+		break;
 	default:
 		break;
 	}
+	if (dx.ready)
+		share_after(op, size_before);
 	for (unsigned int i = 0; i < dx.nheld; i++) {
 		struct held *h = &dx.held[i];
 
@@ -445,6 +642,22 @@ static bool dma_setup(void)
 	return true;
 }
 
+/* The file a snapshot op clones into: beside the file, unlinked at once. */
+static bool snap_setup(void)
+{
+	char *path = xmalloc(strlen(fx.path) + 32);
+
+	sprintf(path, "%s.fsxsnap.%d", fx.path, (int)getpid());
+	dx.snap_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (dx.snap_fd >= 0)
+		unlink(path);
+	else
+		prt("%s: cannot create %s (%s): snapshot disabled\n", PROG, path, strerror(errno));
+	free(path);
+	dx.old = xmalloc(MAX_MAP);
+	return dx.snap_fd >= 0;
+}
+
 void dx_setup(void)
 {
 	bool any = false;
@@ -470,6 +683,14 @@ void dx_setup(void)
 	dx.pat = xmalloc(fx.m.cap + MAX_MAP);
 	if (!classes[C_DMA].off && !dma_setup())
 		classes[C_DMA].off = true;
+	dx.nsid = fx.m.cap / DXB + 1;
+	dx.sid = calloc(dx.nsid, sizeof(*dx.sid));
+	dx.nxsid = fx.scratch_len / DXB;
+	dx.xsid = calloc(dx.nxsid + 1, sizeof(*dx.xsid));
+	if (!dx.sid || !dx.xsid)
+		setup_error("out of memory for the share ids");
+	if (!classes[C_SNAPSHOT].off && !snap_setup())
+		classes[C_SNAPSHOT].off = true;
 	dx.ready = true;
 }
 
@@ -480,12 +701,25 @@ void dx_finish(void)
 	dx.dio_fd = -1;
 	if (!dx.ready)
 		return;
+	if (!fx.quiet)
+		prt("%s: sharing: %" PRIu64 " writes and maps reached %" PRIu64
+		    " blocks known to be shared, and copied them; %" PRIu64
+		    " snapshot mappings kept %" PRIu64 " shared blocks\n",
+		    PROG, dx.floor_ops, dx.floor_blocks, dx.snaps, dx.snap_blocks);
 	dx_unmap_all();
 	if (dx.dma_fd >= 0) {
 		io_destroy(dx.aio);
 		close(dx.dma_fd);
 		dx.dma_fd = -1;
 	}
+	if (dx.snap_fd >= 0)
+		close(dx.snap_fd);
+	dx.snap_fd = -1;
+	free(dx.old);
+	free(dx.sid);
+	free(dx.xsid);
+	dx.sid = dx.xsid = NULL;
+	dx.nsid = dx.nxsid = 0;
 	free(dx.dma_buf);
 	free(dx.pat);
 	daxfs_client_close(dx.c);
@@ -563,6 +797,59 @@ int gen_dma(struct op *op)
 	maxb = min_u64((top - op->off) / DXB, max_u64(min_u64(fx.maxoplen, DMA_MAX) / DXB, 1));
 	op->len = DXB * (1 + rnd_below(maxb));
 	op->dst = min_u64(DXB << rnd_below(4), op->len);
+	return 0;
+}
+
+/* A block-aligned range of our region below EOF (whole blocks of data). */
+static int pick_below_eof(uint64_t *off, uint64_t *len, uint64_t maxlen)
+{
+	uint64_t top = align_down(min_u64(fx.m.size, fx.re), DXB);
+	uint64_t first = align_up(fx.rs, DXB), maxb;
+
+	if (top < first + DXB)
+		return -1;
+	*off = first + DXB * rnd_below((top - first) / DXB);
+	maxb = min_u64((top - *off) / DXB, max_u64(maxlen / DXB, 1));
+	*len = DXB * (1 + rnd_below(maxb));
+	return 0;
+}
+
+/*
+ * Whole blocks, as a clone wants them: from below EOF of the file (or from
+ * the copy file) to a disjoint block-aligned range of our region.
+ */
+int gen_clone(struct op *op)
+{
+	uint64_t first = align_up(fx.rs, DXB), top = align_down(fx.re, DXB);
+	uint64_t max = max_u64(align_down(fx.maxoplen, DXB), DXB);
+
+	if (!dx.ready || top < first + DXB)
+		return -1;
+	max = min_u64(max, top - first);
+	if (dx.nxsid && rnd_below(3) == 0) {
+		op->code = OP_CLONE_SCRATCH;
+		op->off = DXB * rnd_below(dx.nxsid);
+		op->len = DXB * (1 + rnd_below(min_u64(dx.nxsid - op->off / DXB, max / DXB)));
+		op->dst = first + DXB * rnd_below((top - first - op->len) / DXB + 1);
+		return 0;
+	}
+	op->code = OP_CLONE;
+	if (pick_below_eof(&op->off, &op->len, max))
+		return -1;
+	/* Overlapping ranges of one file are EINVAL: find a disjoint one. */
+	for (int tries = 0; tries < 8 && op->len <= top - first; tries++) {
+		op->dst = first + DXB * rnd_below((top - first - op->len) / DXB + 1);
+		if (op->dst + op->len <= op->off || op->off + op->len <= op->dst)
+			return 0;
+	}
+	return -1;
+}
+
+int gen_snapshot(struct op *op)
+{
+	if (!dx.ready || dx.snap_fd < 0 || pick_below_eof(&op->off, &op->len, map_max()))
+		return -1;
+	op->code = rnd_below(4) ? OP_SNAPSHOT : OP_COHERENT;
 	return 0;
 }
 
@@ -714,6 +1001,28 @@ const char *dx_op_invalid(const struct op *op)
 		if (op->code == OP_DMA_IN)
 			return op->off + op->len > fx.m.size ? "DMA in beyond EOF" : NULL;
 		return op->off + op->len > align_up(fx.m.size, DXB) ? "DMA out beyond EOF" : NULL;
+	case OP_CLONE:
+	case OP_CLONE_SCRATCH:
+		if (op->off % DXB || op->len % DXB || op->dst % DXB || !op->len)
+			return "clone not block-aligned";
+		if (op->dst < fx.rs || op->dst + op->len > align_down(fx.re, DXB))
+			return "clone outside the region";
+		if (op->code == OP_CLONE_SCRATCH)
+			return op->off + op->len > dx.nxsid * DXB ? "beyond the source file" : NULL;
+		if (op->off + op->len > fx.m.size)
+			return "clone source beyond EOF";
+		if (op->off < op->dst + op->len && op->dst < op->off + op->len)
+			return "overlapping clone";
+		return NULL;
+	case OP_SNAPSHOT:
+	case OP_COHERENT:
+		if (dx.snap_fd < 0)
+			return "no file to clone into";
+		if (op->off % DXB || op->len % DXB || !op->len || op->len > MAX_MAP)
+			return "snapshot not block-aligned or too long";
+		if (op->off < fx.rs || op->off + op->len > min_u64(fx.m.size, fx.re))
+			return "snapshot beyond EOF or outside the region";
+		return NULL;
 	default:
 		if (!is_change(op->code))
 			return "not a daxfs op";
@@ -1218,5 +1527,164 @@ enum run_result run_dma(const struct op *op)
 		check_map("dma out: bytes the device read from the file", dx.dma_buf, op->off,
 			  op->len);
 	}
+	return RUN_OK;
+}
+
+/* ---- clone ---- */
+
+enum run_result run_clone(const struct op *op)
+{
+	bool scratch = op->code == OP_CLONE_SCRATCH;
+	struct daxfs_reflink_stats rs;
+	uint64_t certain;
+
+	if (daxfs_reflink_range(fx.fd, op->dst, scratch ? fx.scratch_fd : fx.fd, op->off, op->len,
+				&rs)) {
+		if (errno == EOPNOTSUPP)
+			return RUN_UNSUPPORTED; /* a pool made without reflink */
+		fail("clone 0x%" PRIx64 " len 0x%" PRIx64 " to 0x%" PRIx64 ": %s", op->off, op->len,
+		     op->dst, daxfs_client_errormsg());
+	}
+	if (scratch)
+		model_copy(&fx.m, op->dst, op->len, fx.scratch_data + op->off,
+			   fx.scratch_state + op->off, op->num);
+	else
+		model_copy(&fx.m, op->dst, op->len, fx.m.data + op->off, fx.m.state + op->off,
+			   op->num);
+	certain = share_clone(scratch, op->off, op->dst, op->len);
+	/* No mapping pins the source (unmapped before the op), so nothing
+	 * is copied; every block with data in it is shared. */
+	if (rs.copied || rs.shared < certain || rs.shared > op->len / DXB)
+		fail("clone 0x%" PRIx64 " len 0x%" PRIx64 " to 0x%" PRIx64 ": shared %" PRIu64
+		     " blocks and copied %" PRIu64 ", expected at least %" PRIu64
+		     " shared and none copied",
+		     op->off, op->len, op->dst, rs.shared, rs.copied, certain);
+	read_check("clone: read(2) of the destination", op->dst, op->len);
+	return RUN_OK;
+}
+
+/* ---- snapshot ---- */
+
+/*
+ * A snapshot mapping must still show the bytes it was made with in every
+ * page that was certainly shared (bit i of shared: page i); a page that
+ * may not have been (a hole the map backed, a preallocated block) shows
+ * either those bytes or the file's, whole, and never the clone's.
+ */
+static void check_old(const char *what, const uint8_t *p, uint64_t off, uint64_t len,
+		      uint64_t shared)
+{
+	for (uint64_t o = 0; o < len; o += DXB) {
+		const uint8_t *now = fx.m.data + off + o;
+
+		if (!memcmp(p + o, dx.old + o, DXB))
+			continue;
+		if (!(shared & (1ull << (o / DXB))) && !memcmp(p + o, now, DXB))
+			continue;
+		for (uint64_t i = o; i < o + DXB; i++)
+			if (p[i] != dx.old[i])
+				fail("%s: byte 0x%" PRIx64 " is 0x%02x through the mapping, was "
+				     "0x%02x when it was made and the file has 0x%02x (a write "
+				     "reached a block the snapshot holds)",
+				     what, off + i, p[i], dx.old[i], now[i - o]);
+	}
+}
+
+/*
+ * Clone [off, off + len) into the snapshot file, so that its blocks are
+ * shared, and map it for reading.  A plain read mapping is a snapshot
+ * (DAXFS_MAP_SNAPSHOT): writes to the file and then to the clone both go
+ * to copies, and the mapping keeps the old bytes.  With DAXFS_MAP_COHERENT
+ * the map first gives the file its own copies (cow_blocks counts them), and
+ * the mapping sees the write to the file.
+ */
+enum run_result run_snapshot(const struct op *op)
+{
+	bool coherent = op->code == OP_COHERENT;
+	const char *what = coherent ? "coherent map" : "snapshot";
+	struct daxfs_reflink_stats rs;
+	struct daxfs_mapping *m;
+	struct daxfs_stats st0, st;
+	unsigned int flags;
+	uint64_t certain = 0, mask = 0;
+	uint8_t *p;
+	ssize_t n;
+
+	/* Pages with written data have blocks the clone must share. */
+	for (uint64_t o = 0; o < op->len; o += DXB)
+		if (model_has_data(&fx.m, op->off + o, DXB)) {
+			mask |= 1ull << (o / DXB);
+			certain++;
+		}
+	st0 = mount_stats();
+	if (daxfs_reflink_range(dx.snap_fd, op->off, fx.fd, op->off, op->len, &rs)) {
+		if (errno == EOPNOTSUPP)
+			return RUN_UNSUPPORTED;
+		fail("%s: clone of 0x%" PRIx64 " len 0x%" PRIx64 " into the snapshot file: %s",
+		     what, op->off, op->len, daxfs_client_errormsg());
+	}
+	if (rs.copied || rs.shared < certain)
+		fail("%s: the clone shared %" PRIu64 " blocks and copied %" PRIu64
+		     ", expected at least %" PRIu64 " shared and none copied",
+		     what, rs.shared, rs.copied, certain);
+	memcpy(dx.old, fx.m.data + op->off, op->len);
+	p = map_range(what, op->off, op->len, DAXFS_MAP_READ | (coherent ? DAXFS_MAP_COHERENT : 0),
+		      &m);
+	flags = daxfs_mapping_flags(m);
+	check_map("snapshot: bytes seen through the new mapping", p, op->off, op->len);
+	st = mount_stats();
+	if (coherent && (flags & DAXFS_MAP_SNAPSHOT))
+		fail("%s: a DAXFS_MAP_COHERENT mapping came back as a snapshot (flags 0x%x)", what,
+		     flags);
+	if (coherent && st.cow_blocks - st0.cow_blocks < rs.shared)
+		fail("%s: %" PRIu64 " blocks shared with the clone, but the map copied %" PRIu64
+		     " (cow_blocks)",
+		     what, rs.shared, st.cow_blocks - st0.cow_blocks);
+	if (!coherent && rs.shared && !(flags & DAXFS_MAP_SNAPSHOT))
+		fail("%s: a read mapping of %" PRIu64 " shared blocks is no snapshot (flags 0x%x)",
+		     what, rs.shared, flags);
+	/* Other processes' snapshots only add to the count. */
+	if (!coherent && st.snapshot_blocks < rs.shared)
+		fail("%s: the mount counts %" PRIu64
+		     " blocks held by snapshots, this one holds %" PRIu64,
+		     what, (uint64_t)st.snapshot_blocks, rs.shared);
+
+	/* Write the file's range: a snapshot keeps the old bytes. */
+	fill_pattern(dx.pat, op->off, op->len, op->num, fx.salt);
+	n = pwrite(fx.fd, dx.pat, op->len, (off_t)op->off);
+	if (n < 0 || (uint64_t)n != op->len)
+		fail("%s: write 0x%" PRIx64 " len 0x%" PRIx64 ": %s", what, op->off, op->len,
+		     n < 0 ? strerror(errno) : "short");
+	model_write(&fx.m, op->off, op->len, dx.pat, op->num);
+	share_forget(op->off, op->off + op->len);
+	read_check("snapshot: read(2) after the write", op->off, op->len);
+	if (coherent)
+		check_map("coherent map: bytes seen after the write", p, op->off, op->len);
+	else
+		check_old("snapshot: after a write to the file", p, op->off, op->len, mask);
+
+	/* Write the clone: now only the mapping holds the old blocks. */
+	fill_pattern(dx.pat, op->off, op->len, op->num, fx.salt ^ SNAP_SALT);
+	n = pwrite(dx.snap_fd, dx.pat, op->len, (off_t)op->off);
+	if (n < 0 || (uint64_t)n != op->len)
+		fail("%s: write to the snapshot file: %s", what, n < 0 ? strerror(errno) : "short");
+	if (coherent)
+		check_map("coherent map: after a write to the clone", p, op->off, op->len);
+	else
+		check_old("snapshot: after a write to the clone", p, op->off, op->len, mask);
+	read_check("snapshot: read(2) after the write to the clone", op->off, op->len);
+
+	unmap_range(what, m);
+	if (!coherent) {
+		dx.snaps++;
+		dx.snap_blocks += rs.shared;
+	}
+	/* Our held mappings are write mappings: none is a snapshot. */
+	if (!coherent && !fx.multi && (st = mount_stats()).snapshot_blocks)
+		fail("%s: after the unmap the mount still counts %" PRIu64
+		     " blocks held by snapshots",
+		     what, (uint64_t)st.snapshot_blocks);
+	if (ftruncate(dx.snap_fd, 0))
+		fail("%s: truncate of the snapshot file: %s", what, strerror(errno));
 	return RUN_OK;
 }

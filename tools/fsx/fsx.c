@@ -101,6 +101,10 @@ const struct opcode_desc opcodes[NR_OPCODES] = {
     [OP_REVOKE_INSERT] = {"revoke_insert", C_REVOKE, A_CHANGE, run_change},
     [OP_DMA_IN] = {"dma_in", C_DMA, A_DMA, run_dma},
     [OP_DMA_OUT] = {"dma_out", C_DMA, A_DMA, run_dma},
+    [OP_CLONE] = {"clone", C_CLONE, A_COPY, run_clone},
+    [OP_CLONE_SCRATCH] = {"clonex", C_CLONE, A_COPY, run_clone},
+    [OP_SNAPSHOT] = {"snapshot", C_SNAPSHOT, A_RANGE, run_snapshot},
+    [OP_COHERENT] = {"coherent_map", C_SNAPSHOT, A_RANGE, run_snapshot},
 };
 
 static int gen_read(struct op *op);
@@ -139,6 +143,8 @@ struct op_class classes[NR_CLASSES] = {
     [C_BREAK] = {"break", 1, CF_DAXFS, gen_break, false},
     [C_REVOKE] = {"revoke", 1, CF_DAXFS, gen_revoke, false},
     [C_DMA] = {"dma", 2, CF_DAXFS, gen_dma, false},
+    [C_CLONE] = {"clone", 2, CF_DAXFS, gen_clone, false},
+    [C_SNAPSHOT] = {"snapshot", 1, CF_DAXFS, gen_snapshot, false},
 };
 
 /* ---- small helpers ---- */
@@ -1203,8 +1209,11 @@ bool op_touches(const struct op *op, uint64_t size_before, uint64_t s, uint64_t 
 		return op->off < e; /* everything after moves */
 	case OP_COPY:
 	case OP_COPY_SCRATCH:
+	case OP_CLONE:
+	case OP_CLONE_SCRATCH:
 		return (op->dst < e && op->dst + op->len > s) ||
-		       (op->code == OP_COPY && op->off < e && op->off + op->len > s);
+		       ((op->code == OP_COPY || op->code == OP_CLONE) && op->off < e &&
+			op->off + op->len > s);
 	case OP_SEEK_DATA:
 	case OP_SEEK_HOLE:
 		return op->off >= s && op->off < e;

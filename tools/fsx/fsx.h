@@ -59,6 +59,10 @@ enum opcode {
 	OP_REVOKE_INSERT,
 	OP_DMA_IN,
 	OP_DMA_OUT,
+	OP_CLONE,	  /* DAXFS_IOC_CLONE_RANGE within the file ... */
+	OP_CLONE_SCRATCH, /* ... and from the copy file */
+	OP_SNAPSHOT,	  /* a read mapping of shared blocks keeps its bytes */
+	OP_COHERENT,	  /* ... unless DAXFS_MAP_COHERENT asks for later writes */
 	NR_OPCODES
 };
 
@@ -83,6 +87,8 @@ enum opclass {
 	C_BREAK,
 	C_REVOKE,
 	C_DMA,
+	C_CLONE,
+	C_SNAPSHOT,
 	NR_CLASSES
 };
 
@@ -220,10 +226,14 @@ int gen_pinned(struct op *op);
 int gen_break(struct op *op);
 int gen_revoke(struct op *op);
 int gen_dma(struct op *op);
+int gen_clone(struct op *op);
+int gen_snapshot(struct op *op);
 enum run_result run_dxmap(const struct op *op);
 enum run_result run_lease(const struct op *op);
 enum run_result run_change(const struct op *op);
 enum run_result run_dma(const struct op *op);
+enum run_result run_clone(const struct op *op);
+enum run_result run_snapshot(const struct op *op);
 /* ... and the hooks the tester calls around every op */
 void dx_probe(void);
 void dx_setup(void);
