@@ -227,11 +227,18 @@ static int recover(struct ostate *got, char *why, size_t wl)
 			 (unsigned long long)st.quarantined_blocks);
 		return 1;
 	}
+	if (q.reap && st.snapshot_blocks) {
+		snprintf(why, wl, "%llu blocks stay held by a snapshot after its holder exited",
+			 (unsigned long long)st.snapshot_blocks);
+		return 1;
+	}
 	ret = run_check(why, wl);
 	if (!ret)
 		ret = audit(why, wl);
-	ct.quarantined += !ret && q.collect && st.quarantined_blocks;
-	if (!ret && q.collect && st.quarantined_blocks && q.n < Q_KEEP) {
+	/* (A crashed snapshot's blocks stay held, DX_MAPREC_HELD, as
+	 * quarantine does: both wait for the reaper.) */
+	ct.quarantined += !ret && q.collect && (st.quarantined_blocks || st.snapshot_blocks);
+	if (!ret && q.collect && (st.quarantined_blocks || st.snapshot_blocks) && q.n < Q_KEEP) {
 		struct stat sb;
 		int fd = open(ct.crash, O_RDONLY);
 		char *p = NULL;
@@ -969,7 +976,7 @@ void ct_crash_workload(const struct workload *w)
 	for (size_t i = 0; i < w->nops; i++) {
 		struct ostate before, after;
 		struct opcheck oc;
-		uint64_t f0 = ct.failed, s0 = ct.states;
+		uint64_t f0 = ct.failed, s0 = ct.states, snaps;
 		long ret;
 
 		if (ostate_take(lv.run.fs, &before, why, sizeof(why))) {
@@ -979,10 +986,11 @@ void ct_crash_workload(const struct workload *w)
 			break;
 		}
 		op_before(&lv, &w->ops[i], &before, &oc);
-		if (w->ops[i].kind == OP_QMAP) {
+		if (w->ops[i].kind == OP_QMAP || w->ops[i].kind == OP_SNAP) {
 			lv.run.live_pid = holder_spawn();
 			q.collect = lv.run.live_pid > 0;
 		}
+		snaps = lv.run.snapshots;
 		ret = live_op(&lv, w, i);
 		if (ostate_take(lv.run.fs, &after, why, sizeof(why))) {
 			fprintf(stderr, "daxfs-crashtest: %s: after op %zu: %s\n", w->name, i, why);
@@ -1013,6 +1021,11 @@ void ct_crash_workload(const struct workload *w)
 					ct.clone_ops++;
 					ct.clone_points += np;
 					ct.clone_states += ct.states - s0;
+				}
+				if (lv.run.snapshots > snaps) {
+					ct.snap_ops++;
+					ct.snap_points += np;
+					ct.snap_states += ct.states - s0;
 				}
 			}
 		}

@@ -35,6 +35,7 @@ struct ct {
 	 * with their fences and crash states. */
 	uint64_t cow_ops, cow_points, cow_states;
 	uint64_t clone_ops, clone_points, clone_states;
+	uint64_t snap_ops, snap_points, snap_states;
 	uint64_t max_failures_shown;
 };
 extern struct ct ct;

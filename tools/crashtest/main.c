@@ -123,6 +123,7 @@ static int make_templates(void)
 struct counts {
 	uint64_t states, failed, rec_states, inject_runs, quarantined, reaped;
 	uint64_t cow_ops, cow_points, cow_states, clone_ops, clone_points, clone_states;
+	uint64_t snap_ops, snap_points, snap_states;
 };
 
 /* Children running workloads (ct.jobs at once). */
@@ -163,6 +164,9 @@ static void reap_one(void)
 	ct.clone_ops += c.clone_ops;
 	ct.clone_points += c.clone_points;
 	ct.clone_states += c.clone_states;
+	ct.snap_ops += c.snap_ops;
+	ct.snap_points += c.snap_points;
+	ct.snap_states += c.snap_states;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		char p[200];
 		/* A child that died left its pools behind. */
@@ -212,15 +216,18 @@ static void run_isolated(const struct workload *w, bool crash, bool inject)
 		    ct.reaped = 0;
 		ct.cow_ops = ct.cow_points = ct.cow_states = 0;
 		ct.clone_ops = ct.clone_points = ct.clone_states = 0;
+		ct.snap_ops = ct.snap_points = ct.snap_states = 0;
 		if (crash)
 			ct_crash_workload(w);
 		if (inject)
 			ct_inject_workload(w);
 		unlink(ct.live);
 		unlink(ct.crash);
-		c = (struct counts){ct.states,	    ct.failed,	  ct.rec_states,   ct.inject_runs,
-				    ct.quarantined, ct.reaped,	  ct.cow_ops,	   ct.cow_points,
-				    ct.cow_states,  ct.clone_ops, ct.clone_points, ct.clone_states};
+		c = (struct counts){ct.states,	    ct.failed,	     ct.rec_states,
+				    ct.inject_runs, ct.quarantined,  ct.reaped,
+				    ct.cow_ops,	    ct.cow_points,   ct.cow_states,
+				    ct.clone_ops,   ct.clone_points, ct.clone_states,
+				    ct.snap_ops,    ct.snap_points,  ct.snap_states};
 		if (write(fd[1], &c, sizeof(c)) != sizeof(c))
 			_exit(3);
 		fflush(NULL);
@@ -590,6 +597,10 @@ int main(int argc, char **argv)
 	       " crash states)\n",
 	       ct.clone_ops, ct.clone_points, ct.clone_states, ct.cow_ops, ct.cow_points,
 	       ct.cow_states);
+	printf("crashtest: snapshots: %" PRIu64
+	       " ops held shared blocks under a snapshot map (%" PRIu64 " fences, %" PRIu64
+	       " crash states)\n",
+	       ct.snap_ops, ct.snap_points, ct.snap_states);
 	printf("crashtest: %" PRIu64 " workloads, %" PRIu64 " crash states, %" PRIu64 " failed\n",
 	       ct.workloads, ct.states, ct.failed);
 	if (expect_failures) {

@@ -172,6 +172,23 @@ int raw_refc_audit(const char *pool, char *why, size_t whylen)
 		if (d->mode && S_ISREG(d->mode))
 			ret = each_extent(&r, d, claim, &c);
 	}
+	/* A snapshot's record holds a reference of its own on each block. */
+	if (r.sb->maprec_blk + r.sb->maprec_blocks > r.sb->nblocks)
+		c.bad = true;
+	for (uint64_t i = 0;
+	     !ret && !c.bad && i < r.sb->maprec_blocks * (DX_BLOCK_SIZE / sizeof(struct dx_maprec));
+	     i++) {
+		const struct dx_maprec *m =
+		    (const struct dx_maprec *)(r.base + r.sb->maprec_blk * DX_BLOCK_SIZE) + i;
+		struct dx_extent e = {.pblk = m->pblk, .len = (uint32_t)m->nblocks};
+
+		if (m->kind == DX_MAPREC_SNAP || m->kind == DX_MAPREC_HELD) {
+			if (m->nblocks > UINT32_MAX)
+				c.bad = true;
+			else
+				claim(&c, &e);
+		}
+	}
 	if (ret || c.bad) {
 		snprintf(why, whylen,
 			 "reference counts: an extent chain or record is out of the pool");
@@ -186,7 +203,7 @@ int raw_refc_audit(const char *pool, char *why, size_t whylen)
 		uint32_t n = c.claims[first];
 		snprintf(why, whylen,
 			 "reference counts: block %" PRIu64 " counts %u, but %u extents of regular "
-			 "files map it (%" PRIu64 " blocks wrong)",
+			 "files and snapshot records claim it (%" PRIu64 " blocks wrong)",
 			 first, refc[first], n, wrong);
 		ret = 1;
 	}

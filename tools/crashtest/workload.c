@@ -26,7 +26,7 @@ static const char *const kind_names[OP_NKINDS] = {
 	"create", "mkdir",    "write",	    "append", "link",	    "unlink", "rmdir",
 	"rename", "symlink",  "truncate",   "falloc", "setxattr",   "removexattr",
 	"copy",	  "unlink-open", "map",	    "lease",  "qmap",	"revoke", "clone",
-	"fsync",
+	"fsync",  "snap",
 };
 /* clang-format on */
 
@@ -105,6 +105,7 @@ static const struct op fixed[] = {
 	OPW(OP_TRUNCATE, "/C/d", 0, 5 * BLK, 0),	   /* up: zeroes a shared, stale tail */
 	OPF("/C/d", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 100, BLK), /* own + shared */
 	OPA(OP_UNLINK, "/C/d"),				   /* drops the shared blocks' counts */
+	OPW(OP_SNAP, "/C/s", 0, 2 * BLK, 34),		   /* one block shared with /A/f2, one not */
 };
 /* clang-format on */
 
@@ -545,11 +546,50 @@ static long op_map(struct wl_run *r, const struct op *o)
 	return ret;
 }
 
+/*
+ * OP_SNAP: a plain read map of [off, off+len) of o->a, whose blocks it
+ * shares in part, for a live holder: the map's transaction gives the
+ * record a reference on each shared block (a crash then leaves it HELD
+ * until the holder exits).  A write of the range then copies the shared
+ * blocks away from the snapshot, and the unmap drops its references, the
+ * last ones of the old blocks.
+ */
+static long op_snap(struct wl_run *r, const struct op *o)
+{
+	struct daxfs_cred c = cred;
+	struct daxfs_ioc_map m = {.offset = o->off, .length = o->len, .flags = DAXFS_MAP_READ};
+	struct daxfs_file *f;
+	uint64_t ino;
+	long ret = ino_of(r->fs, o->a, &ino);
+
+	c.pid = r->live_pid ? r->live_pid : getpid();
+	if (ret || (ret = daxfs_open_file(r->fs, ino, O_RDONLY, &f)))
+		return ret;
+	ret = daxfs_mapping_create(r->fs, f, &m, &c);
+	/* (A pair of ops may have unshared the range: then a plain map.) */
+	if (!ret && (m.flags & DAXFS_MAP_SNAPSHOT))
+		r->snapshots++;
+	if (!ret && r->step)
+		r->step(r->step_ctx); /* the snapshot holds its references */
+	if (!ret) {
+		long n = write_at(r->fs, o->a, o->off, o->len, o->seed, false);
+
+		ret = n == (long)o->len ? 0 : n < 0 ? n : -EIO;
+	}
+	if (!ret && r->step)
+		r->step(r->step_ctx); /* written: the file moved away from them */
+	if (m.id)
+		daxfs_mapping_drop(r->fs, f, m.id);
+	daxfs_release(r->fs, f);
+	return ret;
+}
+
 const char *wl_inplace(const struct op *o)
 {
 	switch (o->kind) {
 	case OP_WRITE:
 	case OP_APPEND:
+	case OP_SNAP:
 		return o->a;
 	case OP_FALLOC:
 		return o->flags & FALLOC_FL_ZERO_RANGE ? o->a : NULL;
@@ -566,6 +606,7 @@ void wl_changes(const struct op *o, const char **p1, const char **p2)
 	switch (o->kind) {
 	case OP_WRITE:
 	case OP_APPEND:
+	case OP_SNAP:
 	case OP_TRUNCATE:
 	case OP_FALLOC:
 	case OP_UNLINK_OPEN:
@@ -658,6 +699,8 @@ long wl_run_op(struct wl_run *r, const struct op *o)
 		int ret = ino_of(fs, o->a, &ino);
 		return ret ? ret : daxfs_fsync(fs, ino, 0);
 	}
+	case OP_SNAP:
+		return op_snap(r, o);
 	default:
 		return -EINVAL;
 	}

@@ -44,7 +44,8 @@ enum op_kind {
 	OP_QMAP,	/* map for a live holder (a crash quarantines), unmap */
 	OP_REVOKE,	/* lease, map, a truncate breaks it, revoked: quarantine */
 	OP_CLONE,	/* daxfs_clone_range of a at off2 into b at off, len (0: to EOF) */
-	OP_FSYNC,	/* last: the random ops are drawn from the kinds before it */
+	OP_FSYNC,	/* the random ops are drawn from the kinds before it */
+	OP_SNAP,	/* a live holder's snapshot map of o->a, a write COWs away, unmap */
 	OP_NKINDS
 };
 
@@ -80,6 +81,7 @@ struct wl_run {
 	 * (each step is a completed call whose effect may be seen). */
 	void (*step)(void *ctx);
 	void *step_ctx;
+	uint64_t snapshots; /* OP_SNAP maps that came back DAXFS_MAP_SNAPSHOT */
 };
 
 /* The fixed operations of seq-1 (the seq-2 pairs are drawn from them). */
