@@ -721,6 +721,8 @@ void dx_lease_wait_fini(struct daxfs *fs);
 void dx_quarantine_mapping(struct daxfs *fs, struct dx_mapping *m);
 /* Free quarantine runs that no pin holds any more (pin_lock not held). */
 void dx_quarantine_release(struct daxfs *fs);
+/* Take n blocks off the front of mapping record i (in a transaction). */
+void dx_maprec_trim(struct daxfs *fs, size_t i, uint64_t n);
 
 /* snapshot.c: read mappings of shared blocks (DX_MAPREC_SNAP) */
 /* Is a mapping with these DAXFS_MAP_* flags a snapshot of shared blocks? */

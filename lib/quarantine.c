@@ -224,6 +224,33 @@ int dx_maprecs_recover(struct daxfs *fs)
 }
 
 /*
+ * In the open transaction: take the first n blocks off mapping record i,
+ * or free the record when that is all of it.  A record of a file's blocks
+ * (a snapshot's) moves its file offset along; a quarantine record has none.
+ */
+void dx_maprec_trim(struct daxfs *fs, size_t i, uint64_t n)
+{
+	struct dx_maprec *r = &fs->maprecs[i];
+
+	if (n < r->nblocks) {
+		_Static_assert(__builtin_offsetof(struct dx_maprec, nblocks) ==
+				       __builtin_offsetof(struct dx_maprec, pblk) + 8,
+			       "pblk and nblocks are adjacent");
+		if (r->kind != DX_MAPREC_QUARANTINE) {
+			dx_tx_add(fs, &r->lblk, sizeof(r->lblk));
+			r->lblk += (uint32_t)n;
+		}
+		dx_tx_add(fs, &r->pblk, 2 * sizeof(uint64_t));
+		r->pblk += n;
+		r->nblocks -= n;
+		return;
+	}
+	dx_tx_add(fs, &r->kind, sizeof(r->kind));
+	r->kind = 0;
+	fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+}
+
+/*
  * Free the first blocks of quarantine record i, at most max (at most
  * DX_REAP_BLOCKS), but those another record holds: the record shrinks by
  * what it gives up, in the same transaction, and goes once nothing is left.
@@ -247,18 +274,7 @@ static uint64_t rec_free_quarantine(struct daxfs *fs, size_t i, size_t nrec, uin
 		run = 0;
 	}
 	__atomic_sub_fetch(&fs->stats.quarantined_blocks, n, __ATOMIC_RELAXED);
-	if (n < r->nblocks) {
-		_Static_assert(__builtin_offsetof(struct dx_maprec, nblocks) ==
-				       __builtin_offsetof(struct dx_maprec, pblk) + 8,
-			       "pblk and nblocks are adjacent");
-		dx_tx_add(fs, &r->pblk, 2 * sizeof(uint64_t));
-		r->pblk += n;
-		r->nblocks -= n;
-		return n;
-	}
-	dx_tx_add(fs, &r->kind, sizeof(r->kind));
-	r->kind = 0;
-	fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+	dx_maprec_trim(fs, i, n);
 	return n;
 }
 

@@ -70,20 +70,7 @@ uint64_t dx_snap_release(struct daxfs *fs, size_t i, uint64_t max)
 	dx_free_blocks(fs, r->pblk, n);
 	if (r->kind == DX_MAPREC_HELD)
 		__atomic_sub_fetch(&fs->stats.quarantined_blocks, n, __ATOMIC_RELAXED);
-	if (n < r->nblocks) {
-		_Static_assert(__builtin_offsetof(struct dx_maprec, nblocks) ==
-				       __builtin_offsetof(struct dx_maprec, pblk) + 8,
-			       "pblk and nblocks are adjacent");
-		dx_tx_add(fs, &r->lblk, sizeof(r->lblk));
-		dx_tx_add(fs, &r->pblk, 2 * sizeof(uint64_t));
-		r->lblk += (uint32_t)n;
-		r->pblk += n;
-		r->nblocks -= n;
-		return n;
-	}
-	dx_tx_add(fs, &r->kind, sizeof(r->kind));
-	r->kind = 0;
-	fs->rec_free[fs->nrec_free++] = (uint32_t)i;
+	dx_maprec_trim(fs, i, n);
 	return n;
 }
 

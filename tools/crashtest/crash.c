@@ -227,18 +227,13 @@ static int recover(struct ostate *got, char *why, size_t wl)
 			 (unsigned long long)st.quarantined_blocks);
 		return 1;
 	}
-	if (q.reap && st.snapshot_blocks) {
-		snprintf(why, wl, "%llu blocks stay held by a snapshot after its holder exited",
-			 (unsigned long long)st.snapshot_blocks);
-		return 1;
-	}
 	ret = run_check(why, wl);
 	if (!ret)
 		ret = audit(why, wl);
-	/* (A crashed snapshot's blocks stay held, DX_MAPREC_HELD, as
-	 * quarantine does: both wait for the reaper.) */
-	ct.quarantined += !ret && q.collect && (st.quarantined_blocks || st.snapshot_blocks);
-	if (!ret && q.collect && (st.quarantined_blocks || st.snapshot_blocks) && q.n < Q_KEEP) {
+	/* (A crashed snapshot's held blocks, DX_MAPREC_HELD, count as
+	 * quarantine: both wait for the reaper.) */
+	ct.quarantined += !ret && q.collect && st.quarantined_blocks;
+	if (!ret && q.collect && st.quarantined_blocks && q.n < Q_KEEP) {
 		struct stat sb;
 		int fd = open(ct.crash, O_RDONLY);
 		char *p = NULL;

@@ -1566,12 +1566,7 @@ enum run_result run_clone(const struct op *op)
 		fail("clone 0x%" PRIx64 " len 0x%" PRIx64 " to 0x%" PRIx64 ": %s", op->off, op->len,
 		     op->dst, daxfs_client_errormsg());
 	}
-	if (scratch)
-		model_copy(&fx.m, op->dst, op->len, fx.scratch_data + op->off,
-			   fx.scratch_state + op->off, op->num);
-	else
-		model_copy(&fx.m, op->dst, op->len, fx.m.data + op->off, fx.m.state + op->off,
-			   op->num);
+	model_copy_op(op, scratch);
 	/*
 	 * The blocks our held mappings pin are copied; every other block with
 	 * data in it is shared.  With -P, a block shared with the copy file

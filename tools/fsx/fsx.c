@@ -834,6 +834,17 @@ static enum run_result run_shift(const struct op *op)
 	return RUN_OK;
 }
 
+/* What a copy or a clone of op's range puts at op->dst, in the model. */
+void model_copy_op(const struct op *op, bool scratch)
+{
+	if (scratch)
+		model_copy(&fx.m, op->dst, op->len, fx.scratch_data + op->off,
+			   fx.scratch_state + op->off, op->num);
+	else
+		model_copy(&fx.m, op->dst, op->len, fx.m.data + op->off, fx.m.state + op->off,
+			   op->num);
+}
+
 static enum run_result run_copy(const struct op *op)
 {
 	bool scratch = op->code == OP_COPY_SCRATCH;
@@ -857,12 +868,7 @@ static enum run_result run_copy(const struct op *op)
 			     (uint64_t)src, (uint64_t)dst, left);
 		left -= n;
 	}
-	if (scratch)
-		model_copy(&fx.m, op->dst, op->len, fx.scratch_data + op->off,
-			   fx.scratch_state + op->off, op->num);
-	else
-		model_copy(&fx.m, op->dst, op->len, fx.m.data + op->off, fx.m.state + op->off,
-			   op->num);
+	model_copy_op(op, scratch);
 	return RUN_OK;
 }
 

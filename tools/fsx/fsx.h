@@ -218,6 +218,7 @@ void full_check(const char *why);
 uint64_t gen_len(uint64_t max);
 int gen_off(uint64_t lo, uint64_t hi, uint64_t align, uint64_t *off);
 bool op_touches(const struct op *op, uint64_t size_before, uint64_t s, uint64_t e);
+void model_copy_op(const struct op *op, bool scratch);
 
 /* daxfs_ops.c: the daxfs classes' generators and executors ... */
 int gen_dxmap(struct op *op);
