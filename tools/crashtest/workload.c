@@ -105,7 +105,7 @@ static const struct op fixed[] = {
 	OPW(OP_TRUNCATE, "/C/d", 0, 5 * BLK, 0),	   /* up: zeroes a shared, stale tail */
 	OPF("/C/d", FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 100, BLK), /* own + shared */
 	OPA(OP_UNLINK, "/C/d"),				   /* drops the shared blocks' counts */
-	OPW(OP_SNAP, "/C/s", 0, 2 * BLK, 34),		   /* one block shared with /A/f2, one not */
+	OPW(OP_SNAP, "/C/s", 0, 2 * BLK, 34),		   /* one block shared with /C/d, one not */
 };
 /* clang-format on */
 
@@ -551,8 +551,8 @@ static long op_map(struct wl_run *r, const struct op *o)
  * shares in part, for a live holder: the map's transaction gives the
  * record a reference on each shared block (a crash then leaves it HELD
  * until the holder exits).  A write of the range then copies the shared
- * blocks away from the snapshot, and the unmap drops its references, the
- * last ones of the old blocks.
+ * blocks away from the snapshot, and the unmap drops its references (the
+ * last ones of a block that no file still shares).
  */
 static long op_snap(struct wl_run *r, const struct op *o)
 {
